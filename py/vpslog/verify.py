@@ -1,0 +1,113 @@
+"""``vpslog verify``: check a run file record by record without loading it whole.
+
+The file is mapped with ``numpy.memmap`` and scanned in fixed-size chunks, so
+memory stays bounded (a few tens of MB) whatever the file size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .manifest import ManifestError, load_manifest, sibling_manifest
+from .record import RECORD_SIZE, Status, numpy_dtype
+
+CHUNK_RECORDS = 1 << 20  # 10 MB of records per step
+
+
+@dataclass
+class Report:
+    path: str
+    bytes: int
+    records: int = 0
+    time_min_ms: int | None = None
+    time_max_ms: int | None = None
+    status_counts: dict[str, int] = field(default_factory=dict)
+    checksum: str | None = None
+    manifest: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _scan(path: Path, report: Report) -> None:
+    import crc32c
+    import numpy as np
+
+    n = report.bytes // RECORD_SIZE
+    report.records = n
+    counts = np.zeros(256, dtype=np.int64)
+    bad_pad = 0
+    crc = 0
+    tmin = tmax = None
+    dtype = numpy_dtype()
+    for start in range(0, n, CHUNK_RECORDS):
+        # A fresh mapping per chunk, dropped after use: resident memory stays at
+        # about one chunk, however large the file.
+        k = min(CHUNK_RECORDS, n - start)
+        chunk = np.memmap(path, dtype=dtype, mode="r", offset=start * RECORD_SIZE, shape=(k,))
+        t = chunk["time_ms"]
+        lo, hi = int(t.min()), int(t.max())
+        tmin = lo if tmin is None else min(tmin, lo)
+        tmax = hi if tmax is None else max(tmax, hi)
+        counts += np.bincount(chunk["status"], minlength=256)
+        bad_pad += int(np.count_nonzero(chunk["pad"]))
+        crc = crc32c.crc32c(chunk.view(np.uint8), crc)
+        del chunk, t
+    report.time_min_ms, report.time_max_ms = tmin, tmax
+    tail = report.bytes - n * RECORD_SIZE
+    if tail:
+        with path.open("rb") as f:
+            f.seek(n * RECORD_SIZE)
+            crc = crc32c.crc32c(f.read(tail), crc)
+        report.problems.append(
+            f"size {report.bytes} is not a multiple of {RECORD_SIZE}: {tail} trailing byte(s) (truncated write?)"
+        )
+    report.checksum = f"{crc:08x}"
+    known = {s.value for s in Status}
+    report.status_counts = {s.name.lower(): int(counts[s.value]) for s in Status}
+    unknown = int(counts.sum() - sum(counts[v] for v in known))
+    if unknown:
+        values = sorted(int(v) for v in np.flatnonzero(counts) if v not in known)
+        report.problems.append(f"{unknown} record(s) with unknown status (values {values[:10]})")
+    if bad_pad:
+        report.problems.append(f"{bad_pad} record(s) with a non-zero pad byte")
+
+
+def _check_manifest(m: dict, report: Report) -> None:
+    if m["status"] != "closed":
+        report.problems.append(f"manifest status is {m['status']!r}, not 'closed' (run ended abnormally?)")
+    if m["bytes"] != report.bytes:
+        report.problems.append(f"manifest says {m['bytes']} bytes, file has {report.bytes}")
+    if m["records"] != report.records:
+        report.problems.append(f"manifest says {m['records']} records, file has {report.records}")
+    produced = sum(p.get("records", 0) for p in m["producers"])
+    if produced != m["records"]:
+        report.problems.append(f"producers account for {produced} records, manifest total is {m['records']}")
+    ck = m.get("checksum") or {}
+    if ck.get("algorithm") != "crc32c":
+        report.problems.append(f"manifest checksum algorithm {ck.get('algorithm')!r} is not crc32c")
+    elif ck.get("value") != report.checksum:
+        report.problems.append(f"checksum mismatch: manifest crc32c {ck.get('value')}, file {report.checksum}")
+
+
+def verify(bin_path, manifest_path=None) -> Report:
+    path = Path(bin_path)
+    if not path.is_file():
+        return Report(path=str(path), bytes=0, problems=[f"{path}: no such file"])
+    report = Report(path=str(path), bytes=path.stat().st_size)
+    if manifest_path is None and sibling_manifest(path).is_file():
+        manifest_path = sibling_manifest(path)
+    manifest = None
+    if manifest_path is not None:
+        report.manifest = str(manifest_path)
+        try:
+            manifest = load_manifest(Path(manifest_path))
+        except ManifestError as e:
+            report.problems.append(str(e))
+    _scan(path, report)
+    if manifest is not None:
+        _check_manifest(manifest, report)
+    return report

@@ -1,0 +1,72 @@
+"""Columnar packer and buffer batching, checked against the per-record reference."""
+
+import random
+from array import array
+
+import pytest
+
+from vpslog import record
+from vpslog.packer import TYPECODES, BufferBatcher, new_columns, pack_columns
+from vpslog.record import BUFFER_BYTES, RECORD_SIZE
+
+
+def columns_of(recs):
+    cols = new_columns()
+    for r in recs:
+        for c, v in zip(cols, r):
+            c.append(v)
+    return cols
+
+
+def random_records(n, seed=7):
+    rng = random.Random(seed)
+    return [(rng.randrange(2**32), rng.randrange(2**16), rng.randrange(2**16), rng.choice((1, 2, 3))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 409, 1000])
+def test_columnar_packing_equals_reference_packing(n):
+    recs = random_records(n)
+    assert bytes(pack_columns(*columns_of(recs))) == record.pack(recs)
+
+
+def test_columns_of_other_int_types_are_converted_and_range_checked():
+    cols = (array("q", [5]), array("i", [6]), array("l", [7]), array("b", [1]))
+    assert record.unpack(pack_columns(*cols)) == [(5, 6, 7, 1)]
+    with pytest.raises(OverflowError):
+        pack_columns(array("q", [1]), array("q", [70000]), array("q", [1]), array("q", [1]))
+
+
+def test_mismatched_columns_are_rejected():
+    t, v, e, s = columns_of(random_records(3))
+    with pytest.raises(ValueError, match="vehicle_id"):
+        pack_columns(t, v[:2], e, s)
+    with pytest.raises(TypeError):
+        pack_columns(t, v, e)
+
+
+def test_typecodes_have_the_field_widths():
+    assert [array(tc).itemsize for tc in TYPECODES] == [4, 2, 2, 1]
+
+
+def test_batcher_releases_only_whole_buffers_and_flushes_the_rest():
+    recs = random_records(409 * 3 + 17)
+    b = BufferBatcher()
+    packed = record.pack(recs)
+    # feed in awkward pieces that do not align with buffers
+    for i in range(0, len(packed), 2030):
+        b.add(packed[i : i + 2030])
+    assert b.full_buffers() == 3
+    first = b.take(2)
+    assert len(first) == 2 * BUFFER_BYTES
+    second = b.take(5)
+    assert len(second) == BUFFER_BYTES
+    assert b.take(1) == b""
+    rest = b.flush()
+    assert len(rest) == 17 * RECORD_SIZE
+    assert first + second + rest == packed
+    assert b.records_out == len(recs)
+
+
+def test_batcher_refuses_partial_records():
+    with pytest.raises(ValueError):
+        BufferBatcher().add(b"\0" * 11)

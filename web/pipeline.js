@@ -1,0 +1,162 @@
+// Main-thread wiring: creates the logger and the sim workers, gives each sim
+// one MessageChannel to the logger, and relays control messages. Record data
+// never passes through here: the ports go straight from sim to logger.
+import * as P from '../workers/protocol.js';
+
+export const MAX_SIMS = 8;
+
+export class Pipeline extends EventTarget {
+  constructor() {
+    super();
+    this.indexURL = new URL('/pyodide/', location.href).href;
+    this.logger = new Worker(new URL('../workers/logger.worker.js', import.meta.url), { type: 'module', name: 'vpslog-logger' });
+    this.logger.onmessage = (e) => this.#fromLogger(e.data);
+    this.logger.onerror = (e) => this.#emit('error', { source: 'logger', message: e.message || 'logger worker failed to load' });
+    this.sims = [];      // {worker, id, ready: Promise, state}
+    this.pending = new Map();
+    this.nextRequest = 1;
+    this.run = null;
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  request(type, fields = {}) {
+    const id = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.logger.postMessage(P.msg(type, { ...fields, id }));
+    });
+  }
+
+  #fromLogger(m) {
+    switch (m.type) {
+      case P.LOG_REPLY: {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.ok) p?.resolve(m.result);
+        else p?.reject(new Error(m.error));
+        break;
+      }
+      case P.LOG_STATS:
+        this.#emit('stats', m);
+        break;
+      case P.LOG_ERROR:
+        this.#emit('error', { source: 'logger', message: m.message });
+        break;
+      case P.LOG_CLOSED:
+        this.#onClosed(m.manifest);
+        break;
+      default:
+        this.#emit('error', { source: 'logger', message: `unexpected message ${JSON.stringify(m?.type)}` });
+    }
+  }
+
+  // Boot sim workers up to n (Pyodide takes seconds: do it before Start).
+  ensureSims(n) {
+    while (this.sims.length < n) {
+      const id = this.sims.length;
+      const worker = new Worker(new URL('../workers/sim.worker.js', import.meta.url), { type: 'module', name: `vpslog-sim-${id}` });
+      const sim = { id, worker, state: 'booting', stage: 'starting worker', bootStart: performance.now() };
+      sim.ready = new Promise((resolve, reject) => {
+        worker.onmessage = (e) => this.#fromSim(sim, e.data, resolve, reject);
+        worker.onerror = (e) => {
+          const message = e.message || 'sim worker failed to load';
+          sim.state = 'failed';
+          reject(new Error(message));
+          this.#emit('error', { source: `sim ${id}`, message });
+        };
+      });
+      sim.ready.catch(() => {});
+      worker.postMessage(P.msg(P.SIM_BOOT, { indexURL: this.indexURL }));
+      this.sims.push(sim);
+      this.#emit('sims', this.sims);
+    }
+    return Promise.all(this.sims.slice(0, n).map((s) => s.ready));
+  }
+
+  #fromSim(sim, m, resolve, reject) {
+    switch (m.type) {
+      case P.SIM_PROGRESS:
+        Object.assign(sim, { stage: m.stage, detail: m.detail, elapsedMs: m.elapsedMs });
+        break;
+      case P.SIM_READY:
+        Object.assign(sim, { state: 'ready', stage: 'ready', bootMs: m.bootMs, python: m.python });
+        resolve();
+        break;
+      case P.SIM_STATUS:
+        sim.status = m;
+        break;
+      case P.SIM_STOPPED:
+        sim.state = 'ready';
+        this.#onSimStopped(m);
+        break;
+      case P.SIM_ERROR:
+        if (sim.state === 'booting') {
+          sim.state = 'failed';
+          reject(new Error(m.message));
+        }
+        this.#emit('error', { source: `sim ${sim.id}`, message: m.message });
+        break;
+      default:
+        this.#emit('error', { source: `sim ${sim.id}`, message: `unexpected message ${JSON.stringify(m?.type)}` });
+    }
+    this.#emit('sims', this.sims);
+  }
+
+  async start({ workers, source, pace, durationS }) {
+    if (this.run) throw new Error('a run is already in progress');
+    if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
+    await this.ensureSims(workers);
+    const runId = `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
+    const producers = this.sims.slice(0, workers).map((s) => s.id);
+    const config = { workers, source, pace, durationS };
+    await this.request(P.LOG_OPEN, { runId, mode: 'opfs', config, producers });
+    this.run = { runId, producers, produced: new Map(), stopping: false, timer: null };
+    for (const sim of this.sims.slice(0, workers)) {
+      const ch = new MessageChannel();
+      this.logger.postMessage(P.msg(P.LOG_ATTACH, { producer: sim.id, port: ch.port1 }), [ch.port1]);
+      sim.state = 'running';
+      sim.worker.postMessage(P.msg(P.SIM_START, { runId, producer: sim.id, port: ch.port2, source: { ...source, seed: (source.seed ?? 1) + sim.id }, pace }), [ch.port2]);
+    }
+    if (durationS > 0) this.run.timer = setTimeout(() => this.stop(), durationS * 1000);
+    this.#emit('run', { state: 'running', runId });
+    return runId;
+  }
+
+  stop() {
+    const r = this.run;
+    if (!r || r.stopping) return;
+    r.stopping = true;
+    clearTimeout(r.timer);
+    for (const id of r.producers) this.sims[id].worker.postMessage(P.msg(P.SIM_STOP));
+    this.logger.postMessage(P.msg(P.LOG_STOP));
+    this.#emit('run', { state: 'stopping', runId: r.runId });
+  }
+
+  #onSimStopped(m) {
+    const r = this.run;
+    if (!r) return;
+    r.produced.set(m.producer, m.records);
+    // A source that ends by itself (finite duration) stops the run the same way.
+    if (r.produced.size === r.producers.length) this.stop();
+    this.#maybeClosed();
+  }
+
+  #onClosed(manifest) {
+    if (!this.run) return;
+    this.run.manifest = manifest;
+    // A sim's final report can trail the logger's close by a moment; a dead sim never sends it.
+    setTimeout(() => this.#maybeClosed(true), 2000);
+    this.#maybeClosed();
+  }
+
+  #maybeClosed(giveUp = false) {
+    const r = this.run;
+    if (!r?.manifest || (!giveUp && r.produced.size < r.producers.length)) return;
+    this.run = null;
+    const produced = [...r.produced.values()].reduce((a, b) => a + b, 0);
+    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, produced, reports: r.produced.size });
+  }
+}

@@ -1,0 +1,242 @@
+// Logger worker: owns storage. Receives record buffers from N producer ports,
+// returns credits (bounded in-flight), writes through a sink, drains every
+// producer on stop, and posts low-rate stats to the page.
+import * as P from './protocol.js';
+import { RECORD_SIZE } from './record.js';
+import { OpfsSink, SinkError } from './sinks/opfs.js';
+import { openManifest, closeManifest } from './manifest.js';
+import { binName, manifestName, readJson, runsDir, writeJson } from './storage.js';
+
+const STATS_MS = 500;
+const TICK_MS = 50;
+const DRAIN_TIMEOUT_MS = 30_000;
+const MAX_ERROR_MESSAGES = 20;
+
+let run = null;
+let lastStats = { t: performance.now(), records: 0 };
+const errors = { rejected_messages: 0, dropped_records: 0, messages: [] };
+
+function post(type, fields) {
+  self.postMessage(P.msg(type, fields));
+}
+
+function reportError(message) {
+  console.warn(`[vpslog logger] ${message}`);
+  if (errors.messages.length < MAX_ERROR_MESSAGES) errors.messages.push(message);
+  post(P.LOG_ERROR, { message });
+}
+
+function reject(where, why) {
+  errors.rejected_messages++;
+  reportError(`rejected message from ${where}: ${why}`);
+}
+
+async function openRun({ runId, mode = 'opfs', config = {}, producers }) {
+  if (run) throw new Error(`run ${run.runId} is still open`);
+  if (typeof runId !== 'string' || !P.RUN_ID_RE.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
+  if (mode !== 'opfs') throw new Error(`mode ${JSON.stringify(mode)} is not available`);
+  if (!Array.isArray(producers) || !producers.length || new Set(producers).size !== producers.length) {
+    throw new Error('open needs a non-empty list of distinct producer ids');
+  }
+  const sink = await OpfsSink.open(runId);
+  const manifest = openManifest({ runId, mode, config, producers });
+  const dir = await runsDir();
+  await writeJson(dir, manifestName(runId), manifest);
+  errors.rejected_messages = errors.dropped_records = 0;
+  errors.messages = [];
+  run = { runId, sink, manifest, dir, producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null };
+  lastStats = { t: performance.now(), records: 0 };
+  return runId;
+}
+
+function attach({ producer, port }) {
+  if (!(port instanceof MessagePort)) throw new Error('attach without a MessagePort');
+  if (!run || !run.expected.has(producer) || run.producers.has(producer)) {
+    port.close();
+    throw new Error(`unknown or duplicate producer ${JSON.stringify(producer)}`);
+  }
+  const p = { id: producer, port, records: 0, buffers: 0, owed: 0, eof: false, reported: null };
+  run.producers.set(producer, p);
+  port.onmessage = (e) => onProducerMessage(p, e.data);
+  port.onmessageerror = () => reject(`producer ${producer}`, 'message could not be deserialized');
+}
+
+function onProducerMessage(p, m) {
+  const why = P.checkProducerMessage(m);
+  const spentCredit = m?.type === P.CHUNK;
+  if (why || p.eof) {
+    reject(`producer ${p.id}`, why ?? `${m.type} after eof`);
+    if (spentCredit) giveCredit(p);
+    return;
+  }
+  if (m.type === P.EOF) {
+    p.eof = true;
+    p.reported = m.records;
+    if (m.records !== p.records) reportError(`producer ${p.id} reports ${m.records} records, logger received ${p.records}`);
+    maybeFinish();
+    return;
+  }
+  const records = m.buf.byteLength / RECORD_SIZE;
+  try {
+    run.sink.append(new Uint8Array(m.buf));
+    p.records += records;
+    p.buffers++;
+  } catch (e) {
+    if (!(e instanceof SinkError)) throw e;
+    errors.dropped_records += records;
+    if (errors.dropped_records === records) reportError(`storage failed, records are no longer saved: ${e.message}`);
+  }
+  giveCredit(p);
+}
+
+function giveCredit(p) {
+  if (++p.owed >= P.CREDIT_BATCH || run.stopping) {
+    p.port.postMessage(P.msg(P.CREDIT, { n: p.owed }));
+    p.owed = 0;
+  }
+}
+
+function stop() {
+  if (!run || run.stopping) return;
+  run.stopping = true;
+  // Producers may be waiting on a partial batch of credits; release them so they can drain.
+  for (const p of run.producers.values()) if (p.owed) giveCredit(p);
+  run.drainTimer = setTimeout(() => {
+    const missing = [...run.expected].filter((id) => !run.producers.get(id)?.eof);
+    reportError(`drain timed out after ${DRAIN_TIMEOUT_MS} ms waiting for producer(s) ${missing.join(', ')}`);
+    finish();
+  }, DRAIN_TIMEOUT_MS);
+  maybeFinish();
+}
+
+function maybeFinish() {
+  if (run?.stopping && [...run.expected].every((id) => run.producers.get(id)?.eof)) finish();
+}
+
+async function finish() {
+  postStats(); // every producer has drained: these are the run's final totals
+  const r = run;
+  run = null;
+  clearTimeout(r.drainTimer);
+  for (const p of r.producers.values()) p.port.close();
+  const sink = r.sink.close();
+  const producers = [...r.expected].map((id) => {
+    const p = r.producers.get(id);
+    return { id, records: p?.records ?? 0, buffers: p?.buffers ?? 0, reported_records: p?.reported ?? null };
+  });
+  const manifest = closeManifest(r.manifest, { producers, sink, errors: structuredClone(errors) });
+  try {
+    await writeJson(r.dir, manifestName(r.runId), manifest);
+  } catch (e) {
+    reportError(`could not write the manifest of ${r.runId}: ${e.message}`);
+  }
+  post(P.LOG_CLOSED, { manifest });
+}
+
+function postStats() {
+  const now = performance.now();
+  const s = run?.sink.stats() ?? { bytesWritten: 0, bytesStaged: 0, writes: 0 };
+  const records = run ? [...run.producers.values()].reduce((a, p) => a + p.records, 0) : lastStats.records;
+  const dt = (now - lastStats.t) / 1000;
+  post(P.LOG_STATS, {
+    runId: run?.runId ?? null,
+    state: run ? (run.stopping ? 'draining' : 'logging') : 'idle',
+    records,
+    bytes: records * RECORD_SIZE,
+    recordsPerSec: run && dt > 0 ? (records - lastStats.records) / dt : 0,
+    bytesWritten: s.bytesWritten,
+    bytesStaged: s.bytesStaged,
+    writes: s.writes,
+    producers: run ? run.producers.size : 0,
+    creditsOwed: run ? [...run.producers.values()].reduce((a, p) => a + p.owed, 0) : 0,
+    rejected: errors.rejected_messages,
+    dropped: errors.dropped_records,
+  });
+  lastStats = { t: now, records };
+}
+
+async function listRuns() {
+  const dir = await runsDir();
+  const runs = new Map();
+  for await (const [name, handle] of dir.entries()) {
+    if (handle.kind !== 'file') continue;
+    const m = /^(.*)\.(bin|manifest\.json)$/.exec(name);
+    if (!m) continue;
+    const entry = runs.get(m[1]) ?? { runId: m[1], bytes: null, records: null, status: 'no manifest', createdAt: null };
+    if (m[2] === 'bin') {
+      entry.bytes = run?.runId === m[1] ? run.sink.stats().bytesWritten : (await handle.getFile()).size;
+    } else {
+      try {
+        const man = await readJson(dir, name);
+        Object.assign(entry, { status: man.status, records: man.records, createdAt: man.created_at });
+      } catch (e) {
+        entry.status = `unreadable manifest: ${e.message}`;
+      }
+    }
+    runs.set(m[1], entry);
+  }
+  return [...runs.values()].sort((a, b) => String(b.createdAt).localeCompare(String(a.createdAt)));
+}
+
+async function getRun({ runId }) {
+  const dir = await runsDir();
+  // File objects are references to the stored bytes: the page can hand them to
+  // a download without the data ever being copied into its heap.
+  return {
+    bin: await (await dir.getFileHandle(binName(runId))).getFile(),
+    manifest: await (await dir.getFileHandle(manifestName(runId))).getFile(),
+  };
+}
+
+async function deleteRun({ runId }) {
+  if (run?.runId === runId) throw new Error(`run ${runId} is being logged; stop it first`);
+  const dir = await runsDir();
+  for (const name of [binName(runId), manifestName(runId)]) {
+    try {
+      await dir.removeEntry(name);
+    } catch (e) {
+      if (e.name !== 'NotFoundError') throw e;
+    }
+  }
+}
+
+const REQUESTS = { [P.LOG_OPEN]: openRun, [P.LOG_LIST]: listRuns, [P.LOG_GET]: getRun, [P.LOG_DELETE]: deleteRun };
+
+self.onmessage = async (e) => {
+  const m = e.data;
+  try {
+    switch (m?.type) {
+      case P.LOG_ATTACH:
+        attach(m);
+        break;
+      case P.LOG_STOP:
+        stop();
+        break;
+      case P.LOG_OPEN:
+      case P.LOG_LIST:
+      case P.LOG_GET:
+      case P.LOG_DELETE:
+        try {
+          post(P.LOG_REPLY, { id: m.id, ok: true, result: await REQUESTS[m.type](m) });
+        } catch (err) {
+          post(P.LOG_REPLY, { id: m.id, ok: false, error: err.message });
+        }
+        break;
+      default:
+        // Record data only ever arrives on producer ports, never on the control channel.
+        reject('the control channel', m?.type === P.CHUNK || m?.type === P.EOF
+          ? `${m.type} from an unknown port` : `unknown message type ${JSON.stringify(m?.type)}`);
+    }
+  } catch (err) {
+    reportError(err.message);
+  }
+};
+
+setInterval(() => {
+  try {
+    run?.sink.tick();
+  } catch (e) {
+    reportError(`storage failed, records are no longer saved: ${e.message}`);
+  }
+}, TICK_MS);
+setInterval(postStats, STATS_MS);

@@ -1,0 +1,64 @@
+// Every message shape exchanged between the page, the sim workers and the
+// logger, in one place. Each kind has a constructor; receivers check shapes
+// with the validators here, so a malformed message is rejected the same way
+// wherever it arrives.
+import { RECORD_SIZE } from './record.js';
+
+// page -> sim worker
+export const SIM_BOOT = 'sim.boot';        // {indexURL}
+export const SIM_START = 'sim.start';      // {runId, producer, port, source, pace}
+export const SIM_STOP = 'sim.stop';
+// sim worker -> page
+export const SIM_PROGRESS = 'sim.progress'; // {stage, detail, elapsedMs}
+export const SIM_READY = 'sim.ready';       // {bootMs}
+export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
+export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers}
+export const SIM_ERROR = 'sim.error';       // {message}
+
+// sim worker -> logger, over the MessageChannel the page created
+export const CHUNK = 'chunk';              // {seq, buf: ArrayBuffer (transferred)}
+export const EOF = 'eof';                  // {records, buffers}
+// logger -> sim worker, same channel
+export const CREDIT = 'credit';            // {n}
+
+// page -> logger
+// Requests carry an id and get one LOG_REPLY with the same id.
+export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id]}
+export const LOG_ATTACH = 'log.attach';    // {producer, port}
+export const LOG_STOP = 'log.stop';
+export const LOG_LIST = 'log.list';        // {id}
+export const LOG_GET = 'log.get';          // {id, runId}
+export const LOG_DELETE = 'log.delete';    // {id, runId}
+// logger -> page
+export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, ...}
+export const LOG_CLOSED = 'log.closed';    // {manifest}
+export const LOG_REPLY = 'log.reply';      // {id, ok, result | error}
+export const LOG_ERROR = 'log.error';      // {message}
+
+// Each producer may have this many buffers in flight; the logger returns
+// credits as it consumes them, in batches of CREDIT_BATCH.
+export const CREDIT_WINDOW = 16;
+export const CREDIT_BATCH = 8;
+
+export const RUN_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
+
+export function msg(type, fields = {}) {
+  return { type, ...fields };
+}
+
+// Why a message on a producer port is unacceptable, or null if it is a valid CHUNK/EOF.
+export function checkProducerMessage(m) {
+  if (m === null || typeof m !== 'object') return `not an object (${typeof m})`;
+  if (m.type === CHUNK) {
+    if (!(m.buf instanceof ArrayBuffer)) return 'chunk without an ArrayBuffer';
+    if (m.buf.byteLength === 0) return 'empty chunk';
+    if (m.buf.byteLength % RECORD_SIZE) return `chunk of ${m.buf.byteLength} bytes is not whole ${RECORD_SIZE}-byte records`;
+    if (!Number.isSafeInteger(m.seq) || m.seq < 0) return 'chunk without a valid seq';
+    return null;
+  }
+  if (m.type === EOF) {
+    if (!Number.isSafeInteger(m.records) || m.records < 0) return 'eof without a record count';
+    return null;
+  }
+  return `unknown message type ${JSON.stringify(m.type)}`;
+}

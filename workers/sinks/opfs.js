@@ -1,0 +1,128 @@
+// OPFS sink: appends records to runs/<runId>.bin through one
+// FileSystemSyncAccessHandle. Memory is bounded by the staging buffer.
+//
+// Write policy: incoming buffers are coalesced into STAGING_BYTES and written
+// when it is full or its oldest byte is STAGE_MAX_MS old; the handle is
+// flush()ed (made durable) at most every FLUSH_MS and at close.
+import { createCRC32 } from 'hash-wasm';
+import { binName, explainOpenError, exists, runsDir } from '../storage.js';
+
+export const STAGING_BYTES = 64 * 1024;
+export const STAGE_MAX_MS = 200;
+export const FLUSH_MS = 1000;
+const CRC32C_POLY = 0x82f63b78;
+
+export class SinkError extends Error {}
+
+export class OpfsSink {
+  static async open(runId) {
+    const dir = await runsDir();
+    const name = binName(runId);
+    if (await exists(dir, name)) throw new SinkError(`run ${runId} already exists; refusing to overwrite it`);
+    let access;
+    try {
+      access = await (await dir.getFileHandle(name, { create: true })).createSyncAccessHandle();
+    } catch (e) {
+      throw new SinkError(explainOpenError(e, name));
+    }
+    const crc = await createCRC32(CRC32C_POLY);
+    crc.init();
+    return new OpfsSink(access, crc);
+  }
+
+  constructor(access, crc) {
+    this.access = access;
+    this.crc = crc;
+    this.staging = new Uint8Array(STAGING_BYTES);
+    this.staged = 0;
+    this.stagedSince = 0;
+    this.durable = 0;   // bytes known flushed
+    this.written = 0;   // bytes written (file length we own)
+    this.writes = 0;
+    this.lastFlush = performance.now();
+    this.failed = null;
+  }
+
+  // Synchronous so the logger stays a simple message loop; throws SinkError
+  // (and stays failed) if the storage refuses a write.
+  append(u8) {
+    if (this.failed) throw this.failed;
+    if (this.staged + u8.byteLength > STAGING_BYTES) this.#writeStaged();
+    if (u8.byteLength >= STAGING_BYTES) {
+      this.#write(u8);
+      return;
+    }
+    if (this.staged === 0) this.stagedSince = performance.now();
+    this.staging.set(u8, this.staged);
+    this.staged += u8.byteLength;
+  }
+
+  // Called from the logger's timer.
+  tick(now = performance.now()) {
+    if (this.failed) return;
+    if (this.staged && now - this.stagedSince >= STAGE_MAX_MS) this.#writeStaged();
+    if (this.durable !== this.written && now - this.lastFlush >= FLUSH_MS) this.#flush(now);
+  }
+
+  // Writes what is staged, makes it durable and releases the handle.
+  // Returns the facts the manifest records about the data.
+  close() {
+    try {
+      if (!this.failed) {
+        this.#writeStaged();
+        this.#flush(performance.now());
+      }
+    } catch (e) {
+      if (!(e instanceof SinkError)) throw e;
+    } finally {
+      this.access.close();
+    }
+    return {
+      bytes: this.written,
+      checksum: { algorithm: 'crc32c', value: this.crc.digest('hex') },
+      error: this.failed?.message ?? null,
+    };
+  }
+
+  stats() {
+    return { bytesWritten: this.written, bytesStaged: this.staged, writes: this.writes };
+  }
+
+  #writeStaged() {
+    if (!this.staged) return;
+    this.#write(this.staging.subarray(0, this.staged));
+    this.staged = 0;
+  }
+
+  #write(u8) {
+    let n;
+    try {
+      n = this.access.write(u8, { at: this.written });
+    } catch (e) {
+      this.#fail(`write of ${u8.byteLength} bytes at ${this.written} failed: ${e.name}: ${e.message}`);
+    }
+    // Chrome at quota may return a bogus count instead of throwing; Firefox a short one.
+    if (n !== u8.byteLength) this.#fail(`write of ${u8.byteLength} bytes at ${this.written} returned ${n} (storage full?)`);
+    this.crc.update(u8);
+    this.written += u8.byteLength;
+    this.writes++;
+  }
+
+  #flush(now) {
+    this.access.flush();
+    this.durable = this.written;
+    this.lastFlush = now;
+  }
+
+  #fail(message) {
+    // Cut any partial write so the file ends on the last good record.
+    try {
+      this.access.truncate(this.written);
+      this.access.flush();
+    } catch {
+      /* the error below is what the user needs to see */
+    }
+    this.failed = new SinkError(message);
+    throw this.failed;
+  }
+}

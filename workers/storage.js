@@ -1,0 +1,47 @@
+// OPFS layout shared by the logger's sinks and its run listing:
+// runs/<runId>.bin (records) and runs/<runId>.manifest.json.
+export const RUNS_DIR = 'runs';
+export const binName = (runId) => `${runId}.bin`;
+export const manifestName = (runId) => `${runId}.manifest.json`;
+
+export async function runsDir() {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle(RUNS_DIR, { create: true });
+}
+
+export async function exists(dir, name) {
+  try {
+    await dir.getFileHandle(name);
+    return true;
+  } catch (e) {
+    if (e.name === 'NotFoundError') return false;
+    throw e;
+  }
+}
+
+// Small whole-file JSON write; the manifest is tiny next to the data.
+export async function writeJson(dir, name, value) {
+  const handle = await dir.getFileHandle(name, { create: true });
+  const access = await handle.createSyncAccessHandle();
+  try {
+    const bytes = new TextEncoder().encode(JSON.stringify(value, null, 1) + '\n');
+    access.truncate(0);
+    const n = access.write(bytes, { at: 0 });
+    if (n !== bytes.byteLength) throw new Error(`writing ${name}: wrote ${n} of ${bytes.byteLength} bytes (storage full?)`);
+    access.flush();
+  } finally {
+    access.close();
+  }
+}
+
+export async function readJson(dir, name) {
+  const file = await (await dir.getFileHandle(name)).getFile();
+  return JSON.parse(await file.text());
+}
+
+// Human-readable cause for the errors OPFS throws when opening a handle.
+export function explainOpenError(e, name) {
+  if (e?.name === 'NoModificationAllowedError') return `${name} is open elsewhere (another tab logging to it?)`;
+  if (e?.name === 'QuotaExceededError') return `storage quota exceeded opening ${name}`;
+  return `cannot open ${name}: ${e?.message ?? e}`;
+}
