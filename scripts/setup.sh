@@ -18,6 +18,9 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
 fi
+# The venv sits inside an ESM package ("type": "module"); pytest-pyodide's Node
+# driver is CommonJS, so mark the venv's own files as CommonJS.
+[ -f .venv/package.json ] || echo '{"type": "commonjs"}' > .venv/package.json
 if [ ! -f "$stamp" ] || [ py/pyproject.toml -nt "$stamp" ]; then
   log "installing vpslog[analysis,test] into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip 'setuptools>=68' wheel

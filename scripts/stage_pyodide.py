@@ -91,6 +91,9 @@ def main() -> None:
     py_version = ".".join(lock["info"]["python"].split(".")[:2])
     for f in CORE_FILES:
         copy_if_changed(CORE / f, DIST / f)
+    # pyodide.js (for Node, used by pytest-pyodide) is CommonJS, but the repo's
+    # package.json says "type": "module"; scope this folder back to CommonJS.
+    (DIST / "package.json").write_text('{"type": "commonjs"}\n')
 
     packages = {}
     for name in EXTRA:

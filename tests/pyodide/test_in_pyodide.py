@@ -1,0 +1,77 @@
+"""The package's standard-library test modules, run unchanged inside real Pyodide.
+
+pytest-pyodide starts Pyodide from build/public/pyodide (the same self-hosted
+dist the browser uses, ``--runtime=node`` by default), loads our wheel and
+pytest from its lock, and runs pytest *inside* Pyodide on copies of the test
+files. Outcomes come back per test, so a collection error or a silently empty
+run fails here instead of passing (the field notes' --run-in-pyodide trap).
+"""
+
+import ast
+from pathlib import Path
+
+from pytest_pyodide import run_in_pyodide
+
+TESTS = Path(__file__).resolve().parent.parent / "py"
+# Test modules that need only the standard library: the browser-side code.
+PORTABLE = ["test_record.py", "test_packer.py", "test_loadgen.py", "test_bridge.py"]
+
+
+@run_in_pyodide(packages=["vpslog", "pytest"])
+def run_pytest(selenium, files):
+    import pathlib
+    import sys
+
+    import pytest
+
+    root = pathlib.Path("/tmp/vpslog-tests")
+    root.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+
+    class Outcomes:
+        def __init__(self):
+            self.seen = {}
+
+        def pytest_runtest_logreport(self, report):
+            if report.when == "call" or report.outcome != "passed":
+                self.seen[report.nodeid] = report.outcome
+
+        def pytest_collectreport(self, report):
+            if report.outcome != "passed":
+                self.seen[report.nodeid or "<collection>"] = "collect-error"
+
+    o = Outcomes()
+    code = pytest.main([str(root), "-q", "-p", "no:cacheprovider", "--continue-on-collection-errors"], plugins=[o])
+    return int(code), o.seen, sys.platform
+
+
+def test_portable_package_tests_pass_inside_pyodide(selenium):
+    files = {name: (TESTS / name).read_text() for name in PORTABLE}
+    code, outcomes, platform = run_pytest(selenium, files)
+    assert platform == "emscripten"
+    failed = {k: v for k, v in outcomes.items() if v != "passed"}
+    assert code == 0 and not failed, failed
+    # Every test function of every module ran (parametrize only adds more).
+    for name, text in files.items():
+        defs = [n.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
+        for d in defs:
+            assert any(k.split("::")[-1].split("[")[0] == d and k.startswith(name) for k in outcomes), f"{name}::{d} did not run"
+
+
+def test_a_failing_test_inside_pyodide_is_reported_as_failing(selenium):
+    failing = {
+        "test_must_fail.py": (
+            "from vpslog.record import RECORD_SIZE\n"
+            "def test_wrong_size():\n"
+            "    assert RECORD_SIZE == 11\n"
+            "def test_right_size():\n"
+            "    assert RECORD_SIZE == 10\n"
+        ),
+        "test_broken_import.py": "import numpy_is_not_in_the_browser\n",
+    }
+    code, outcomes, _ = run_pytest(selenium, failing)
+    assert code == 1
+    assert outcomes["test_must_fail.py::test_wrong_size"] == "failed"
+    assert outcomes["test_must_fail.py::test_right_size"] == "passed"
+    assert outcomes["test_broken_import.py"] == "collect-error"
