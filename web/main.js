@@ -7,6 +7,8 @@ const form = $('#run-form');
 const startBtn = $('#start');
 const stopBtn = $('#stop');
 const pipeline = new Pipeline();
+// For the console and for tests; the page itself never needs it.
+window.vpslog = { pipeline };
 const BOOT_ESTIMATE_MS = 5000;
 
 const fmt = new Intl.NumberFormat('en-US');

@@ -4,13 +4,12 @@
 // Write policy: incoming buffers are coalesced into STAGING_BYTES and written
 // when it is full or its oldest byte is STAGE_MAX_MS old; the handle is
 // flush()ed (made durable) at most every FLUSH_MS and at close.
-import { createCRC32 } from 'hash-wasm';
+import { createCrc32c } from '../checksum.js';
 import { binName, explainOpenError, exists, runsDir } from '../storage.js';
 
 export const STAGING_BYTES = 64 * 1024;
 export const STAGE_MAX_MS = 200;
 export const FLUSH_MS = 1000;
-const CRC32C_POLY = 0x82f63b78;
 
 export class SinkError extends Error {}
 
@@ -25,9 +24,7 @@ export class OpfsSink {
     } catch (e) {
       throw new SinkError(explainOpenError(e, name));
     }
-    const crc = await createCRC32(CRC32C_POLY);
-    crc.init();
-    return new OpfsSink(access, crc);
+    return new OpfsSink(access, await createCrc32c());
   }
 
   constructor(access, crc) {

@@ -1,0 +1,38 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import harness  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    with harness.dev_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture
+def context(playwright_instance):
+    with harness.persistent_context(playwright_instance) as ctx:
+        ctx.guard = harness.OffHostGuard(ctx)
+        yield ctx
+        assert not ctx.guard.off_host, f"requests left 127.0.0.1: {ctx.guard.off_host}"
+
+
+@pytest.fixture
+def page(context):
+    page = context.pages[0] if context.pages else context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    return page

@@ -1,0 +1,96 @@
+"""End to end in headless Chromium: 2 Python sim workers -> logger -> OPFS ->
+download -> `vpslog verify`, with no log data on the main thread and no request
+leaving 127.0.0.1 (checked by the `context` fixture)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+PROBE = (Path(__file__).parent / "probes.js").read_text()
+BOOT_TIMEOUT_MS = 90_000
+
+
+def start_run(page, workers=2, rate=300_000, duration_s=3, pace="realtime"):
+    page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
+    page.fill("input[name=workers]", str(workers))
+    page.fill("input[name=rate]", str(rate))
+    page.fill("input[name=durationS]", str(duration_s))
+    page.select_option("select[name=pace]", pace)
+    page.click("#start")
+    page.wait_for_selector("#run-result:not([hidden])", timeout=60_000)
+    return page.eval_on_selector("#run-result", "el => ({...el.dataset})")
+
+
+def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, app_url, tmp_path):
+    page.add_init_script(PROBE)
+    page.goto(app_url)
+    # Boot progress is visible while Python starts.
+    page.wait_for_selector("#sims li[data-state=booting] progress", timeout=10_000)
+    result = start_run(page)
+    run_id, produced, logged = result["runId"], int(result["produced"]), int(result["logged"])
+    assert result["status"] == "closed"
+    assert produced > 100_000 and produced == logged
+
+    # Download the .bin and the manifest from the runs table.
+    row = page.locator(f"#runs tr[data-run-id='{run_id}']")
+    row.wait_for()
+    downloads = []
+    page.on("download", lambda d: downloads.append(d))
+    row.locator("button.download").click()
+    for _ in range(100):
+        if len(downloads) == 2:
+            break
+        page.wait_for_timeout(100)
+    files = {}
+    for d in downloads:
+        files[d.suggested_filename] = target = tmp_path / d.suggested_filename
+        d.save_as(target)
+    bin_path = files[f"{run_id}.bin"]
+    manifest = json.loads(files[f"{run_id}.manifest.json"].read_text())
+    assert bin_path.stat().st_size == produced * 10
+
+    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "verify", str(bin_path), "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout)
+    assert report["ok"] and report["records"] == produced
+    assert report["checksum"] == manifest["checksum"]["value"]
+    assert report["status_counts"]["enter"] > 0 and report["status_counts"]["exit"] > 0
+    assert len(manifest["producers"]) == 2
+    assert all(p["records"] == p["reported_records"] > 0 for p in manifest["producers"])
+    assert manifest["config"]["workers"] == 2 and manifest["status"] == "closed"
+
+    # The main thread saw worker messages (stats, progress) but no record bytes.
+    probe = page.evaluate("window.__vpslogProbe")
+    assert probe["messages"] > 10 and probe["binaryBytes"] == 0, probe
+    # ...and the probe does see binary data when a worker sends some.
+    page.evaluate("""() => new Promise((resolve) => {
+        const w = new Worker(URL.createObjectURL(new Blob(['postMessage(new ArrayBuffer(4090))'])));
+        w.onmessage = () => setTimeout(resolve, 0);
+    })""")
+    assert page.evaluate("window.__vpslogProbe.binaryBytes") == 4090
+
+    # A reload keeps the run listed from OPFS, closed, with its record count.
+    page.reload()
+    row = page.locator(f"#runs tr[data-run-id='{run_id}']")
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[3] == "closed" and cells[2].replace(",", "") == str(produced)
+    assert not page.errors, page.errors
+    assert context.guard.requests > 20  # the guard really watched the traffic
+
+
+def test_delete_removes_a_stored_run(page, app_url):
+    page.goto(app_url)
+    result = start_run(page, workers=1, rate=50_000, duration_s=1)
+    row = page.locator(f"#runs tr[data-run-id='{result['runId']}']")
+    row.wait_for()
+    page.on("dialog", lambda d: d.accept())
+    row.locator("button.delete").click()
+    row.wait_for(state="detached")
+    runs = page.evaluate("window.vpslog.pipeline.request('log.list')")
+    assert result["runId"] not in [r["runId"] for r in runs]
