@@ -105,14 +105,15 @@ export class Pipeline extends EventTarget {
     this.#emit('sims', this.sims);
   }
 
-  async start({ workers, source, pace, durationS }) {
+  // mode: 'opfs' (the default) or 'null' (discard; the benchmark's transport ceiling).
+  async start({ workers, source, pace, durationS, mode = 'opfs' }) {
     if (this.run) throw new Error('a run is already in progress');
     if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
     await this.ensureSims(workers);
     const runId = `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
     const producers = this.sims.slice(0, workers).map((s) => s.id);
     const config = { workers, source, pace, durationS };
-    await this.request(P.LOG_OPEN, { runId, mode: 'opfs', config, producers });
+    await this.request(P.LOG_OPEN, { runId, mode, config, producers });
     this.run = { runId, producers, produced: new Map(), stopping: false, timer: null };
     for (const sim of this.sims.slice(0, workers)) {
       const ch = new MessageChannel();

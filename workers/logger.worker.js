@@ -4,9 +4,12 @@
 import * as P from './protocol.js';
 import { RECORD_SIZE } from './record.js';
 import { OpfsSink, SinkError } from './sinks/opfs.js';
+import { NullSink } from './sinks/null.js';
 import { openManifest, closeManifest } from './manifest.js';
 import { binName, manifestName, readJson, runsDir, writeJson } from './storage.js';
 
+// Storage strategies behind one interface: open(runId), append(u8), tick(), close(), stats().
+const SINKS = { opfs: OpfsSink, null: NullSink };
 const STATS_MS = 500;
 const TICK_MS = 50;
 const DRAIN_TIMEOUT_MS = 30_000;
@@ -34,14 +37,15 @@ function reject(where, why) {
 async function openRun({ runId, mode = 'opfs', config = {}, producers }) {
   if (run) throw new Error(`run ${run.runId} is still open`);
   if (typeof runId !== 'string' || !P.RUN_ID_RE.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
-  if (mode !== 'opfs') throw new Error(`mode ${JSON.stringify(mode)} is not available`);
+  const Sink = Object.hasOwn(SINKS, mode) ? SINKS[mode] : null;
+  if (!Sink) throw new Error(`mode ${JSON.stringify(mode)} is not available`);
   if (!Array.isArray(producers) || !producers.length || new Set(producers).size !== producers.length) {
     throw new Error('open needs a non-empty list of distinct producer ids');
   }
-  const sink = await OpfsSink.open(runId);
+  const sink = await Sink.open(runId);
   const manifest = openManifest({ runId, mode, config, producers });
-  const dir = await runsDir();
-  await writeJson(dir, manifestName(runId), manifest);
+  const dir = Sink.persistent ? await runsDir() : null;
+  if (dir) await writeJson(dir, manifestName(runId), manifest);
   errors.rejected_messages = errors.dropped_records = 0;
   errors.messages = [];
   run = { runId, sink, manifest, dir, producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null };
@@ -90,17 +94,20 @@ function onProducerMessage(p, m) {
 }
 
 function giveCredit(p) {
-  if (++p.owed >= P.CREDIT_BATCH || run.stopping) {
-    p.port.postMessage(P.msg(P.CREDIT, { n: p.owed }));
-    p.owed = 0;
-  }
+  if (++p.owed >= P.CREDIT_BATCH || run.stopping) returnCredits(p);
+}
+
+function returnCredits(p) {
+  if (!p.owed) return;
+  p.port.postMessage(P.msg(P.CREDIT, { n: p.owed }));
+  p.owed = 0;
 }
 
 function stop() {
   if (!run || run.stopping) return;
   run.stopping = true;
   // Producers may be waiting on a partial batch of credits; release them so they can drain.
-  for (const p of run.producers.values()) if (p.owed) giveCredit(p);
+  for (const p of run.producers.values()) returnCredits(p);
   run.drainTimer = setTimeout(() => {
     const missing = [...run.expected].filter((id) => !run.producers.get(id)?.eof);
     reportError(`drain timed out after ${DRAIN_TIMEOUT_MS} ms waiting for producer(s) ${missing.join(', ')}`);
@@ -126,7 +133,7 @@ async function finish() {
   });
   const manifest = closeManifest(r.manifest, { producers, sink, errors: structuredClone(errors) });
   try {
-    await writeJson(r.dir, manifestName(r.runId), manifest);
+    if (r.dir) await writeJson(r.dir, manifestName(r.runId), manifest);
   } catch (e) {
     reportError(`could not write the manifest of ${r.runId}: ${e.message}`);
   }

@@ -14,6 +14,8 @@ export const FLUSH_MS = 1000;
 export class SinkError extends Error {}
 
 export class OpfsSink {
+  static persistent = true;
+
   static async open(runId) {
     const dir = await runsDir();
     const name = binName(runId);

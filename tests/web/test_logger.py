@@ -1,0 +1,96 @@
+"""The logger worker against malformed input, through the page's real logger and real OPFS.
+
+The test page plays a misbehaving producer: it attaches a MessageChannel to the
+logger like the wiring does, then sends junk between valid chunks."""
+
+import pytest
+
+from harness import REPO
+from vpslog import record
+
+pytestmark = pytest.mark.browser
+
+GOOD_A = [(1, 2, 3, 1), (4, 5, 6, 2), (7, 8, 9, 3)]
+GOOD_B = [(10, 11, 12, 1), (13, 14, 15, 2)]
+
+SCRIPT = """async ([protoUrl, goodA, goodB]) => {
+  const P = await import(protoUrl);
+  const pl = window.vpslog.pipeline;
+  const errors = [];
+  pl.addEventListener('error', (e) => errors.push(e.detail.message));
+  const closed = new Promise((resolve) => pl.logger.addEventListener('message', (e) => {
+    if (e.data.type === P.LOG_CLOSED) resolve(e.data.manifest);
+  }));
+  const refusals = [];
+  const tryRequest = (type, fields) => pl.request(type, fields).then(() => 'ok', (e) => refusals.push(e.message));
+
+  const runId = 'test-malformed';
+  await pl.request(P.LOG_OPEN, { runId, mode: 'opfs', config: { test: true }, producers: [7] });
+  await tryRequest(P.LOG_OPEN, { runId: 'second', mode: 'opfs', producers: [1] });
+  await tryRequest(P.LOG_DELETE, { runId });
+
+  const ch = new MessageChannel();
+  pl.logger.postMessage(P.msg(P.LOG_ATTACH, { producer: 7, port: ch.port1 }), [ch.port1]);
+  const stray = new MessageChannel();
+  pl.logger.postMessage(P.msg(P.LOG_ATTACH, { producer: 99, port: stray.port1 }), [stray.port1]);
+  const credits = [];
+  ch.port2.onmessage = (e) => credits.push(e.data);
+
+  const buf = (bytes) => new Uint8Array(bytes).buffer;
+  const send = (m, transfer = []) => ch.port2.postMessage(m, transfer);
+  send('hello');
+  send({ type: 'chunk', seq: 0, buf: new ArrayBuffer(13) });
+  send({ type: 'chunk', seq: 1, buf: [1, 2, 3] });
+  send({ type: 'bogus' });
+  const a = buf(goodA);
+  send({ type: 'chunk', seq: 2, buf: a }, [a]);
+  send({ type: 'chunk', seq: 3, buf: new ArrayBuffer(0) });
+  const b = buf(goodB);
+  send({ type: 'chunk', seq: 4, buf: b }, [b]);
+  pl.logger.postMessage({ type: 'chunk', seq: 0, buf: buf(goodA) });  // data on the control channel
+  send({ type: 'eof', records: 5, buffers: 2 });
+  send({ type: 'chunk', seq: 5, buf: buf(goodA) });  // after eof
+  await new Promise((r) => setTimeout(r, 200));
+  pl.logger.postMessage(P.msg(P.LOG_STOP));
+  const manifest = await closed;
+  await new Promise((r) => setTimeout(r, 100));
+  const { bin } = await pl.request(P.LOG_GET, { runId });
+  const stored = Array.from(new Uint8Array(await bin.arrayBuffer()));
+  await tryRequest(P.LOG_OPEN, { runId, mode: 'opfs', producers: [1] });
+  await tryRequest(P.LOG_OPEN, { runId: '../escape', mode: 'opfs', producers: [1] });
+  await tryRequest(P.LOG_OPEN, { runId: 'cloudy', mode: 'cloud', producers: [1] });
+  return { manifest, stored, errors, credits, refusals };
+}"""
+
+
+def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
+    page.goto(app_url)
+    out = page.evaluate(SCRIPT, [f"{app_url}@fs{REPO / 'workers/protocol.js'}",
+                                 list(record.pack(GOOD_A)), list(record.pack(GOOD_B))])
+    m = out["manifest"]
+    # exactly the valid chunks, in order
+    assert bytes(out["stored"]) == record.pack(GOOD_A + GOOD_B)
+    assert m["records"] == 5 and m["bytes"] == 50 and m["status"] == "closed"
+    assert m["producers"] == [{"id": 7, "records": 5, "buffers": 2, "reported_records": 5}]
+    assert m["errors"]["rejected_messages"] == 7
+    joined = "\n".join(out["errors"])
+    for expected in [
+        "not an object (string)",
+        "chunk of 13 bytes is not whole 10-byte records",
+        "chunk without an ArrayBuffer",
+        'unknown message type "bogus"',
+        "empty chunk",
+        "chunk from an unknown port",
+        "chunk after eof",
+        "unknown or duplicate producer 99",
+    ]:
+        assert expected in joined, expected
+    # every chunk-typed message spent a credit and got it back, valid or not
+    assert sum(c["n"] for c in out["credits"]) == 6
+    assert out["refusals"] == [
+        "run test-malformed is still open",
+        "run test-malformed is being logged; stop it first",
+        "run test-malformed already exists; refusing to overwrite it",
+        'invalid run id "../escape"',
+        'mode "cloud" is not available',
+    ]
