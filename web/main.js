@@ -91,7 +91,7 @@ function renderStats(s) {
     ['Records/s', fmt.format(Math.round(s.recordsPerSec))],
     ['Written', fmtBytes(s.bytesWritten)],
     ['Staged', fmtBytes(s.bytesStaged)],
-    ['Credits owed', s.creditsOwed],
+    ['Buffers in flight', s.buffersInFlight],
     ['Rejected msgs', s.rejected],
     ['Dropped records', s.dropped],
   ];

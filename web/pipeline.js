@@ -45,6 +45,9 @@ export class Pipeline extends EventTarget {
       case P.LOG_ERROR:
         this.#emit('error', { source: 'logger', message: m.message });
         break;
+      case P.LOG_FAILED:
+        if (this.run?.runId === m.runId) this.stop();
+        break;
       case P.LOG_CLOSED:
         this.#onClosed(m.manifest);
         break;

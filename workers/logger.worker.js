@@ -17,7 +17,7 @@ const MAX_ERROR_MESSAGES = 20;
 
 let run = null;
 let lastStats = { t: performance.now(), records: 0 };
-const errors = { rejected_messages: 0, dropped_records: 0, messages: [] };
+const errors = { rejected_messages: 0, messages: [] };
 
 function post(type, fields) {
   self.postMessage(P.msg(type, fields));
@@ -46,9 +46,9 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers }) {
   const manifest = openManifest({ runId, mode, config, producers });
   const dir = Sink.persistent ? await runsDir() : null;
   if (dir) await writeJson(dir, manifestName(runId), manifest);
-  errors.rejected_messages = errors.dropped_records = 0;
+  errors.rejected_messages = 0;
   errors.messages = [];
-  run = { runId, sink, manifest, dir, producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null };
+  run = { runId, sink, manifest, dir, producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null, failed: null };
   lastStats = { t: performance.now(), records: 0 };
   return runId;
 }
@@ -59,7 +59,7 @@ function attach({ producer, port }) {
     port.close();
     throw new Error(`unknown or duplicate producer ${JSON.stringify(producer)}`);
   }
-  const p = { id: producer, port, records: 0, buffers: 0, owed: 0, eof: false, reported: null };
+  const p = { id: producer, port, records: 0, buffers: 0, owed: 0, returned: 0, sent: 0, eof: false, reported: null };
   run.producers.set(producer, p);
   port.onmessage = (e) => onProducerMessage(p, e.data);
   port.onmessageerror = () => reject(`producer ${producer}`, 'message could not be deserialized');
@@ -80,17 +80,29 @@ function onProducerMessage(p, m) {
     maybeFinish();
     return;
   }
-  const records = m.buf.byteLength / RECORD_SIZE;
-  try {
-    run.sink.append(new Uint8Array(m.buf));
-    p.records += records;
-    p.buffers++;
-  } catch (e) {
-    if (!(e instanceof SinkError)) throw e;
-    errors.dropped_records += records;
-    if (errors.dropped_records === records) reportError(`storage failed, records are no longer saved: ${e.message}`);
+  // Counted as received whether or not storage keeps them: the manifest's
+  // dropped_records is then exactly received minus stored.
+  p.records += m.buf.byteLength / RECORD_SIZE;
+  p.buffers++;
+  p.sent = Math.max(p.sent, m.seq + 1);
+  if (!run.failed) {
+    try {
+      run.sink.append(new Uint8Array(m.buf));
+    } catch (e) {
+      storageFailed(e);
+    }
   }
   giveCredit(p);
+}
+
+// Nothing more can be stored: say why, and ask the page to stop the run so the
+// sims stop producing into a logger that can only count what it drops.
+function storageFailed(e) {
+  if (!(e instanceof SinkError)) throw e;
+  if (run.failed) return;
+  run.failed = e.message;
+  reportError(`storage failed, records are no longer saved: ${e.message}`);
+  post(P.LOG_FAILED, { runId: run.runId, message: e.message });
 }
 
 function giveCredit(p) {
@@ -100,6 +112,7 @@ function giveCredit(p) {
 function returnCredits(p) {
   if (!p.owed) return;
   p.port.postMessage(P.msg(P.CREDIT, { n: p.owed }));
+  p.returned += p.owed;
   p.owed = 0;
 }
 
@@ -155,9 +168,11 @@ function postStats() {
     bytesStaged: s.bytesStaged,
     writes: s.writes,
     producers: run ? run.producers.size : 0,
-    creditsOwed: run ? [...run.producers.values()].reduce((a, p) => a + p.owed, 0) : 0,
+    // Sent (as far as the newest chunk tells) and not yet credited back: what the
+    // producers cannot reuse right now. Bounded by CREDIT_WINDOW per producer.
+    buffersInFlight: run ? [...run.producers.values()].reduce((a, p) => a + Math.max(0, p.sent - p.returned), 0) : 0,
     rejected: errors.rejected_messages,
-    dropped: errors.dropped_records,
+    dropped: run ? records - s.bytesWritten / RECORD_SIZE - s.bytesStaged / RECORD_SIZE : 0,
   });
   lastStats = { t: now, records };
 }
@@ -240,10 +255,11 @@ self.onmessage = async (e) => {
 };
 
 setInterval(() => {
+  if (!run || run.failed) return;
   try {
-    run?.sink.tick();
+    run.sink.tick();
   } catch (e) {
-    reportError(`storage failed, records are no longer saved: ${e.message}`);
+    storageFailed(e);
   }
 }, TICK_MS);
 setInterval(postStats, STATS_MS);

@@ -26,17 +26,19 @@ export function openManifest({ runId, mode, config, producers }) {
   };
 }
 
+// producers[].records counts what the logger received; `records` what the sink
+// stored. They differ only after a storage failure, by errors.dropped_records.
 export function closeManifest(manifest, { producers, sink, errors }) {
-  const out = {
+  const received = producers.reduce((a, p) => a + p.records, 0);
+  const records = sink.bytes / RECORD_SIZE;
+  return {
     ...manifest,
     status: sink.error ? 'error' : 'closed',
     closed_at: new Date().toISOString(),
     producers,
-    records: sink.bytes / RECORD_SIZE,
+    records,
     bytes: sink.bytes,
     checksum: sink.checksum,
-    errors,
+    errors: { ...errors, dropped_records: received - records, ...(sink.error ? { storage: sink.error } : {}) },
   };
-  if (sink.error) out.errors = { ...errors, storage: sink.error };
-  return out;
 }

@@ -34,6 +34,7 @@ export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, ..
 export const LOG_CLOSED = 'log.closed';    // {manifest}
 export const LOG_REPLY = 'log.reply';      // {id, ok, result | error}
 export const LOG_ERROR = 'log.error';      // {message}
+export const LOG_FAILED = 'log.failed';    // {runId, message}: storage failed, the run should stop
 
 // Each producer may have this many buffers in flight; the logger returns
 // credits as it consumes them, in batches of CREDIT_BATCH.

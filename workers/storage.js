@@ -19,15 +19,22 @@ export async function exists(dir, name) {
   }
 }
 
-// Small whole-file JSON write; the manifest is tiny next to the data.
+// Manifests are written padded with JSON whitespace to a fixed size and
+// rewritten in place: the close-time rewrite never needs more space than the
+// open-time write took, so a full disk (the usual reason a run fails) cannot
+// leave a run without its manifest.
+export const JSON_RESERVE = 16 * 1024;
+
 export async function writeJson(dir, name, value) {
   const handle = await dir.getFileHandle(name, { create: true });
   const access = await handle.createSyncAccessHandle();
   try {
-    const bytes = new TextEncoder().encode(JSON.stringify(value, null, 1) + '\n');
-    access.truncate(0);
+    const json = new TextEncoder().encode(JSON.stringify(value, null, 1) + '\n');
+    const bytes = new Uint8Array(Math.max(JSON_RESERVE, json.byteLength)).fill(0x20);
+    bytes.set(json);
     const n = access.write(bytes, { at: 0 });
     if (n !== bytes.byteLength) throw new Error(`writing ${name}: wrote ${n} of ${bytes.byteLength} bytes (storage full?)`);
+    if (access.getSize() > bytes.byteLength) access.truncate(bytes.byteLength);
     access.flush();
   } finally {
     access.close();

@@ -83,9 +83,14 @@ def _check_manifest(m: dict, report: Report) -> None:
         report.problems.append(f"manifest says {m['bytes']} bytes, file has {report.bytes}")
     if m["records"] != report.records:
         report.problems.append(f"manifest says {m['records']} records, file has {report.records}")
-    produced = sum(p.get("records", 0) for p in m["producers"])
-    if produced != m["records"]:
-        report.problems.append(f"producers account for {produced} records, manifest total is {m['records']}")
+    received = sum(p.get("records", 0) for p in m["producers"])
+    dropped = (m.get("errors") or {}).get("dropped_records", 0)
+    if received != m["records"] + dropped:
+        report.problems.append(
+            f"producers account for {received} records, manifest has {m['records']} stored + {dropped} dropped"
+        )
+    elif dropped:
+        report.problems.append(f"{dropped} received record(s) were dropped (storage failed)")
     ck = m.get("checksum") or {}
     if ck.get("algorithm") != "crc32c":
         report.problems.append(f"manifest checksum algorithm {ck.get('algorithm')!r} is not crc32c")

@@ -91,7 +91,8 @@ def test_bytes_changed_after_close_fail_the_checksum(tmp_path):
     [
         ({"records": 1}, "manifest says 1 records"),
         ({"status": "open"}, "status is 'open'"),
-        ({"producers": [{"id": 0, "records": 5}]}, "producers account for 5"),
+        ({"producers": [{"id": 0, "records": 5}]}, "producers account for 5 records, manifest has 10000 stored + 0 dropped"),
+        ({"producers": [{"id": 0, "records": 10_005}], "errors": {"dropped_records": 5}}, "5 received record(s) were dropped"),
         ({"format": "other"}, "not a vpslog run manifest"),
         ({"record_layout": {"record_size": 12, "fields": []}}, "record layout differs"),
     ],

@@ -2,27 +2,13 @@
 download -> `vpslog verify`, with no log data on the main thread and no request
 leaving 127.0.0.1 (checked by the `context` fixture)."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from pageflow import download_run, start_run, verify_cli
 
 pytestmark = pytest.mark.browser
 PROBE = (Path(__file__).parent / "probes.js").read_text()
-BOOT_TIMEOUT_MS = 90_000
-
-
-def start_run(page, workers=2, rate=300_000, duration_s=3, pace="realtime"):
-    page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
-    page.fill("input[name=workers]", str(workers))
-    page.fill("input[name=rate]", str(rate))
-    page.fill("input[name=durationS]", str(duration_s))
-    page.select_option("select[name=pace]", pace)
-    page.click("#start")
-    page.wait_for_selector("#run-result:not([hidden])", timeout=60_000)
-    return page.eval_on_selector("#run-result", "el => ({...el.dataset})")
 
 
 def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, app_url, tmp_path):
@@ -35,28 +21,11 @@ def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, a
     assert result["status"] == "closed"
     assert produced > 100_000 and produced == logged
 
-    # Download the .bin and the manifest from the runs table.
-    row = page.locator(f"#runs tr[data-run-id='{run_id}']")
-    row.wait_for()
-    downloads = []
-    page.on("download", lambda d: downloads.append(d))
-    row.locator("button.download").click()
-    for _ in range(100):
-        if len(downloads) == 2:
-            break
-        page.wait_for_timeout(100)
-    files = {}
-    for d in downloads:
-        files[d.suggested_filename] = target = tmp_path / d.suggested_filename
-        d.save_as(target)
-    bin_path = files[f"{run_id}.bin"]
-    manifest = json.loads(files[f"{run_id}.manifest.json"].read_text())
+    # Download the .bin and the manifest from the runs table, verify as a user would.
+    bin_path, manifest = download_run(page, run_id, tmp_path)
     assert bin_path.stat().st_size == produced * 10
-
-    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "verify", str(bin_path), "--json"],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout + out.stderr
-    report = json.loads(out.stdout)
+    code, report = verify_cli(bin_path)
+    assert code == 0, report
     assert report["ok"] and report["records"] == produced
     assert report["checksum"] == manifest["checksum"]["value"]
     assert report["status_counts"]["enter"] > 0 and report["status_counts"]["exit"] > 0

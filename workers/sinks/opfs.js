@@ -121,6 +121,7 @@ export class OpfsSink {
     } catch {
       /* the error below is what the user needs to see */
     }
+    this.staged = 0; // never stored: the manifest counts it as dropped
     this.failed = new SinkError(message);
     throw this.failed;
   }

@@ -1,0 +1,40 @@
+"""A full disk, for real: Chrome's own quota for the origin is lowered over CDP
+(Storage.overrideQuotaForOrigin), so OPFS writes fail inside Chrome exactly as
+they would on a full profile. What was stored must stay intact and verifiable,
+the manifest must survive and say what happened, and the run must stop."""
+
+from urllib.parse import urlsplit
+
+import pytest
+from pageflow import download_run, start_run, verify_cli
+
+pytestmark = pytest.mark.browser
+QUOTA = 3_000_000
+
+
+def test_storage_full_stops_the_run_and_keeps_every_stored_record(page, context, app_url, tmp_path):
+    page.goto(app_url)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(app_url))
+    context.new_cdp_session(page).send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": QUOTA})
+
+    # pace=max would write ~40 MB/s for 30 s: the quota must end it long before.
+    result = start_run(page, workers=1, rate=2_000_000, duration_s=30, pace="max")
+    produced, stored = int(result["produced"]), int(result["logged"])
+    assert result["status"] == "error"
+    assert 0 < stored < produced and stored * 10 < QUOTA
+
+    bin_path, manifest = download_run(page, result["runId"], tmp_path)
+    assert "storage full" in manifest["errors"]["storage"] or "QuotaExceededError" in manifest["errors"]["storage"]
+    assert manifest["records"] == stored and bin_path.stat().st_size == stored * 10
+    assert manifest["producers"][0]["records"] == manifest["producers"][0]["reported_records"] == produced
+    assert manifest["errors"]["dropped_records"] == produced - stored
+
+    # Every stored record is whole and checks out; verify reports the failure, not corruption.
+    code, report = verify_cli(bin_path)
+    assert code == 1
+    assert report["records"] == stored and report["checksum"] == manifest["checksum"]["value"]
+    assert sorted(report["problems"]) == sorted([
+        "manifest status is 'error', not 'closed' (run ended abnormally?)",
+        f"{produced - stored} received record(s) were dropped (storage failed)",
+    ])
+    assert "storage failed" in page.inner_text("#errors")
