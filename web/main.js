@@ -189,12 +189,17 @@ pipeline.addEventListener('stats', (e) => renderStats(e.detail));
 pipeline.addEventListener('error', (e) => addError(e.detail));
 pipeline.addEventListener('sims', renderSims);
 pipeline.addEventListener('run', (e) => {
-  const { state, manifest, produced, runId } = e.detail;
+  const { state, manifest, produced, runId, sims } = e.detail;
   if (state === 'closed') {
     stopBtn.disabled = true;
     startBtn.disabled = false;
     const el = $('#run-result');
-    Object.assign(el.dataset, { runId, produced, logged: manifest.records, status: manifest.status });
+    Object.assign(el.dataset, {
+      runId, produced, logged: manifest.records, status: manifest.status,
+      // how long the sims waited for credits (backpressure) and their peak buffers in flight
+      waitMs: Math.round(sims.reduce((a, s) => a + s.waitMs, 0)),
+      maxInFlight: Math.max(0, ...sims.map((s) => s.maxInFlight)),
+    });
     el.textContent = `${runId}: ${manifest.status}; sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored (${fmtBytes(manifest.bytes)}).`;
     el.hidden = false;
     refreshRuns();

@@ -142,7 +142,7 @@ export class Pipeline extends EventTarget {
   #onSimStopped(m) {
     const r = this.run;
     if (!r) return;
-    r.produced.set(m.producer, m.records);
+    r.produced.set(m.producer, m);
     // A source that ends by itself (finite duration) stops the run the same way.
     if (r.produced.size === r.producers.length) this.stop();
     this.#maybeClosed();
@@ -160,7 +160,8 @@ export class Pipeline extends EventTarget {
     const r = this.run;
     if (!r?.manifest || (!giveUp && r.produced.size < r.producers.length)) return;
     this.run = null;
-    const produced = [...r.produced.values()].reduce((a, b) => a + b, 0);
-    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, produced, reports: r.produced.size });
+    const sims = [...r.produced.values()];
+    const produced = sims.reduce((a, s) => a + s.records, 0);
+    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, produced, sims });
   }
 }

@@ -12,7 +12,7 @@ export const SIM_STOP = 'sim.stop';
 export const SIM_PROGRESS = 'sim.progress'; // {stage, detail, elapsedMs}
 export const SIM_READY = 'sim.ready';       // {bootMs}
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
-export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers}
+export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight}
 export const SIM_ERROR = 'sim.error';       // {message}
 
 // sim worker -> logger, over the MessageChannel the page created

@@ -46,7 +46,7 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
   if (active) throw new Error(`producer ${active.producer} is still running`);
   const s = (active = {
     runId, producer, port, pace,
-    credits: P.CREDIT_WINDOW, seq: 0, records: 0,
+    credits: P.CREDIT_WINDOW, seq: 0, records: 0, maxInFlight: 0,
     stopRequested: false, creditWaiter: null, waitMs: 0,
   });
   port.onmessage = (e) => {
@@ -85,7 +85,7 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
     // Even after a failure the logger must learn where this producer ended,
     // so it can close the run with what was already sent instead of waiting.
     port.postMessage(P.msg(P.EOF, { records: s.records, buffers: s.seq }));
-    post(P.SIM_STOPPED, { producer, records: s.records, buffers: s.seq });
+    post(P.SIM_STOPPED, { producer, records: s.records, buffers: s.seq, waitMs: s.waitMs, maxInFlight: s.maxInFlight });
     clearInterval(status);
     producerPy?.destroy();
     port.close();
@@ -115,6 +115,7 @@ async function send(s, bytesPy) {
       while (s.credits === 0) await waitForCredit(s);
       const buf = data.slice(off, Math.min(off + BUFFER_BYTES, data.byteLength)).buffer;
       s.credits--;
+      s.maxInFlight = Math.max(s.maxInFlight, P.CREDIT_WINDOW - s.credits);
       s.records += buf.byteLength / RECORD_SIZE;
       s.port.postMessage(P.msg(P.CHUNK, { seq: s.seq++, buf }), [buf]);
       sent++;
