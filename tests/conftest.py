@@ -1,3 +1,4 @@
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,3 +37,12 @@ def page(context):
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     return page
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_pyodide_dist(request):
+    """Pyodide and browser tests load vpslog from the staged wheel: rebuild it
+    from the working tree first, so they never test a stale copy."""
+    if any(Path(str(item.fspath)).parent.name in ("pyodide", "web") for item in request.session.items):
+        subprocess.run([sys.executable, str(harness.REPO / "scripts/stage_pyodide.py")], check=True,
+                       stdout=subprocess.DEVNULL)

@@ -13,16 +13,24 @@ import json
 from .loadgen import LoadConfig, SyntheticLoad
 from .packer import BufferBatcher, pack_columns
 from .record import RECORDS_PER_BUFFER
+from .traffic import TrafficConfig, TrafficSim
 
-SOURCES = {"load": lambda opts: SyntheticLoad(LoadConfig.from_dict(opts))}
+SOURCES = {
+    "traffic": lambda opts, w, n: TrafficSim(TrafficConfig.from_dict(opts), w, n),
+    "load": lambda opts, w, n: SyntheticLoad(LoadConfig.from_dict(opts), w, n),
+}
 
 
 def make_source(config: dict):
+    """``{"source": kind, "worker": i, "workers": n, **options}`` -> an event source."""
     opts = dict(config)
-    kind = opts.pop("source", "load")
+    kind = opts.pop("source", "traffic")
+    worker, workers = opts.pop("worker", 0), opts.pop("workers", 1)
     if kind not in SOURCES:
         raise ValueError(f"unknown event source {kind!r}; known: {', '.join(SOURCES)}")
-    return SOURCES[kind](opts)
+    if not (isinstance(worker, int) and isinstance(workers, int) and 0 <= worker < workers):
+        raise ValueError(f"worker {worker!r} of {workers!r} is not a valid part")
+    return SOURCES[kind](opts, worker, workers)
 
 
 class Producer:
@@ -63,3 +71,7 @@ def make_producer(config_json: str) -> Producer:
 
 def describe(producer: Producer) -> str:
     return json.dumps(producer.source.describe())
+
+
+def stats(producer: Producer) -> str:
+    return json.dumps(producer.source.stats)

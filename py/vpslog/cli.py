@@ -26,6 +26,47 @@ def _verify(args) -> int:
     return 0 if r.ok else 1
 
 
+def _simulate(args) -> int:
+    from .simulate import simulate
+    from .traffic import TrafficConfig
+
+    opts = {k: getattr(args, k) for k in ("vehicles", "grid", "alpha", "beta", "spread", "seed", "duration_s", "error_rate")
+            if getattr(args, k) is not None}
+    try:
+        config = TrafficConfig(**opts)
+        bin_path, man_path = simulate(args.out, config, workers=args.workers)
+    except ValueError as e:
+        print(f"vpslog simulate: {e}", file=sys.stderr)
+        return 2
+    print(bin_path)
+    print(man_path)
+    return 0
+
+
+def _analyze(args) -> int:
+    from .analysis import AnalysisError, analyze
+
+    try:
+        r = analyze(args.run, args.manifest, args.out, interval_s=args.interval_s)
+    except (AnalysisError, ValueError) as e:
+        print(f"vpslog analyze: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"{r['run_id']}: {r['records']} records, {r['traversals']} traversals "
+          f"({r['unpaired_enters']} unpaired enters, {r['unpaired_exits']} unpaired exits), {r['errors']} errors")
+    if r["reported_traversals"] is not None:
+        print(f"sim workers reported {r['reported_traversals']} traversals")
+    print(f"BPR fit: alpha = {r['alpha']:.4f} [{r['alpha_ci'][0]:.4f}, {r['alpha_ci'][1]:.4f}], "
+          f"beta = {r['beta']:.3f} [{r['beta_ci'][0]:.3f}, {r['beta_ci'][1]:.3f}] (95% CI)")
+    if r["ground_truth"]:
+        print(f"ground truth: alpha = {r['ground_truth']['alpha']}, beta = {r['ground_truth']['beta']}")
+    for name, files in (r.get("outputs") or {}).items():
+        print(f"  {name}: {files}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="vpslog", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -34,6 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--manifest", help="RUN.manifest.json (default: the one beside RUN.bin, if any)")
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.set_defaults(func=_verify)
+
+    sim = sub.add_parser("simulate", help="run the traffic simulation natively, writing a run like the browser's")
+    sim.add_argument("--out", required=True, help="directory for <runId>.bin and <runId>.manifest.json")
+    sim.add_argument("--workers", type=int, default=2, help="parts simulated in parallel processes (default 2)")
+    sim.add_argument("--vehicles", type=int)
+    sim.add_argument("--grid", type=int, help="grid size (nodes per side)")
+    sim.add_argument("--alpha", type=float)
+    sim.add_argument("--beta", type=float)
+    sim.add_argument("--spread", type=float, help="log-sd of the travel-time noise")
+    sim.add_argument("--seed", type=int)
+    sim.add_argument("--duration-s", type=int, dest="duration_s", help="departure window, simulated seconds")
+    sim.add_argument("--error-rate", type=float, dest="error_rate", help="routing failures per transition")
+    sim.set_defaults(func=_simulate)
+
+    an = sub.add_parser("analyze", help="traversals, per-edge/interval tables and the BPR fit of a traffic run")
+    an.add_argument("run", help="RUN.bin")
+    an.add_argument("--manifest", help="RUN.manifest.json (default: the one beside RUN.bin)")
+    an.add_argument("--out", help="write Parquet/CSV tables, training.npz, errors.jsonl and bpr.png here")
+    an.add_argument("--interval-s", type=float, default=300, dest="interval_s", help="interval table bin (default 300 s)")
+    an.add_argument("--json", action="store_true", help="print one JSON object")
+    an.set_defaults(func=_analyze)
     return ap
 
 

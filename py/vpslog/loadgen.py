@@ -8,7 +8,8 @@ rather than drawn per record, so generation costs little next to packing.
 
 An event source is any object with ``next_batch(min_records)`` returning
 columns (see :func:`vpslog.packer.new_columns`) or ``None`` once finished,
-plus ``sim_time_ms`` and ``describe()``.
+``sim_time_ms``, a ``stats`` dict, and ``describe()`` returning
+``{"run": facts shared by all workers, "producer": this worker's own}``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import random
 from array import array
 from dataclasses import asdict, dataclass
 
+from ._options import from_dict, refuse_invalid
 from .packer import TYPECODES, new_columns
 from .record import Status
 
@@ -33,31 +35,24 @@ class LoadConfig:
     duration_ms: int | None = None  # stop after this much simulated time; None = until stopped
 
     def __post_init__(self) -> None:
-        problems = []
-        if not 1 <= self.rate <= 50_000_000:
-            problems.append(f"rate must be 1..50000000 events/s, got {self.rate}")
-        for name in ("vehicles", "edges"):
-            if not 1 <= getattr(self, name) <= 65536:
-                problems.append(f"{name} must be 1..65536 (ids are uint16), got {getattr(self, name)}")
-        if not 0.0 <= self.error_rate <= 1.0:
-            problems.append(f"error_rate must be within 0..1, got {self.error_rate}")
-        if self.duration_ms is not None and not 0 < self.duration_ms < 2**32:
-            problems.append(f"duration_ms must be 1..{2**32 - 1}, got {self.duration_ms}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        refuse_invalid([
+            (1 <= self.rate <= 50_000_000, f"rate must be 1..50000000 events/s, got {self.rate}"),
+            (1 <= self.vehicles <= 65536, f"vehicles must be 1..65536 (ids are uint16), got {self.vehicles}"),
+            (1 <= self.edges <= 65536, f"edges must be 1..65536 (ids are uint16), got {self.edges}"),
+            (0.0 <= self.error_rate <= 1.0, f"error_rate must be within 0..1, got {self.error_rate}"),
+            (self.duration_ms is None or 0 < self.duration_ms < 2**32,
+             f"duration_ms must be 1..{2**32 - 1}, got {self.duration_ms}"),
+        ])
 
     @classmethod
     def from_dict(cls, d: dict) -> "LoadConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown load generator option(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return from_dict(cls, d, "load generator")
 
 
 class SyntheticLoad:
-    def __init__(self, config: LoadConfig) -> None:
-        self.config = config
-        rng = random.Random(config.seed)
+    def __init__(self, config: LoadConfig, worker: int = 0, workers: int = 1) -> None:
+        self.config, self.worker, self.workers = config, worker, workers
+        rng = random.Random(f"load-{config.seed}-{worker}")
         statuses = [Status.ENTER if i % 2 == 0 else Status.EXIT for i in range(_POOL)]
         for i in range(_POOL):
             if rng.random() < config.error_rate:
@@ -71,10 +66,11 @@ class SyntheticLoad:
         self._offset = 0
         self._carry = 0  # events owed to the next ms, in thousandths of an event
         self.sim_time_ms = 0
-        self.events = 0
+        self.stats = {"records": 0}
 
     def describe(self) -> dict:
-        return {"source": "load", **asdict(self.config)}
+        return {"run": {"source": "load", "config": asdict(self.config), "workers": self.workers},
+                "producer": {"worker": self.worker}}
 
     @property
     def finished(self) -> bool:
@@ -102,5 +98,5 @@ class SyntheticLoad:
                 self._offset = (o + k) % _POOL
                 n += k
             self.sim_time_ms += 1
-        self.events += n
+        self.stats["records"] += n
         return cols

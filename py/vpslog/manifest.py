@@ -20,6 +20,13 @@ class ManifestError(ValueError):
     pass
 
 
+def schema() -> dict:
+    """The JSON Schema both manifest writers (browser and CLI) are tested against."""
+    from importlib import resources
+
+    return json.loads(resources.files(__package__).joinpath("manifest.schema.json").read_text(encoding="utf-8"))
+
+
 def sibling_manifest(bin_path: Path) -> Path:
     return bin_path.with_name(bin_path.name.removesuffix(".bin") + ".manifest.json")
 
@@ -42,3 +49,43 @@ def load_manifest(path: Path) -> dict:
     if layout.get("record_size") != LAYOUT["record_size"] or layout.get("fields") != LAYOUT["fields"]:
         raise ManifestError(f"{path}: record layout differs from the one this vpslog reads")
     return m
+
+
+def new_run_id(now=None) -> str:
+    """Same shape as the browser's: run-YYYYMMDD-HHMMSS-xxxx."""
+    import datetime
+    import secrets
+    import string
+
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(4))
+    return f"run-{now:%Y%m%d-%H%M%S}-{suffix}"
+
+
+def _iso_now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def closed_manifest(*, run_id: str, mode: str, config: dict, source: dict | None, producers: list[dict],
+                    records: int, checksum: str, created_at: str) -> dict:
+    """A closed run manifest as the logger worker writes one (workers/manifest.js)."""
+    return {
+        "format": FORMAT,
+        "manifest_version": max(SUPPORTED_VERSIONS),
+        "run_id": run_id,
+        "status": "closed",
+        "mode": mode,
+        "record_layout": LAYOUT,
+        "time_unit": LAYOUT["time_unit"],
+        "created_at": created_at,
+        "closed_at": _iso_now(),
+        "config": config,
+        "source": source,
+        "producers": producers,
+        "records": records,
+        "bytes": records * LAYOUT["record_size"],
+        "checksum": {"algorithm": "crc32c", "value": checksum},
+        "errors": {"rejected_messages": 0, "messages": [], "dropped_records": 0},
+    }

@@ -21,10 +21,21 @@ def test_produce_returns_whole_buffers_then_flush_returns_the_rest():
     assert len(recs) == p.records_out == 10_000
 
 
-def test_describe_reports_the_effective_config():
-    p = bridge.make_producer('{"rate": 5}')
-    assert json.loads(bridge.describe(p))["rate"] == 5
-    assert json.loads(bridge.describe(p))["source"] == "load"
+def test_describe_and_stats_report_the_effective_config_and_counts():
+    p = bridge.make_producer('{"source": "load", "rate": 5, "duration_ms": 2000, "worker": 1, "workers": 2}')
+    d = json.loads(bridge.describe(p))
+    assert d["run"]["config"]["rate"] == 5 and d["run"]["source"] == "load" and d["producer"] == {"worker": 1}
+    p.produce(1)
+    p.flush()
+    assert json.loads(bridge.stats(p)) == {"records": 10}
+
+
+def test_traffic_is_the_default_source():
+    p = bridge.make_producer('{"vehicles": 50, "grid": 4, "duration_s": 60, "worker": 0, "workers": 2}')
+    assert json.loads(bridge.describe(p))["run"]["source"] == "traffic"
+    out = p.produce(100) + p.flush()
+    stats = json.loads(bridge.stats(p))
+    assert len(out) // 10 == stats["records"] == p.records_out > 0
 
 
 def test_unknown_source_and_bad_json_are_clear_errors():
@@ -32,3 +43,5 @@ def test_unknown_source_and_bad_json_are_clear_errors():
         bridge.make_producer('{"source": "traffic-jam"}')
     with pytest.raises(ValueError):
         bridge.make_producer("{not json")
+    with pytest.raises(ValueError, match="worker 2 of 2"):
+        bridge.make_producer('{"worker": 2, "workers": 2}')

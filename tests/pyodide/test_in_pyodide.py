@@ -14,7 +14,7 @@ from pytest_pyodide import run_in_pyodide
 
 TESTS = Path(__file__).resolve().parent.parent / "py"
 # Test modules that need only the standard library: the browser-side code.
-PORTABLE = ["test_record.py", "test_packer.py", "test_loadgen.py", "test_bridge.py"]
+PORTABLE = ["test_record.py", "test_packer.py", "test_loadgen.py", "test_bridge.py", "test_network.py", "test_traffic.py"]
 
 
 @run_in_pyodide(packages=["vpslog", "pytest"])

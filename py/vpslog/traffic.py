@@ -1,0 +1,207 @@
+"""Event-driven traffic simulation: an event source for the sim workers and the CLI.
+
+Vehicles depart over the run following a demand profile with a peak, random-walk
+``hops`` edges through their worker's part of the grid (no U-turns) and log
+``enter`` when they take an edge and ``exit`` when they leave it (status 1, 2).
+Cost grows with edge transitions, not vehicles x ticks: one heap entry per
+vehicle on the road.
+
+Travel time on an edge is drawn at entry as
+``t0 * (1 + alpha * (V / C) ** beta) * eps``, where ``V`` is the number of
+vehicles on the edge including the one entering (rebuildable exactly from the
+log: enters minus exits on that edge, in log order) and ``eps`` is lognormal
+with mean 1 and log-sd ``spread``.
+
+Errors (status 3) are real outcomes: a vehicle whose next edge is jammed
+(``V > jam_limit * C``) is *blocked*: it logs exit of its edge and an error on
+the refused edge, and its trip ends. With probability ``error_rate`` per
+transition a *routing failure* ends the trip with an error on the current edge.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from dataclasses import asdict, dataclass
+
+from ._options import from_dict, refuse_invalid
+from .network import grid
+from .packer import new_columns
+from .record import Status
+
+MAX_VEHICLES = 65535
+
+ENTER, EXIT, ERROR = int(Status.ENTER), int(Status.EXIT), int(Status.ERROR)
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    vehicles: int = 20_000       # in total, over all workers (ids 0..vehicles-1)
+    grid: int = 24               # grid x grid nodes
+    alpha: float = 0.15          # ground truth BPR alpha (1964 BPR value)
+    beta: float = 4.0            # ground truth BPR beta
+    spread: float = 0.1          # log-sd of the travel-time noise (mean 1)
+    seed: int = 1
+    duration_s: int = 1800       # departures happen within [0, duration_s)
+    demand_base: float = 0.25    # share of departures spread evenly over the run...
+    peak_at: float = 0.5         # ...the rest in a peak centred here (fraction of the run)
+    peak_width: float = 0.12     # with this standard deviation (fraction of the run)
+    min_hops: int = 5
+    max_hops: int = 25
+    jam_limit: float = 3.0       # V/C above which an edge refuses vehicles
+    error_rate: float = 0.0005   # routing failures per transition
+
+    def __post_init__(self) -> None:
+        refuse_invalid([
+            (1 <= self.vehicles <= MAX_VEHICLES, f"vehicles must be 1..{MAX_VEHICLES} (ids are uint16)"),
+            (2 <= self.grid <= 128, "grid must be 2..128 (edge ids are uint16)"),
+            (self.alpha > 0 and self.beta > 0, "alpha and beta must be positive"),
+            (0 <= self.spread <= 1, "spread must be within 0..1"),
+            (1 <= self.duration_s <= 86_400, "duration_s must be 1..86400"),
+            (0 <= self.demand_base <= 1 and 0 <= self.peak_at <= 1 and 0 < self.peak_width <= 1,
+             "demand_base and peak_at must be within 0..1, peak_width within (0, 1]"),
+            (1 <= self.min_hops <= self.max_hops, "need 1 <= min_hops <= max_hops"),
+            (self.jam_limit > 0, "jam_limit must be positive"),
+            (0 <= self.error_rate < 1, "error_rate must be within 0..1"),
+        ])
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrafficConfig":
+        return from_dict(cls, d, "traffic")
+
+
+class TrafficSim:
+    def __init__(self, config: TrafficConfig, worker: int = 0, workers: int = 1) -> None:
+        if not 0 <= worker < workers <= config.grid:
+            raise ValueError(f"worker {worker} of {workers}: need 0 <= worker < workers <= grid ({config.grid})")
+        self.config, self.worker, self.workers = config, worker, workers
+        self.network = net = grid(config.grid, config.grid, config.seed)
+        self.edges = net.part_edges(worker, workers)
+        self._next = net.successors(self.edges)
+        self._start_edges = [e for e in self.edges if self._next[e]]
+        self.vehicle_lo = worker * config.vehicles // workers
+        self.vehicle_hi = (worker + 1) * config.vehicles // workers
+        self._rng = random.Random(f"traffic-{config.seed}-{worker}")
+        self._occ = [0] * net.n_edges
+        self._jam = [config.jam_limit * c for c in net.capacity]
+        n = self.vehicle_hi - self.vehicle_lo
+        self._edge = [-1] * n     # current edge, -1 before departure
+        self._hops = [0] * n      # edges still to take after the current one
+        # Departures wait in a sorted list; the heap holds only vehicles on the road.
+        self._departures = sorted((self._departure_ms(), v) for v in range(n))
+        self._next_departure = 0
+        self._heap: list[tuple[int, int, int]] = []
+        self._seq = 0
+        self.sim_time_ms = 0
+        self.stats = {"records": 0, "trips": 0, "traversals": 0, "blocked": 0, "routing_failures": 0}
+
+    def _departure_ms(self) -> int:
+        c, rng = self.config, self._rng
+        d = c.duration_s * 1000
+        if rng.random() < c.demand_base:
+            return int(rng.random() * d)
+        while True:
+            t = rng.gauss(c.peak_at * d, c.peak_width * d)
+            if 0 <= t < d:
+                return int(t)
+
+    def describe(self) -> dict:
+        """Run-level facts (identical in every worker) and this worker's part."""
+        c = self.config
+        return {
+            "run": {
+                "source": "traffic",
+                "config": asdict(c),
+                "workers": self.workers,
+                "ground_truth": {"alpha": c.alpha, "beta": c.beta, "spread": c.spread},
+                "demand": {"duration_s": c.duration_s, "base": c.demand_base,
+                           "peak_at_s": c.peak_at * c.duration_s, "peak_width_s": c.peak_width * c.duration_s},
+                "travel_time": "t0 * (1 + alpha * (V/C)**beta) * lognormal(mean 1, log-sd spread);"
+                               " V = vehicles on the edge at entry, including the entering one",
+                "network": {"kind": "grid", "rows": self.network.rows, "cols": self.network.cols,
+                            "edges": self.network.edge_table()},
+            },
+            "producer": {"worker": self.worker, "vehicles": [self.vehicle_lo, self.vehicle_hi],
+                         "edges": len(self.edges)},
+        }
+
+    @property
+    def finished(self) -> bool:
+        return not self._heap and self._next_departure == len(self._departures)
+
+    def next_batch(self, min_records: int):
+        """Process events until at least ``min_records`` records (or the end); columns or None."""
+        if self.finished:
+            return None
+        c = self.config
+        time, vehicle, edge, status = cols = new_columns()
+        heap, occ, cur, hops, nxt, jam = self._heap, self._occ, self._edge, self._hops, self._next, self._jam
+        t0, cap, starts = self.network.free_flow_s, self.network.capacity, self._start_edges
+        alpha, beta, spread, error_rate = c.alpha, c.beta, c.spread, c.error_rate
+        min_hops, span_hops = c.min_hops, c.max_hops - c.min_hops + 1
+        mu = -spread * spread / 2  # log-mean that gives the noise a mean of 1
+        # The hot loop draws from random() only and inlines Box-Muller and index
+        # picks: Random.gauss/choice are Python-level and cost 3x the rest here.
+        random_, exp, log, sqrt, cos, tau = self._rng.random, math.exp, math.log, math.sqrt, math.cos, math.tau
+        pop, push = heapq.heappop, heapq.heappush
+        t_app, v_app, e_app, s_app = time.append, vehicle.append, edge.append, status.append
+        base, seq = self.vehicle_lo, self._seq
+        departures, d = self._departures, self._next_departure
+        next_dep = departures[d][0] if d < len(departures) else INF
+        trips = traversals = blocked = failures = n = 0
+        t = self.sim_time_ms
+        while n < min_records:
+            if heap and heap[0][0] <= next_dep:
+                t, _, v = pop(heap)
+                e = cur[v]
+            elif next_dep != INF:
+                t, v = departures[d]
+                d += 1
+                next_dep = departures[d][0] if d < len(departures) else INF
+                e = -1
+            else:
+                break
+            vid = base + v
+            if e < 0:  # departure: an origin edge and a trip length
+                trips += 1
+                target = starts[int(random_() * len(starts))]
+                hops[v] = min_hops - 1 + int(random_() * span_hops)
+            else:
+                occ[e] -= 1
+                traversals += 1
+                t_app(t); v_app(vid); e_app(e); s_app(EXIT)
+                n += 1
+                options = nxt[e]
+                if hops[v] == 0 or not options:
+                    continue  # trip complete
+                if random_() < error_rate:
+                    failures += 1
+                    t_app(t); v_app(vid); e_app(e); s_app(ERROR)
+                    n += 1
+                    continue
+                target = options[int(random_() * len(options))]
+                hops[v] -= 1
+            volume = occ[target] + 1
+            if volume > jam[target]:
+                blocked += 1
+                t_app(t); v_app(vid); e_app(target); s_app(ERROR)
+                n += 1
+                continue
+            occ[target] = volume
+            cur[v] = target
+            z = sqrt(-2.0 * log(1.0 - random_())) * cos(tau * random_())
+            tt_ms = 1000.0 * t0[target] * (1.0 + alpha * (volume / cap[target]) ** beta) * exp(mu + spread * z)
+            t_app(t); v_app(vid); e_app(target); s_app(ENTER)
+            n += 1
+            seq += 1
+            push(heap, (t + (int(tt_ms + 0.5) or 1), seq, v))
+        self.sim_time_ms, self._seq, self._next_departure = t, seq, d
+        st = self.stats
+        st["records"] += n
+        st["trips"] += trips
+        st["traversals"] += traversals
+        st["blocked"] += blocked
+        st["routing_failures"] += failures
+        return cols

@@ -1,0 +1,148 @@
+"""`vpslog simulate` + `vpslog analyze`: BPR recovery, outputs, bad input (CPython)."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pl = pytest.importorskip("polars")
+np = pytest.importorskip("numpy")
+jsonschema = pytest.importorskip("jsonschema")
+
+from vpslog.analysis import AnalysisError, analyze  # noqa: E402
+from vpslog.record import LAYOUT  # noqa: E402
+
+from vpslog.manifest import schema  # noqa: E402
+
+SCHEMA = schema()
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "vpslog.cli", *args], capture_output=True, text=True)
+
+
+def simulate(tmp, *args):
+    out = cli("simulate", "--out", str(tmp), *args)
+    assert out.returncode == 0, out.stderr
+    bin_path, manifest_path = out.stdout.split()
+    return bin_path, manifest_path
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    return simulate(tmp_path_factory.mktemp("sim"), "--workers", "2", "--seed", "11")
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.15, 4.0), (0.6, 2.0)])
+def test_analyze_recovers_alpha_and_beta_within_5_percent(tmp_path, default_run, alpha, beta):
+    if (alpha, beta) == (0.15, 4.0):
+        bin_path, _ = default_run
+    else:
+        bin_path, _ = simulate(tmp_path, "--workers", "2", "--alpha", str(alpha), "--beta", str(beta), "--seed", "12")
+    out = cli("analyze", bin_path, "--json")
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert abs(r["alpha"] / alpha - 1) < 0.05, r
+    assert abs(r["beta"] / beta - 1) < 0.05, r
+    assert r["alpha_ci"][0] < r["alpha"] < r["alpha_ci"][1] and r["beta_ci"][0] < r["beta"] < r["beta_ci"][1]
+    assert r["ground_truth"] == {"alpha": alpha, "beta": beta, "spread": 0.1}
+    # the data really spans the curve: a fair test of beta
+    assert r["share_vc_above_1"] > 0.05
+    assert r["traversals"] == r["reported_traversals"] > 100_000
+    assert r["unpaired_enters"] == r["unpaired_exits"] == 0
+
+
+def test_cli_run_verifies_and_its_manifest_matches_the_schema(default_run):
+    bin_path, manifest_path = default_run
+    assert cli("verify", bin_path).returncode == 0
+    manifest = json.loads(open(manifest_path).read())
+    jsonschema.validate(manifest, SCHEMA)
+    assert manifest["record_layout"] == LAYOUT
+    vehicles = [p["source"]["vehicles"] for p in manifest["producers"]]
+    assert vehicles == [[0, 10_000], [10_000, 20_000]]
+
+
+def test_outputs_are_readable_by_others(tmp_path, default_run):
+    bin_path, _ = default_run
+    r = analyze(bin_path, out_dir=tmp_path, interval_s=600)
+    edges = pl.read_parquet(tmp_path / "edges.parquet")
+    assert edges.columns[:6] == ["edge_id", "from_node", "to_node", "length_m", "free_flow_s", "capacity"]
+    assert edges["traversals"].sum() == r["traversals"]
+    assert pl.read_csv(tmp_path / "edges.csv").shape == edges.shape
+    intervals = pl.read_parquet(tmp_path / "intervals.parquet")
+    assert intervals["entered"].sum() == intervals["left"].sum() == r["traversals"]
+    assert set(intervals["interval_begin_s"].unique().to_list()) <= {600.0 * i for i in range(10)}
+    busy = intervals.filter(pl.col("entered") > 0)
+    assert (busy["flow_veh_h"] == busy["entered"] * 6).all()
+    npz = np.load(tmp_path / "training.npz")
+    assert len(npz["vc"]) == len(npz["tt_ratio"]) == r["traversals"]
+    lines = (tmp_path / "errors.jsonl").read_text().splitlines()
+    assert len(lines) == r["errors"] > 0 and set(json.loads(lines[0])) == {"time_ms", "vehicle_id", "edge_id"}
+    assert (tmp_path / "bpr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_partitioned_pass_gives_the_same_answer(default_run, monkeypatch):
+    import vpslog.analysis._scan as scan
+
+    bin_path, _ = default_run
+    whole = analyze(bin_path)
+    monkeypatch.setattr(scan, "PARTITION_RECORDS", 40_000)  # ~12 partitions
+    monkeypatch.setattr(scan, "CHUNK_RECORDS", 30_001)
+    parted = analyze(bin_path)
+    for key in ("traversals", "errors", "unpaired_enters"):
+        assert parted[key] == whole[key]
+    assert parted["alpha"] == pytest.approx(whole["alpha"], rel=1e-9)
+    assert parted["beta"] == pytest.approx(whole["beta"], rel=1e-9)
+
+
+def copy_run(default_run, tmp_path):
+    bin_path, manifest_path = (tmp_path / "r.bin", tmp_path / "r.manifest.json")
+    shutil.copy(default_run[0], bin_path)
+    shutil.copy(default_run[1], manifest_path)
+    return bin_path, manifest_path
+
+
+def test_truncated_and_corrupt_inputs_fail_cleanly(tmp_path, default_run):
+    bin_path, manifest_path = copy_run(default_run, tmp_path)
+    data = bin_path.read_bytes()
+    bin_path.write_bytes(data[:-3])
+    out = cli("analyze", str(bin_path))
+    assert out.returncode == 1 and "not a multiple of 10" in out.stderr and "Traceback" not in out.stderr
+
+    bad = bytearray(data)
+    bad[10 * 1234 + 8] = 7
+    bin_path.write_bytes(bytes(bad))
+    out = cli("analyze", str(bin_path))
+    assert out.returncode == 1 and "corrupt record 1234" in out.stderr
+
+    bin_path.write_bytes(data[: len(data) // 2 // 10 * 10])
+    out = cli("analyze", str(bin_path))
+    assert out.returncode == 1 and "wrong manifest?" in out.stderr
+
+    manifest_path.unlink()
+    out = cli("analyze", str(bin_path))
+    assert out.returncode == 1 and "no manifest" in out.stderr and "--manifest" in out.stderr
+
+
+def test_unpaired_events_are_counted_not_fatal(tmp_path, default_run):
+    bin_path, manifest_path = copy_run(default_run, tmp_path)
+    data = bin_path.read_bytes()
+    cut = len(data) // 10 // 3 * 10  # a tab that died a third of the way through a worker's part
+    bin_path.write_bytes(data[:cut])
+    m = json.loads(manifest_path.read_text())
+    m["records"], m["bytes"] = cut // 10, cut
+    manifest_path.write_text(json.dumps(m))
+    r = analyze(bin_path)
+    assert r["unpaired_enters"] > 0 and r["traversals"] > 0
+    assert r["traversals"] < r["reported_traversals"]
+
+
+def test_a_load_generator_run_is_refused_with_a_reason(tmp_path, default_run):
+    bin_path, manifest_path = copy_run(default_run, tmp_path)
+    m = json.loads(manifest_path.read_text())
+    m["source"] = {"source": "load", "config": {}, "workers": 1}
+    manifest_path.write_text(json.dumps(m))
+    with pytest.raises(AnalysisError, match="no edge table"):
+        analyze(bin_path)
