@@ -14,29 +14,31 @@ const BOOT_ESTIMATE_MS = 5000;
 const fmt = new Intl.NumberFormat('en-US');
 const fmtBytes = (n) => (n == null ? '—' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
 
+// Validates every visible input against its own min/max/step attributes, so the
+// limits live in one place (index.html); Python re-checks the options it receives.
 function readForm() {
-  const f = new FormData(form);
-  const num = (k) => Number(f.get(k));
   const problems = [];
-  const check = (k, label, lo, hi, integer = true) => {
-    const v = num(k);
-    if (!Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v))) problems.push(`${label} must be ${integer ? 'a whole number ' : ''}from ${lo} to ${hi}`);
+  const value = (input) => {
+    const label = input.closest('label').firstChild.textContent.trim();
+    const v = Number(input.value);
+    const integer = input.step !== 'any';
+    if (input.value.trim() === '' || !Number.isFinite(v) || v < Number(input.min) || v > Number(input.max) || (integer && !Number.isInteger(v))) {
+      problems.push(`${label} must be ${integer ? 'a whole number ' : ''}from ${input.min} to ${input.max}`);
+    }
     return v;
   };
-  const cfg = {
-    workers: check('workers', 'Sim workers', 1, MAX_SIMS),
-    pace: f.get('pace'),
-    durationS: check('durationS', 'Run length', 0, 86400, false),
-    source: {
-      source: 'load',
-      rate: check('rate', 'Events/s', 1, 50_000_000),
-      vehicles: check('vehicles', 'Vehicles', 1, 65536),
-      edges: check('edges', 'Edges', 1, 65536),
-      error_rate: check('error_rate', 'Error share', 0, 1, false),
-    },
-  };
-  if (f.get('mode') !== 'opfs') problems.push('Only OPFS storage is available');
+  const el = form.elements;
+  const kind = el.source.value;
+  const source = { source: kind };
+  for (const input of form.querySelectorAll(`fieldset[data-source="${kind}"] input`)) source[input.name] = value(input);
+  if (el.mode.value !== 'opfs') problems.push('Only OPFS storage is available');
+  const cfg = { workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS), source };
+  if (kind === 'traffic' && cfg.workers > source.grid) problems.push('Each sim worker needs at least one grid column: use at most as many workers as the grid size');
   return { cfg, problems };
+}
+
+function showSourceFields() {
+  for (const fs of form.querySelectorAll('fieldset[data-source]')) fs.hidden = fs.dataset.source !== form.elements.source.value;
 }
 
 function showFormError(text) {
@@ -180,6 +182,7 @@ stopBtn.addEventListener('click', () => {
   pipeline.stop();
 });
 $('#refresh').addEventListener('click', refreshRuns);
+form.elements.source.addEventListener('change', showSourceFields);
 form.elements.workers.addEventListener('change', () => {
   const n = Number(form.elements.workers.value);
   if (Number.isInteger(n) && n >= 1 && n <= MAX_SIMS) pipeline.ensureSims(n).catch(() => {});
@@ -199,8 +202,11 @@ pipeline.addEventListener('run', (e) => {
       // how long the sims waited for credits (backpressure) and their peak buffers in flight
       waitMs: Math.round(sims.reduce((a, s) => a + s.waitMs, 0)),
       maxInFlight: Math.max(0, ...sims.map((s) => s.maxInFlight)),
+      traversals: sims.reduce((a, s) => a + (s.stats?.traversals ?? 0), 0),
     });
-    el.textContent = `${runId}: ${manifest.status}; sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored (${fmtBytes(manifest.bytes)}).`;
+    const traffic = manifest.source?.source === 'traffic'
+      ? ` ${fmt.format(Number(el.dataset.traversals))} edge traversals;` : '';
+    el.textContent = `${runId}: ${manifest.status};${traffic} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored (${fmtBytes(manifest.bytes)}).`;
     el.hidden = false;
     refreshRuns();
   } else if (state === 'running') {
@@ -208,6 +214,7 @@ pipeline.addEventListener('run', (e) => {
   }
 });
 
+showSourceFields();
 setInterval(() => pipeline.sims.some((s) => s.state === 'booting') && renderSims(), 200);
 pipeline.ensureSims(Number(form.elements.workers.value) || 2)
   .then(() => { startBtn.disabled = !!pipeline.run; })

@@ -122,7 +122,9 @@ export class Pipeline extends EventTarget {
       const ch = new MessageChannel();
       this.logger.postMessage(P.msg(P.LOG_ATTACH, { producer: sim.id, port: ch.port1 }), [ch.port1]);
       sim.state = 'running';
-      sim.worker.postMessage(P.msg(P.SIM_START, { runId, producer: sim.id, port: ch.port2, source: { ...source, seed: (source.seed ?? 1) + sim.id }, pace }), [ch.port2]);
+      // Each sim simulates its own part (vehicles, edges, random stream) of the one run.
+      const part = { ...source, worker: sim.id, workers };
+      sim.worker.postMessage(P.msg(P.SIM_START, { runId, producer: sim.id, port: ch.port2, source: part, pace }), [ch.port2]);
     }
     if (durationS > 0) this.run.timer = setTimeout(() => this.stop(), durationS * 1000);
     this.#emit('run', { state: 'running', runId });

@@ -5,8 +5,8 @@ import * as P from './protocol.js';
 import { RECORD_SIZE } from './record.js';
 import { OpfsSink, SinkError } from './sinks/opfs.js';
 import { NullSink } from './sinks/null.js';
-import { openManifest, closeManifest } from './manifest.js';
-import { binName, manifestName, readJson, runsDir, writeJson } from './storage.js';
+import { openManifest, closeManifest, withSource } from './manifest.js';
+import { JSON_RESERVE, binName, manifestName, readJson, runsDir, writeJson } from './storage.js';
 
 // Storage strategies behind one interface: open(runId), append(u8), tick(), close(), stats().
 const SINKS = { opfs: OpfsSink, null: NullSink };
@@ -16,7 +16,8 @@ const DRAIN_TIMEOUT_MS = 30_000;
 const MAX_ERROR_MESSAGES = 20;
 
 let run = null;
-let lastStats = { t: performance.now(), records: 0 };
+const NO_TOTALS = { runId: null, records: 0, bytes: 0, bytesWritten: 0, bytesStaged: 0, writes: 0, producers: 0, rejected: 0, dropped: 0 };
+let lastStats = { t: performance.now(), records: 0, totals: NO_TOTALS };
 const errors = { rejected_messages: 0, messages: [] };
 
 function post(type, fields) {
@@ -43,15 +44,48 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers }) {
     throw new Error('open needs a non-empty list of distinct producer ids');
   }
   const sink = await Sink.open(runId);
-  const manifest = openManifest({ runId, mode, config, producers });
-  const dir = Sink.persistent ? await runsDir() : null;
-  if (dir) await writeJson(dir, manifestName(runId), manifest);
+  const r = {
+    runId, sink, dir: Sink.persistent ? await runsDir() : null,
+    manifest: openManifest({ runId, mode, config, producers }), source: null,
+    manifestSize: 0, manifestWrites: Promise.resolve(),
+    producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null, failed: null,
+  };
   errors.rejected_messages = 0;
   errors.messages = [];
-  run = { runId, sink, manifest, dir, producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null, failed: null };
-  lastStats = { t: performance.now(), records: 0 };
+  await saveManifest(r, r.manifest, JSON_RESERVE);
+  run = r;
+  lastStats = { t: performance.now(), records: 0, totals: NO_TOTALS };
   return runId;
 }
+
+// Manifest writes are queued (one sync handle at a time) and never shrink the
+// file: each write reserves `headroom` bytes beyond its JSON, and the close-time
+// write reuses that space, so it succeeds even on a full disk.
+function saveManifest(r, value, headroom) {
+  if (!r.dir) return Promise.resolve();
+  r.manifestWrites = r.manifestWrites
+    .then(async () => {
+      r.manifestSize = await writeJson(r.dir, manifestName(r.runId), value, { minSize: r.manifestSize, headroom });
+    })
+    .catch((e) => reportError(`could not write the manifest of ${r.runId}: ${e.message}`));
+  return r.manifestWrites;
+}
+
+function onMeta(p, meta) {
+  if (p.meta) {
+    reject(`producer ${p.id}`, 'meta sent twice');
+    return;
+  }
+  p.meta = meta;
+  if (!run.source) run.source = meta.run;
+  else if (JSON.stringify(run.source) !== JSON.stringify(meta.run)) {
+    reportError(`producer ${p.id} describes a different run than the first producer; keeping the first`);
+  }
+  // Written now, while the disk has room: the edge table can be large.
+  saveManifest(run, withSource(run.manifest, run.source, producerSources(run)), JSON_RESERVE);
+}
+
+const producerSources = (r) => new Map([...r.producers.values()].map((p) => [p.id, p.meta?.producer ?? null]));
 
 function attach({ producer, port }) {
   if (!(port instanceof MessagePort)) throw new Error('attach without a MessagePort');
@@ -73,9 +107,14 @@ function onProducerMessage(p, m) {
     if (spentCredit) giveCredit(p);
     return;
   }
+  if (m.type === P.META) {
+    onMeta(p, m.meta);
+    return;
+  }
   if (m.type === P.EOF) {
     p.eof = true;
     p.reported = m.records;
+    p.stats = m.stats ?? null;
     if (m.records !== p.records) reportError(`producer ${p.id} reports ${m.records} records, logger received ${p.records}`);
     maybeFinish();
     return;
@@ -142,39 +181,48 @@ async function finish() {
   const sink = r.sink.close();
   const producers = [...r.expected].map((id) => {
     const p = r.producers.get(id);
-    return { id, records: p?.records ?? 0, buffers: p?.buffers ?? 0, reported_records: p?.reported ?? null };
+    return {
+      id, records: p?.records ?? 0, buffers: p?.buffers ?? 0, reported_records: p?.reported ?? null,
+      source: p?.meta?.producer ?? null, stats: p?.stats ?? null,
+    };
   });
-  const manifest = closeManifest(r.manifest, { producers, sink, errors: structuredClone(errors) });
-  try {
-    if (r.dir) await writeJson(r.dir, manifestName(r.runId), manifest);
-  } catch (e) {
-    reportError(`could not write the manifest of ${r.runId}: ${e.message}`);
-  }
+  const manifest = closeManifest({ ...r.manifest, source: r.source }, { producers, sink, errors: structuredClone(errors) });
+  await saveManifest(r, manifest, 0);
+  lastStats.totals = { ...lastStats.totals, bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records };
+  postStats();
   post(P.LOG_CLOSED, { manifest });
 }
 
 function postStats() {
+  if (!run) {
+    // Idle: keep showing the last run's totals.
+    post(P.LOG_STATS, { ...lastStats.totals, state: 'idle', recordsPerSec: 0, buffersInFlight: 0 });
+    return;
+  }
   const now = performance.now();
-  const s = run?.sink.stats() ?? { bytesWritten: 0, bytesStaged: 0, writes: 0 };
-  const records = run ? [...run.producers.values()].reduce((a, p) => a + p.records, 0) : lastStats.records;
+  const s = run.sink.stats();
+  const records = [...run.producers.values()].reduce((a, p) => a + p.records, 0);
   const dt = (now - lastStats.t) / 1000;
-  post(P.LOG_STATS, {
-    runId: run?.runId ?? null,
-    state: run ? (run.stopping ? 'draining' : 'logging') : 'idle',
+  const totals = {
+    runId: run.runId,
     records,
     bytes: records * RECORD_SIZE,
-    recordsPerSec: run && dt > 0 ? (records - lastStats.records) / dt : 0,
     bytesWritten: s.bytesWritten,
     bytesStaged: s.bytesStaged,
     writes: s.writes,
-    producers: run ? run.producers.size : 0,
+    producers: run.producers.size,
+    rejected: errors.rejected_messages,
+    dropped: records - (s.bytesWritten + s.bytesStaged) / RECORD_SIZE,
+  };
+  post(P.LOG_STATS, {
+    ...totals,
+    state: run.stopping ? 'draining' : 'logging',
+    recordsPerSec: dt > 0 ? (records - lastStats.records) / dt : 0,
     // Sent (as far as the newest chunk tells) and not yet credited back: what the
     // producers cannot reuse right now. Bounded by CREDIT_WINDOW per producer.
-    buffersInFlight: run ? [...run.producers.values()].reduce((a, p) => a + Math.max(0, p.sent - p.returned), 0) : 0,
-    rejected: errors.rejected_messages,
-    dropped: run ? records - s.bytesWritten / RECORD_SIZE - s.bytesStaged / RECORD_SIZE : 0,
+    buffersInFlight: [...run.producers.values()].reduce((a, p) => a + Math.max(0, p.sent - p.returned), 0),
   });
-  lastStats = { t: now, records };
+  lastStats = { t: now, records, totals };
 }
 
 async function listRuns() {

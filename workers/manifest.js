@@ -18,11 +18,22 @@ export function openManifest({ runId, mode, config, producers }) {
     created_at: new Date().toISOString(),
     closed_at: null,
     config,
-    producers: producers.map((id) => ({ id, records: 0, buffers: 0, reported_records: null })),
+    source: null,
+    producers: producers.map((id) => ({ id, records: 0, buffers: 0, reported_records: null, source: null, stats: null })),
     records: 0,
     bytes: 0,
     checksum: null,
     errors: { rejected_messages: 0, dropped_records: 0, messages: [] },
+  };
+}
+
+// The event source's description arrives from the sims after the run opened:
+// run-level facts once (identical in every sim), each sim's own part per producer.
+export function withSource(manifest, source, producerSources) {
+  return {
+    ...manifest,
+    source,
+    producers: manifest.producers.map((p) => ({ ...p, source: producerSources.get(p.id) ?? null })),
   };
 }
 

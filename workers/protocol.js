@@ -12,12 +12,13 @@ export const SIM_STOP = 'sim.stop';
 export const SIM_PROGRESS = 'sim.progress'; // {stage, detail, elapsedMs}
 export const SIM_READY = 'sim.ready';       // {bootMs}
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
-export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight}
+export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats}
 export const SIM_ERROR = 'sim.error';       // {message}
 
 // sim worker -> logger, over the MessageChannel the page created
+export const META = 'meta';                // {meta: {run, producer}}: the source's description, once, first
 export const CHUNK = 'chunk';              // {seq, buf: ArrayBuffer (transferred)}
-export const EOF = 'eof';                  // {records, buffers}
+export const EOF = 'eof';                  // {records, buffers, stats}
 // logger -> sim worker, same channel
 export const CREDIT = 'credit';            // {n}
 
@@ -47,7 +48,9 @@ export function msg(type, fields = {}) {
   return { type, ...fields };
 }
 
-// Why a message on a producer port is unacceptable, or null if it is a valid CHUNK/EOF.
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+// Why a message on a producer port is unacceptable, or null if it is a valid META/CHUNK/EOF.
 export function checkProducerMessage(m) {
   if (m === null || typeof m !== 'object') return `not an object (${typeof m})`;
   if (m.type === CHUNK) {
@@ -59,6 +62,11 @@ export function checkProducerMessage(m) {
   }
   if (m.type === EOF) {
     if (!Number.isSafeInteger(m.records) || m.records < 0) return 'eof without a record count';
+    if (m.stats != null && !isObject(m.stats)) return 'eof with malformed stats';
+    return null;
+  }
+  if (m.type === META) {
+    if (!isObject(m.meta) || !isObject(m.meta.run) || !isObject(m.meta.producer)) return 'meta without {run, producer} objects';
     return null;
   }
   return `unknown message type ${JSON.stringify(m.type)}`;

@@ -63,6 +63,7 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
   let producerPy = null;
   try {
     producerPy = bridge.make_producer(JSON.stringify(source));
+    port.postMessage(P.msg(P.META, { meta: JSON.parse(bridge.describe(producerPy)) }));
     const t0 = performance.now();
     while (!s.stopRequested) {
       if (s.credits === 0) {
@@ -84,8 +85,9 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
   } finally {
     // Even after a failure the logger must learn where this producer ended,
     // so it can close the run with what was already sent instead of waiting.
-    port.postMessage(P.msg(P.EOF, { records: s.records, buffers: s.seq }));
-    post(P.SIM_STOPPED, { producer, records: s.records, buffers: s.seq, waitMs: s.waitMs, maxInFlight: s.maxInFlight });
+    const stats = producerPy ? JSON.parse(bridge.stats(producerPy)) : null;
+    port.postMessage(P.msg(P.EOF, { records: s.records, buffers: s.seq, stats }));
+    post(P.SIM_STOPPED, { producer, records: s.records, buffers: s.seq, waitMs: s.waitMs, maxInFlight: s.maxInFlight, stats });
     clearInterval(status);
     producerPy?.destroy();
     port.close();

@@ -19,23 +19,23 @@ export async function exists(dir, name) {
   }
 }
 
-// Manifests are written padded with JSON whitespace to a fixed size and
-// rewritten in place: the close-time rewrite never needs more space than the
-// open-time write took, so a full disk (the usual reason a run fails) cannot
-// leave a run without its manifest.
+// JSON files are padded with JSON whitespace to a size the caller controls and
+// rewritten in place, so a rewrite can reuse space reserved earlier instead of
+// needing more (see saveManifest in logger.worker.js). Returns the file size.
 export const JSON_RESERVE = 16 * 1024;
 
-export async function writeJson(dir, name, value) {
+export async function writeJson(dir, name, value, { minSize = 0, headroom = 0 } = {}) {
   const handle = await dir.getFileHandle(name, { create: true });
   const access = await handle.createSyncAccessHandle();
   try {
     const json = new TextEncoder().encode(JSON.stringify(value, null, 1) + '\n');
-    const bytes = new Uint8Array(Math.max(JSON_RESERVE, json.byteLength)).fill(0x20);
+    const bytes = new Uint8Array(Math.max(minSize, json.byteLength + headroom)).fill(0x20);
     bytes.set(json);
     const n = access.write(bytes, { at: 0 });
     if (n !== bytes.byteLength) throw new Error(`writing ${name}: wrote ${n} of ${bytes.byteLength} bytes (storage full?)`);
     if (access.getSize() > bytes.byteLength) access.truncate(bytes.byteLength);
     access.flush();
+    return bytes.byteLength;
   } finally {
     access.close();
   }

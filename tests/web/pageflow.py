@@ -7,13 +7,16 @@ import sys
 BOOT_TIMEOUT_MS = 90_000
 
 
-def start_run(page, workers=2, rate=300_000, duration_s=3, pace="realtime"):
-    """Fill the form, press Start, wait for the run to close; returns #run-result's data."""
+def start_run(page, workers=2, duration_s=0, pace="max", source="traffic", **options):
+    """Fill the form (``options`` go to the source's fieldset), press Start, wait
+    for the run to close; returns #run-result's data attributes."""
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
+    page.select_option("select[name=source]", source)
     page.fill("input[name=workers]", str(workers))
-    page.fill("input[name=rate]", str(rate))
     page.fill("input[name=durationS]", str(duration_s))
     page.select_option("select[name=pace]", pace)
+    for name, value in options.items():
+        page.fill(f"fieldset[data-source={source}] input[name={name}]", str(value))
     page.click("#start")
     page.wait_for_selector("#run-result:not([hidden])", timeout=60_000)
     return page.eval_on_selector("#run-result", "el => ({...el.dataset})")

@@ -26,7 +26,7 @@ def slow_storage_page(playwright_instance):
 def test_producers_wait_for_credits_and_lose_nothing(slow_storage_page, app_url):
     page = slow_storage_page
     page.goto(app_url)
-    r = start_run(page, workers=2, rate=2_000_000, duration_s=2, pace="max")
+    r = start_run(page, workers=2, source="load", rate=2_000_000, duration_s=2)
     assert r["status"] == "closed"
     assert int(r["produced"]) == int(r["logged"]) > 0
     assert int(r["maxInFlight"]) == CREDIT_WINDOW  # the window filled up...

@@ -38,6 +38,9 @@ SCRIPT = """async ([protoUrl, goodA, goodB]) => {
 
   const buf = (bytes) => new Uint8Array(bytes).buffer;
   const send = (m, transfer = []) => ch.port2.postMessage(m, transfer);
+  send({ type: 'meta', meta: 'not an object' });
+  send({ type: 'meta', meta: { run: { source: 'test', edges: [1, 2] }, producer: { part: 7 } } });
+  send({ type: 'meta', meta: { run: {}, producer: {} } });
   send('hello');
   send({ type: 'chunk', seq: 0, buf: new ArrayBuffer(13) });
   send({ type: 'chunk', seq: 1, buf: [1, 2, 3] });
@@ -71,8 +74,10 @@ def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
     # exactly the valid chunks, in order
     assert bytes(out["stored"]) == record.pack(GOOD_A + GOOD_B)
     assert m["records"] == 5 and m["bytes"] == 50 and m["status"] == "closed"
-    assert m["producers"] == [{"id": 7, "records": 5, "buffers": 2, "reported_records": 5}]
-    assert m["errors"]["rejected_messages"] == 7
+    assert m["producers"] == [
+        {"id": 7, "records": 5, "buffers": 2, "reported_records": 5, "source": {"part": 7}, "stats": None}]
+    assert m["source"] == {"source": "test", "edges": [1, 2]}
+    assert m["errors"]["rejected_messages"] == 9
     joined = "\n".join(out["errors"])
     for expected in [
         "not an object (string)",
@@ -83,6 +88,8 @@ def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
         "chunk from an unknown port",
         "chunk after eof",
         "unknown or duplicate producer 99",
+        "meta without {run, producer} objects",
+        "meta sent twice",
     ]:
         assert expected in joined, expected
     # every chunk-typed message spent a credit and got it back, valid or not

@@ -16,7 +16,7 @@ def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, a
     page.goto(app_url)
     # Boot progress is visible while Python starts.
     page.wait_for_selector("#sims li[data-state=booting] progress", timeout=10_000)
-    result = start_run(page)
+    result = start_run(page, source="load", rate=300_000, duration_s=3, pace="realtime")
     run_id, produced, logged = result["runId"], int(result["produced"]), int(result["logged"])
     assert result["status"] == "closed"
     assert produced > 100_000 and produced == logged
@@ -55,7 +55,7 @@ def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, a
 
 def test_delete_removes_a_stored_run(page, app_url):
     page.goto(app_url)
-    result = start_run(page, workers=1, rate=50_000, duration_s=1)
+    result = start_run(page, workers=1, source="load", rate=50_000, duration_s=1)
     row = page.locator(f"#runs tr[data-run-id='{result['runId']}']")
     row.wait_for()
     page.on("dialog", lambda d: d.accept())

@@ -18,7 +18,7 @@ def test_storage_full_stops_the_run_and_keeps_every_stored_record(page, context,
     context.new_cdp_session(page).send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": QUOTA})
 
     # pace=max would write ~40 MB/s for 30 s: the quota must end it long before.
-    result = start_run(page, workers=1, rate=2_000_000, duration_s=30, pace="max")
+    result = start_run(page, workers=1, source="load", rate=2_000_000, duration_s=30)
     produced, stored = int(result["produced"]), int(result["logged"])
     assert result["status"] == "error"
     assert 0 < stored < produced and stored * 10 < QUOTA
