@@ -77,7 +77,16 @@ def produce():
     for _ in range(160):
         producer.produce(16)
 produce_rate = best_rate(produce, 160 * 16 * 409)
-json.dumps({"pack_records_per_s": pack, "produce_records_per_s": produce_rate})
+
+from vpslog.traffic import TrafficConfig, TrafficSim
+def traffic():
+    sim = TrafficSim(TrafficConfig(vehicles=20_000), 0, 2)  # one worker's part of the default run
+    t = time.perf_counter()
+    while sim.next_batch(6544) is not None:
+        pass
+    return sim.stats["records"] / (time.perf_counter() - t)
+traffic_rate = sorted(traffic() for _ in range(3))[1]
+json.dumps({"pack_records_per_s": pack, "produce_records_per_s": produce_rate, "traffic_records_per_s": traffic_rate})
 """
 
 
@@ -144,7 +153,9 @@ def main() -> None:
     print(f"2 sims / 1 sim: OPFS {rate[(2, 'opfs')] / rate[(1, 'opfs')]:.2f}, ceiling {rate[(2, 'null')] / rate[(1, 'null')]:.2f}")
     print()
     print("Python packing (records/s, median of 7)      Pyodide (Chromium worker)   CPython   ratio")
-    for key, label in (("pack_records_per_s", "pack_columns, 409k records"), ("produce_records_per_s", "load generator + pack + batch")):
+    for key, label in (("pack_records_per_s", "pack_columns, 409k records"),
+                       ("produce_records_per_s", "load generator + pack + batch"),
+                       ("traffic_records_per_s", "traffic simulation, 1 worker (records/s)")):
         print(f"  {label:<43}{pyodide[key] / 1e6:>8.2f} M{cpython[key] / 1e6:>12.2f} M{pyodide[key] / cpython[key]:>8.2f}")
     print()
     print("main thread requestAnimationFrame gaps (ms)    p50     p99     max")

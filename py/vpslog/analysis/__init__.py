@@ -57,10 +57,10 @@ def analyze(bin_path, manifest_path=None, out_dir=None, interval_s: int = 300) -
     counts = {"traversals": 0, "unpaired_enters": 0, "unpaired_exits": 0, "errors": 0}
     per_edge, per_interval, groups, training, errors = [], [], [], [], []
     t_max = 0
-    for _, _, part in partitions(path, n):
-        if len(part.idx) and part.edge.max() >= len(edges):
+    for part in partitions(path, n):
+        if len(part.edge) and part.edge.max() >= len(edges):
             raise AnalysisError(f"edge id {int(part.edge.max())} is not in the manifest's edge table")
-        if len(part.idx):
+        if len(part.edge):
             t_max = max(t_max, int(part.time_ms.max()))
         trav, c, err = traversals(part)
         for k in counts:
@@ -74,7 +74,8 @@ def analyze(bin_path, manifest_path=None, out_dir=None, interval_s: int = 300) -
             .group_by("volume", "capacity")
             .agg(pl.len().alias("n"), pl.col("log_ratio").sum().alias("s"), (pl.col("log_ratio") ** 2).sum().alias("ss"))
         )
-        training.append(trav.select("vc", "tt_ratio", "edge"))
+        if out_dir is not None:  # the training set is an output only: do not hold it otherwise
+            training.append(trav.select(pl.col("vc", "tt_ratio").cast(pl.Float32), "edge"))
         del trav, part
 
     g = pl.concat(groups).group_by("volume", "capacity").agg(pl.col("n", "s", "ss").sum())

@@ -1,13 +1,15 @@
 """Reading a run file in edge partitions with bounded memory.
 
 Everything the analysis needs about an edge (occupancy, pairing) lives in that
-edge's own records, so the file is processed one partition of edges at a time:
-each pass maps the file chunk by chunk and keeps only the rows of its edges.
-Memory is about one partition, whatever the file size.
+edge's own records, so a large file is split once, in one sequential pass, into
+K partition files by ``edge_id % K`` (a stable split: each partition keeps log
+order), and the partitions are then analysed one at a time. Memory is about one
+chunk plus one partition, whatever the file size; small files are one partition.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +28,16 @@ class AnalysisError(ValueError):
 
 @dataclass
 class Partition:
-    idx: np.ndarray      # global record index (log order)
+    """Records of some edges, in log order."""
+
     time_ms: np.ndarray
     vehicle: np.ndarray
     edge: np.ndarray
     status: np.ndarray
+
+    @classmethod
+    def of(cls, records: np.ndarray) -> "Partition":
+        return cls(*(np.ascontiguousarray(records[c]) for c in COLUMNS))
 
 
 def record_count(path: Path) -> int:
@@ -40,29 +47,47 @@ def record_count(path: Path) -> int:
     return size // RECORD_SIZE
 
 
-def partitions(path: Path, n: int):
-    """Yield (k, K, Partition) for K edge partitions; raises AnalysisError on corrupt records."""
-    k_total = max(1, -(-n // PARTITION_RECORDS))
+COLUMNS = ("time_ms", "vehicle_id", "edge_id", "status")
+
+
+def _chunks(path: Path, n: int):
     dtype = numpy_dtype()
-    for k in range(k_total):
-        parts = []
-        for start in range(0, n, CHUNK_RECORDS):
-            count = min(CHUNK_RECORDS, n - start)
-            chunk = np.memmap(path, dtype=dtype, mode="r", offset=start * RECORD_SIZE, shape=(count,))
-            if k == 0:
-                _check(chunk, start)
-            edge = chunk["edge_id"]
-            sel = np.flatnonzero(edge % k_total == k) if k_total > 1 else np.arange(count)
-            parts.append(Partition(
-                idx=sel.astype(np.uint64) + start,
-                time_ms=np.asarray(chunk["time_ms"][sel]),
-                vehicle=np.asarray(chunk["vehicle_id"][sel]),
-                edge=np.asarray(edge[sel]),
-                status=np.asarray(chunk["status"][sel]),
-            ))
-            del chunk, edge
-        yield k, k_total, Partition(*(np.concatenate([getattr(p, f) for p in parts]) if parts else np.empty(0)
-                                      for f in Partition.__dataclass_fields__))
+    for start in range(0, n, CHUNK_RECORDS):
+        # read() into a buffer: faster than faulting in an mmap, and just as bounded
+        chunk = np.fromfile(path, dtype=dtype, count=min(CHUNK_RECORDS, n - start), offset=start * RECORD_SIZE)
+        _check(chunk, start)
+        yield chunk
+
+
+def partitions(path: Path, n: int):
+    """Yield Partitions covering every edge exactly once; raises AnalysisError on corrupt records."""
+    k_total = max(1, -(-n // PARTITION_RECORDS))
+    if k_total == 1:
+        chunks = list(_chunks(path, n))
+        yield Partition.of(np.concatenate(chunks) if chunks else np.empty(0, numpy_dtype()))
+        return
+    with tempfile.TemporaryDirectory(prefix="vpslog-analyze-") as tmp:
+        # one file per partition and column: typed gathers are cheap, 10-byte record gathers are not
+        files = {(k, c): open(Path(tmp) / f"p{k}.{c}", "wb") for k in range(k_total) for c in COLUMNS}
+        try:
+            for chunk in _chunks(path, n):
+                pid = (chunk["edge_id"] % k_total).astype(np.uint8)
+                order = np.argsort(pid, kind="stable")  # radix sort; keeps log order within a partition
+                bounds = np.searchsorted(pid[order], np.arange(k_total + 1))
+                for c in COLUMNS:
+                    col = chunk[c][order]
+                    for k in range(k_total):
+                        files[k, c].write(col[bounds[k]:bounds[k + 1]].tobytes())
+        finally:
+            for f in files.values():
+                f.close()
+        dtypes = {c: numpy_dtype()[c] for c in COLUMNS}
+        for k in range(k_total):
+            cols = [np.fromfile(Path(tmp) / f"p{k}.{c}", dtype=dtypes[c]) for c in COLUMNS]
+            for c in COLUMNS:
+                (Path(tmp) / f"p{k}.{c}").unlink()
+            yield Partition(*cols)
+            del cols
 
 
 def _check(chunk, start: int) -> None:

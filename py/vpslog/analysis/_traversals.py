@@ -1,5 +1,8 @@
 """Traversals of one edge partition: pair each vehicle's enter/exit per edge and
-rebuild V (vehicles on the edge at entry, including the entering one)."""
+rebuild V (vehicles on the edge at entry, including the entering one).
+
+Both steps are two stable sorts on uint16 keys (numpy radix sorts, O(n)) and
+vectorised comparisons of neighbouring rows."""
 
 from __future__ import annotations
 
@@ -12,39 +15,42 @@ from ._scan import Partition
 ENTER, EXIT, ERROR = int(Status.ENTER), int(Status.EXIT), int(Status.ERROR)
 
 
+def _occupancy(edge, status) -> np.ndarray:
+    """Vehicles on each row's edge just after that row, replaying each edge in log order."""
+    order = np.argsort(edge, kind="stable")
+    delta = np.where(status[order] == ENTER, 1, -1).astype(np.int32)
+    running = np.cumsum(delta, dtype=np.int64)
+    e = edge[order]
+    starts = np.flatnonzero(np.r_[True, e[1:] != e[:-1]]) if len(e) else np.empty(0, np.int64)
+    before = running[starts] - delta[starts]  # running total before each edge's first row
+    out = np.empty(len(edge), np.int32)
+    out[order] = running - np.repeat(before, np.diff(np.r_[starts, len(e)]))
+    return out
+
+
 def traversals(part: Partition) -> tuple[pl.DataFrame, dict, pl.DataFrame]:
     """(traversals: edge, vehicle, t_enter, t_exit, volume), counts, error events."""
-    df = pl.DataFrame({
-        "idx": part.idx, "t": part.time_ms, "vehicle": part.vehicle, "edge": part.edge, "status": part.status,
+    err = part.status == ERROR
+    errors = pl.DataFrame({"time_ms": part.time_ms[err], "vehicle_id": part.vehicle[err], "edge_id": part.edge[err]})
+    keep = ~err
+    t, veh, edge, st = part.time_ms[keep], part.vehicle[keep], part.edge[keep], part.status[keep]
+    occupancy = _occupancy(edge, st)
+    # (edge, vehicle, log order): a vehicle's next event on an edge after entering it must be its exit
+    by_vehicle = np.argsort(veh, kind="stable")
+    order = by_vehicle[np.argsort(edge[by_vehicle], kind="stable")]
+    s, e, v = st[order], edge[order], veh[order]
+    paired = (s[:-1] == ENTER) & (s[1:] == EXIT) & (e[:-1] == e[1:]) & (v[:-1] == v[1:])
+    i = np.flatnonzero(paired)
+    trav = pl.DataFrame({
+        "edge": e[i], "vehicle": v[i], "t_enter": t[order[i]], "t_exit": t[order[i + 1]],
+        "volume": occupancy[order[i]],
     })
-    errors = df.filter(pl.col("status") == ERROR).select(
-        pl.col("t").alias("time_ms"), pl.col("vehicle").alias("vehicle_id"), pl.col("edge").alias("edge_id"))
-    ev = df.filter(pl.col("status") != ERROR)
-    # Occupancy after each event, per edge, in log order: the rows are in log
-    # order already (the scan keeps idx ascending) and over() keeps row order.
-    ev = ev.with_columns(
-        pl.when(pl.col("status") == ENTER).then(1).otherwise(-1).cast(pl.Int32)
-        .cum_sum().over("edge").alias("occupancy")
-    )
-    # A vehicle's next event on the same edge after an enter must be its exit.
-    ev = ev.sort(["edge", "vehicle", "idx"])
-    nxt = {c: pl.col(c).shift(-1) for c in ("edge", "vehicle", "status", "t")}
-    ev = ev.with_columns(
-        (
-            (pl.col("status") == ENTER) & (nxt["status"] == EXIT)
-            & (nxt["edge"] == pl.col("edge")) & (nxt["vehicle"] == pl.col("vehicle"))
-        ).fill_null(False).alias("paired"),
-        nxt["t"].alias("t_exit"),
-    )
-    trav = ev.filter(pl.col("paired")).select(
-        "edge", "vehicle", pl.col("t").alias("t_enter"), "t_exit", pl.col("occupancy").alias("volume"))
-    enters = int((ev["status"] == ENTER).sum())
-    exits = len(ev) - enters
+    enters = int(np.count_nonzero(st == ENTER))
     counts = {
-        "traversals": len(trav),
-        "unpaired_enters": enters - len(trav),
-        "unpaired_exits": exits - len(trav),
-        "errors": len(errors),
+        "traversals": len(i),
+        "unpaired_enters": enters - len(i),
+        "unpaired_exits": len(st) - enters - len(i),
+        "errors": int(err.sum()),
     }
     return trav, counts, errors
 
