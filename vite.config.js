@@ -13,6 +13,8 @@ export default defineConfig({
     port: 5173,
     // workers/ and py/vpslog/layout.json live beside web/, not below it.
     fs: { allow: [repo] },
+    // the presign API of `vpslog serve` (CLOUD mode), same-origin for the page and workers
+    proxy: { '/api': process.env.VPSLOG_API_ORIGIN ?? 'http://127.0.0.1:8787' },
   },
   preview: { host: '127.0.0.1', port: 4173 },
   worker: { format: 'es' },

@@ -9,8 +9,19 @@ import harness  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def app_url():
-    with harness.dev_server() as url:
+def app_port():
+    return harness.free_port()
+
+
+@pytest.fixture(scope="session")
+def backend(app_port):
+    with harness.backend(f"http://127.0.0.1:{app_port}") as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def app_url(app_port, backend):
+    with harness.dev_server(app_port, backend["api"].removesuffix("/api")) as url:
         yield url
 
 

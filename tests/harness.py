@@ -4,6 +4,7 @@ headless Debian Chromium that can only reach 127.0.0.1."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -38,13 +39,48 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def dev_server():
-    """The app's own dev server (the one `npm start` runs), on a free port."""
-    port = free_port()
+def backend(allowed_origin: str):
+    """`vpslog serve` as `npm start` runs it: presign API + local S3 behind the verifying gateway.
+    Yields its ready line: {api, s3_endpoint (gateway), upstream (moto), bucket}."""
+    env = {**os.environ, "VPSLOG_ALLOWED_ORIGINS": allowed_origin}
+    for k in ("VPSLOG_S3_ENDPOINT", "VPSLOG_S3_ACCESS_KEY_ID", "VPSLOG_S3_SECRET_ACCESS_KEY"):
+        env.pop(k, None)
+    proc = subprocess.Popen([str(REPO / ".venv/bin/vpslog"), "serve", "--port", str(free_port())],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = proc.stdout.readline()
+        try:
+            info = json.loads(line)
+        except json.JSONDecodeError:
+            raise RuntimeError(f"vpslog serve did not start: {line}{proc.stdout.read()}") from None
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def set_faults(info: dict, **faults) -> dict:
+    """Configure the gateway's fault injection (resets its counters)."""
+    req = urllib.request.Request(f"{info['s3_endpoint']}/__vpslog/faults", data=json.dumps(faults).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+
+def fault_stats(info: dict) -> dict:
+    with urllib.request.urlopen(f"{info['s3_endpoint']}/__vpslog/faults", timeout=10) as r:
+        return json.load(r)
+
+
+@contextlib.contextmanager
+def dev_server(port: int | None = None, api_origin: str | None = None):
+    """The app's own dev server (the one `npm start` runs), on a free port,
+    proxying /api to `api_origin` (a `vpslog serve`) when given."""
+    port = port or free_port()
     log = tempfile.TemporaryFile()
+    env = {**os.environ, **({"VPSLOG_API_ORIGIN": api_origin} if api_origin else {})}
     proc = subprocess.Popen(
         ["node", str(REPO / "node_modules/vite/bin/vite.js"), "--port", str(port), "--strictPort"],
-        cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     url = f"http://127.0.0.1:{port}/"
     try:

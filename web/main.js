@@ -31,8 +31,7 @@ function readForm() {
   const kind = el.source.value;
   const source = { source: kind };
   for (const input of form.querySelectorAll(`fieldset[data-source="${kind}"] input`)) source[input.name] = value(input);
-  if (el.mode.value !== 'opfs') problems.push('Only OPFS storage is available');
-  const cfg = { workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS), source };
+  const cfg = { mode: el.mode.value, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS), source };
   if (kind === 'traffic' && cfg.workers > source.grid) problems.push('Each sim worker needs at least one grid column: use at most as many workers as the grid size');
   return { cfg, problems };
 }
@@ -96,6 +95,16 @@ function renderStats(s) {
     ['Buffers in flight', s.buffersInFlight],
     ['Rejected msgs', s.rejected],
     ['Dropped records', s.dropped],
+    ...(s.partsUploaded === undefined ? [] : [
+      ['Parts uploaded', s.partsUploaded],
+      ['Bytes uploaded', fmtBytes(s.bytesUploaded)],
+      ['Upload retries', s.retries],
+      ['Parts in flight', s.partsInFlight],
+      ['Bytes in memory', fmtBytes(s.bytesInMemory)],
+    ]),
+    ['Dead-letter queue', `${s.dlqEntries ?? 0} (${fmtBytes(s.dlqBytes ?? 0)})`],
+    ['Replayed', s.replayed ?? 0],
+    ['Quarantined', s.quarantined ?? 0],
   ];
   $('#stats').replaceChildren(...items.map(([k, v]) => {
     const d = document.createElement('div');
@@ -192,7 +201,7 @@ pipeline.addEventListener('stats', (e) => renderStats(e.detail));
 pipeline.addEventListener('error', (e) => addError(e.detail));
 pipeline.addEventListener('sims', renderSims);
 pipeline.addEventListener('run', (e) => {
-  const { state, manifest, produced, runId, sims } = e.detail;
+  const { state, manifest, produced, runId, sims, published } = e.detail;
   if (state === 'closed') {
     stopBtn.disabled = true;
     startBtn.disabled = false;
@@ -203,10 +212,14 @@ pipeline.addEventListener('run', (e) => {
       waitMs: Math.round(sims.reduce((a, s) => a + s.waitMs, 0)),
       maxInFlight: Math.max(0, ...sims.map((s) => s.maxInFlight)),
       traversals: sims.reduce((a, s) => a + (s.stats?.traversals ?? 0), 0),
+      published: published ?? '',
     });
     const traffic = manifest.source?.source === 'traffic'
       ? ` ${fmt.format(Number(el.dataset.traversals))} edge traversals;` : '';
-    el.textContent = `${runId}: ${manifest.status};${traffic} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored (${fmtBytes(manifest.bytes)}).`;
+    const where = manifest.mode === 'cloud'
+      ? ` in ${manifest.parts.length} parts under runs/${runId}/ in the bucket (manifest ${published === 'uploaded' ? 'uploaded: run complete' : 'queued until the dead-letter queue drains'})`
+      : '';
+    el.textContent = `${runId}: ${manifest.status};${traffic} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
     el.hidden = false;
     refreshRuns();
   } else if (state === 'running') {

@@ -16,6 +16,10 @@ export class Pipeline extends EventTarget {
     this.pending = new Map();
     this.nextRequest = 1;
     this.run = null;
+    // The presign API is same-origin (Vite proxies /api to `vpslog serve`); the
+    // logger also replays its dead-letter queue with it as soon as it starts.
+    this.api = new URL('/api', location.href).href;
+    this.logger.postMessage(P.msg(P.LOG_CONFIG, { cloud: { api: this.api } }));
   }
 
   #emit(type, detail) {
@@ -49,7 +53,7 @@ export class Pipeline extends EventTarget {
         if (this.run?.runId === m.runId) this.stop();
         break;
       case P.LOG_CLOSED:
-        this.#onClosed(m.manifest);
+        this.#onClosed(m.manifest, m.published);
         break;
       default:
         this.#emit('error', { source: 'logger', message: `unexpected message ${JSON.stringify(m?.type)}` });
@@ -108,15 +112,16 @@ export class Pipeline extends EventTarget {
     this.#emit('sims', this.sims);
   }
 
-  // mode: 'opfs' (the default) or 'null' (discard; the benchmark's transport ceiling).
-  async start({ workers, source, pace, durationS, mode = 'opfs' }) {
+  // mode: 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs) or 'null'
+  // (discard; the benchmark's transport ceiling). cloud: optional {retry} overrides.
+  async start({ workers, source, pace, durationS, mode = 'opfs', cloud }) {
     if (this.run) throw new Error('a run is already in progress');
     if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
     await this.ensureSims(workers);
     const runId = `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
     const producers = this.sims.slice(0, workers).map((s) => s.id);
     const config = { workers, source, pace, durationS };
-    await this.request(P.LOG_OPEN, { runId, mode, config, producers });
+    await this.request(P.LOG_OPEN, { runId, mode, config, producers, cloud: cloud && { api: this.api, ...cloud } });
     this.run = { runId, producers, produced: new Map(), stopping: false, timer: null };
     for (const sim of this.sims.slice(0, workers)) {
       const ch = new MessageChannel();
@@ -150,9 +155,10 @@ export class Pipeline extends EventTarget {
     this.#maybeClosed();
   }
 
-  #onClosed(manifest) {
+  #onClosed(manifest, published) {
     if (!this.run) return;
     this.run.manifest = manifest;
+    this.run.published = published;
     // A sim's final report can trail the logger's close by a moment; a dead sim never sends it.
     setTimeout(() => this.#maybeClosed(true), 2000);
     this.#maybeClosed();
@@ -164,6 +170,6 @@ export class Pipeline extends EventTarget {
     this.run = null;
     const sims = [...r.produced.values()];
     const produced = sims.reduce((a, s) => a + s.records, 0);
-    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, produced, sims });
+    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, produced, sims });
   }
 }

@@ -5,17 +5,24 @@ import * as P from './protocol.js';
 import { RECORD_SIZE } from './record.js';
 import { OpfsSink, SinkError } from './sinks/opfs.js';
 import { NullSink } from './sinks/null.js';
+import { CloudSink } from './sinks/cloud.js';
+import { DeadLetterQueue } from './dlq.js';
 import { openManifest, closeManifest, withSource } from './manifest.js';
 import { JSON_RESERVE, binName, manifestName, readJson, runsDir, writeJson } from './storage.js';
 
-// Storage strategies behind one interface: open(runId), append(u8), tick(), close(), stats().
-const SINKS = { opfs: OpfsSink, null: NullSink };
+// Storage strategies behind one interface: open(runId, opts), append(u8), tick(),
+// close() (may be async), stats(), ready; publish(manifest) where the run leaves the browser.
+const SINKS = { opfs: OpfsSink, null: NullSink, cloud: CloudSink };
+const REPLAY_MS = 1000;
 const STATS_MS = 500;
 const TICK_MS = 50;
 const DRAIN_TIMEOUT_MS = 30_000;
 const MAX_ERROR_MESSAGES = 20;
 
 let run = null;
+let cloudConfig = null;
+const dlq = new DeadLetterQueue();
+const dlqLoaded = dlq.load().catch((e) => reportError(`cannot read the dead-letter queue: ${e.message}`));
 const NO_TOTALS = { runId: null, records: 0, bytes: 0, bytesWritten: 0, bytesStaged: 0, writes: 0, producers: 0, rejected: 0, dropped: 0 };
 let lastStats = { t: performance.now(), records: 0, totals: NO_TOTALS };
 const errors = { rejected_messages: 0, messages: [] };
@@ -35,7 +42,7 @@ function reject(where, why) {
   reportError(`rejected message from ${where}: ${why}`);
 }
 
-async function openRun({ runId, mode = 'opfs', config = {}, producers }) {
+async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) {
   if (run) throw new Error(`run ${run.runId} is still open`);
   if (typeof runId !== 'string' || !P.RUN_ID_RE.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
   const Sink = Object.hasOwn(SINKS, mode) ? SINKS[mode] : null;
@@ -43,7 +50,9 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers }) {
   if (!Array.isArray(producers) || !producers.length || new Set(producers).size !== producers.length) {
     throw new Error('open needs a non-empty list of distinct producer ids');
   }
-  const sink = await Sink.open(runId);
+  await dlqLoaded;
+  const sink = await Sink.open(runId, { cloud: cloud ?? cloudConfig, dlq });
+  sink.onReady = () => run?.sink === sink && run.producers.forEach(returnCredits);
   const r = {
     runId, sink, dir: Sink.persistent ? await runsDir() : null,
     manifest: openManifest({ runId, mode, config, producers }), source: null,
@@ -148,8 +157,10 @@ function giveCredit(p) {
   if (++p.owed >= P.CREDIT_BATCH || run.stopping) returnCredits(p);
 }
 
+// A sink that cannot take more (a CLOUD part with nowhere to go) holds the
+// credits back; its onReady returns them.
 function returnCredits(p) {
-  if (!p.owed) return;
+  if (!p.owed || !run.sink.ready) return;
   p.port.postMessage(P.msg(P.CREDIT, { n: p.owed }));
   p.returned += p.owed;
   p.owed = 0;
@@ -172,13 +183,16 @@ function maybeFinish() {
   if (run?.stopping && [...run.expected].every((id) => run.producers.get(id)?.eof)) finish();
 }
 
+// The run stays current until its sink has closed (CLOUD: every part uploaded
+// or queued), so no new run starts and replay waits meanwhile.
 async function finish() {
+  if (run.finishing) return;
+  run.finishing = true;
   postStats(); // every producer has drained: these are the run's final totals
   const r = run;
-  run = null;
   clearTimeout(r.drainTimer);
   for (const p of r.producers.values()) p.port.close();
-  const sink = r.sink.close();
+  const sink = await r.sink.close();
   const producers = [...r.expected].map((id) => {
     const p = r.producers.get(id);
     return {
@@ -188,15 +202,24 @@ async function finish() {
   });
   const manifest = closeManifest({ ...r.manifest, source: r.source }, { producers, sink, errors: structuredClone(errors) });
   await saveManifest(r, manifest, 0);
+  let published;
+  if (r.sink.publish) {
+    try {
+      published = await r.sink.publish(manifest);
+    } catch (e) {
+      reportError(`could not upload or queue the manifest of ${r.runId}: ${e.message}`);
+    }
+  }
+  run = null;
   lastStats.totals = { ...lastStats.totals, bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records };
   postStats();
-  post(P.LOG_CLOSED, { manifest });
+  post(P.LOG_CLOSED, { manifest, published });
 }
 
 function postStats() {
   if (!run) {
     // Idle: keep showing the last run's totals.
-    post(P.LOG_STATS, { ...lastStats.totals, state: 'idle', recordsPerSec: 0, buffersInFlight: 0 });
+    post(P.LOG_STATS, { ...lastStats.totals, ...dlq.stats(), state: 'idle', recordsPerSec: 0, buffersInFlight: 0 });
     return;
   }
   const now = performance.now();
@@ -204,6 +227,7 @@ function postStats() {
   const records = [...run.producers.values()].reduce((a, p) => a + p.records, 0);
   const dt = (now - lastStats.t) / 1000;
   const totals = {
+    ...s, // sink-specific figures (CLOUD: parts, retries, bytes in memory)
     runId: run.runId,
     records,
     bytes: records * RECORD_SIZE,
@@ -216,7 +240,8 @@ function postStats() {
   };
   post(P.LOG_STATS, {
     ...totals,
-    state: run.stopping ? 'draining' : 'logging',
+    ...dlq.stats(),
+    state: run.finishing ? 'closing' : run.stopping ? 'draining' : 'logging',
     recordsPerSec: dt > 0 ? (records - lastStats.records) / dt : 0,
     // Sent (as far as the newest chunk tells) and not yet credited back: what the
     // producers cannot reuse right now. Bounded by CREDIT_WINDOW per producer.
@@ -276,6 +301,9 @@ self.onmessage = async (e) => {
   const m = e.data;
   try {
     switch (m?.type) {
+      case P.LOG_CONFIG:
+        cloudConfig = m.cloud ?? null;
+        break;
       case P.LOG_ATTACH:
         attach(m);
         break;
@@ -311,3 +339,19 @@ setInterval(() => {
   }
 }, TICK_MS);
 setInterval(postStats, STATS_MS);
+
+// Dead-letter replay: one entry at a time, only while no live upload runs
+// (live parts first), back to back while entries remain and uploads succeed.
+async function replay() {
+  await dlqLoaded;
+  let next = REPLAY_MS;
+  if (cloudConfig && dlq.entries && !run?.sink.uploading) {
+    try {
+      if (await dlq.replayOne(cloudConfig.api)) next = 0;
+    } catch (e) {
+      reportError(`dead-letter replay: ${e.message}`);
+    }
+  }
+  setTimeout(replay, next);
+}
+replay();

@@ -3,6 +3,7 @@
 // with the validators here, so a malformed message is rejected the same way
 // wherever it arrives.
 import { RECORD_SIZE } from './record.js';
+import manifestSchema from '../py/vpslog/manifest.schema.json';
 
 // page -> sim worker
 export const SIM_BOOT = 'sim.boot';        // {indexURL}
@@ -23,6 +24,7 @@ export const EOF = 'eof';                  // {records, buffers, stats}
 export const CREDIT = 'credit';            // {n}
 
 // page -> logger
+export const LOG_CONFIG = 'log.config';    // {cloud: {api, retry?}}: where to presign; starts DLQ replay
 // Requests carry an id and get one LOG_REPLY with the same id.
 export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id]}
 export const LOG_ATTACH = 'log.attach';    // {producer, port}
@@ -32,7 +34,7 @@ export const LOG_GET = 'log.get';          // {id, runId}
 export const LOG_DELETE = 'log.delete';    // {id, runId}
 // logger -> page
 export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, ...}
-export const LOG_CLOSED = 'log.closed';    // {manifest}
+export const LOG_CLOSED = 'log.closed';    // {manifest, published: 'uploaded'|'queued'|undefined}
 export const LOG_REPLY = 'log.reply';      // {id, ok, result | error}
 export const LOG_ERROR = 'log.error';      // {message}
 export const LOG_FAILED = 'log.failed';    // {runId, message}: storage failed, the run should stop
@@ -42,7 +44,8 @@ export const LOG_FAILED = 'log.failed';    // {runId, message}: storage failed, 
 export const CREDIT_WINDOW = 16;
 export const CREDIT_BATCH = 8;
 
-export const RUN_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
+// The run id rule lives in the manifest schema, shared with the Python backend.
+export const RUN_ID_RE = new RegExp(manifestSchema.properties.run_id.pattern);
 
 export function msg(type, fields = {}) {
   return { type, ...fields };

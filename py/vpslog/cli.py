@@ -67,6 +67,31 @@ def _analyze(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from .backend.serve import serve
+
+    try:
+        serve(port=args.port, gateway_port=args.gateway_port)
+    except ValueError as e:
+        print(f"vpslog serve: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _fetch(args) -> int:
+    from .backend.fetch import FetchError, fetch
+    from .backend.settings import Settings
+
+    try:
+        bin_path, man_path = fetch(args.url, args.out, Settings.from_env())
+    except (FetchError, ValueError) as e:
+        print(f"vpslog fetch: {e}", file=sys.stderr)
+        return 1
+    print(bin_path)
+    print(man_path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="vpslog", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -96,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--interval-s", type=float, default=300, dest="interval_s", help="interval table bin (default 300 s)")
     an.add_argument("--json", action="store_true", help="print one JSON object")
     an.set_defaults(func=_analyze)
+
+    sv = sub.add_parser("serve", help="the presign API for CLOUD mode (and a local S3 endpoint if none is configured)")
+    sv.add_argument("--port", type=int, default=8787, help="API port on 127.0.0.1 (default 8787)")
+    sv.add_argument("--gateway-port", type=int, default=0, help="local S3 gateway port (default: any free port)")
+    sv.set_defaults(func=_serve)
+
+    fe = sub.add_parser("fetch", help="download a CLOUD run's parts, check them and write RUN.bin + manifest")
+    fe.add_argument("url", help="s3://BUCKET/runs/<runId>")
+    fe.add_argument("--out", required=True, help="directory to write <runId>.bin and <runId>.manifest.json")
+    fe.set_defaults(func=_fetch)
     return ap
 
 

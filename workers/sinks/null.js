@@ -3,6 +3,7 @@
 // benchmark runs it side by side with the OPFS sink.
 export class NullSink {
   static persistent = false;
+  ready = true;
 
   static async open() {
     return new NullSink();

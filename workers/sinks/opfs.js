@@ -15,6 +15,7 @@ export class SinkError extends Error {}
 
 export class OpfsSink {
   static persistent = true;
+  ready = true; // writes are synchronous: it never holds producers back
 
   static async open(runId) {
     const dir = await runsDir();

@@ -1,0 +1,157 @@
+"""A verifying gateway in front of a local S3 server, for tests.
+
+moto (like s3rver) accepts tampered, expired and wrong-key presigned URLs; this
+proxy recomputes each presigned URL's SigV4 signature with botocore and checks
+its expiry before forwarding, so the tests prove that presigning really works.
+It is also where faults are injected (``POST /__vpslog/faults``): fail a share of
+PUTs with 503, store a PUT and then answer 500, or drop every connection for a
+while. Error answers carry CORS headers, or the browser would only see
+"Failed to fetch".
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import threading
+import time
+import urllib.parse
+from datetime import datetime, timezone
+
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from ._http import Handler
+
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self, **kw) -> dict:
+        with self.lock:
+            self.put_fail_rate = float(kw.get("put_fail_rate", 0))
+            self.store_then_fail_rate = float(kw.get("store_then_fail_rate", 0))
+            self.refuse_until = time.monotonic() + float(kw.get("refuse_for_s", 0))
+            self.rng = random.Random(kw.get("seed", 0))
+            self.stats = {"puts_ok": 0, "put_failed_503": 0, "stored_then_500": 0, "refused": 0,
+                          "signature_rejected": 0, "expired_rejected": 0, "unsigned_rejected": 0}
+            return self.describe()
+
+    def describe(self) -> dict:
+        return {"put_fail_rate": self.put_fail_rate, "store_then_fail_rate": self.store_then_fail_rate,
+                "refusing_for_s": max(0.0, self.refuse_until - time.monotonic()), "stats": dict(self.stats)}
+
+    def count(self, key: str) -> None:
+        with self.lock:
+            self.stats[key] += 1
+
+    def draw(self, rate: float) -> bool:
+        with self.lock:
+            return rate > 0 and self.rng.random() < rate
+
+
+def verify_presigned(method: str, host: str, path_qs: str, keys: dict[str, str]) -> str | None:
+    """Why a presigned request is not acceptable, or None."""
+    u = urllib.parse.urlsplit(path_qs)
+    q = dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
+    try:
+        signature = q["X-Amz-Signature"]
+        amz_date = q["X-Amz-Date"]
+        expires = int(q["X-Amz-Expires"])
+        access_key, _, region, service, _ = q["X-Amz-Credential"].split("/")
+    except (KeyError, ValueError):
+        return "AccessDenied: not a presigned SigV4 URL"
+    if access_key not in keys:
+        return "InvalidAccessKeyId: unknown access key"
+    signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+    if time.time() > signed_at + expires:
+        return "AccessDenied: Request has expired"
+    req = AWSRequest(method=method, url=f"http://{host}{u.path}", headers={"host": host})
+    auth = S3SigV4QueryAuth(Credentials(access_key, keys[access_key]), service, region, expires=expires)
+    req.context["timestamp"] = amz_date
+    auth._modify_request_before_signing(req)
+    # every query parameter the client sent (except the signature) must be what was signed
+    sent = {k: v for k, v in q.items() if k != "X-Amz-Signature"}
+    signed = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(req.url).query, keep_blank_values=True))
+    if sent != signed:
+        return "SignatureDoesNotMatch: unexpected query parameters"
+    expected = auth.signature(auth.string_to_sign(req, auth.canonical_request(req)), req)
+    return None if expected == signature else "SignatureDoesNotMatch"
+
+
+def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults, allowed_origins):
+    class GatewayHandler(Handler):
+        def handle_one_request(self) -> None:
+            if time.monotonic() < faults.refuse_until:
+                faults.count("refused")
+                self.close_connection = True
+                self.connection.close()  # the browser sees a network error, as with a dead endpoint
+                return
+            super().handle_one_request()
+
+        def s3_error(self, status: int, why: str) -> None:
+            code, _, message = why.partition(": ")
+            body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message or code}</Message></Error>"
+            self.reply(status, body.encode(), "application/xml")
+
+        def admin(self) -> None:
+            if self.command == "POST":
+                self.reply_json(200, faults.reset(**json.loads(self.read_body() or b"{}")))
+            else:
+                self.reply_json(200, faults.describe())
+
+        def forward(self, body: bytes | None) -> tuple[int, list, bytes]:
+            conn = http.client.HTTPConnection(*upstream, timeout=60)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+            conn.request(self.command, self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            conn.close()
+            return resp.status, [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP_HEADERS | {"content-length"}], data
+
+        def relay(self, status, headers, data) -> None:
+            self.send_response(status)
+            for k, v in headers:
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def do_OPTIONS(self) -> None:  # CORS preflight: the bucket's CORS rules answer it
+            self.relay(*self.forward(None))
+
+        def s3(self) -> None:
+            if self.path.startswith("/__vpslog/faults"):
+                self.admin()
+                return
+            body = self.read_body(64 << 20) if self.command == "PUT" else None
+            why = verify_presigned(self.command, self.headers.get("Host", ""), self.path, keys)
+            if why:
+                faults.count("expired_rejected" if "expired" in why else
+                             "unsigned_rejected" if "not a presigned" in why else "signature_rejected")
+                self.s3_error(403, why)
+                return
+            if self.command == "PUT" and faults.draw(faults.put_fail_rate):
+                faults.count("put_failed_503")
+                self.s3_error(503, "SlowDown: injected fault")
+                return
+            status, headers, data = self.forward(body)
+            if self.command == "PUT" and 200 <= status < 300 and faults.draw(faults.store_then_fail_rate):
+                faults.count("stored_then_500")
+                self.s3_error(500, "InternalError: injected fault after storing")
+                return
+            if self.command == "PUT" and 200 <= status < 300:
+                faults.count("puts_ok")
+            self.relay(status, headers, data)
+
+        do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = s3
+
+    GatewayHandler.allowed_origins = tuple(allowed_origins)
+    return GatewayHandler

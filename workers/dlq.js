@@ -1,0 +1,143 @@
+// The dead-letter queue in OPFS: parts (and run manifests) that could not be
+// uploaded wait in dlq/ as <name>.bin + <name>.json (payload + metadata) and
+// are replayed one at a time when no live upload is running, also after the
+// page starts again. A payload that fails validation moves to quarantine/.
+import { createCrc32c } from './checksum.js';
+import { RECORD_SIZE } from './record.js';
+import { exists, writeJson } from './storage.js';
+import { putOnce } from './upload.js';
+
+const SCAN_LIMIT = 32; // bounded scan: the oldest of the first K entries
+
+async function dir(name) {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle(name, { create: true });
+}
+
+export async function crc32cOf(bytes) {
+  const h = await createCrc32c();
+  h.update(bytes);
+  return h.digest('hex');
+}
+
+const entryName = (meta) => (meta.kind === 'manifest' ? `${meta.runId}.manifest` : `${meta.runId}.part-${String(meta.part).padStart(6, '0')}`);
+
+export class DeadLetterQueue {
+  constructor() {
+    this.entries = 0;
+    this.bytes = 0;
+    this.quarantined = 0;
+    this.partsByRun = new Map(); // runId -> part entries waiting (a manifest waits for them)
+    this.replaying = false;
+    this.replayed = 0;
+    this.lastError = null;
+  }
+
+  // Count what a previous page left behind.
+  async load() {
+    const d = await dir('dlq');
+    for await (const [name, handle] of d.entries()) {
+      if (!name.endsWith('.json')) continue;
+      const meta = JSON.parse(await (await handle.getFile()).text());
+      this.#count(meta, +1);
+    }
+    const q = await dir('quarantine');
+    for await (const [name] of q.entries()) if (name.endsWith('.json')) this.quarantined++;
+    return this;
+  }
+
+  #count(meta, sign) {
+    this.entries += sign;
+    this.bytes += sign * meta.bytes;
+    if (meta.kind === 'part') this.partsByRun.set(meta.runId, (this.partsByRun.get(meta.runId) ?? 0) + sign);
+  }
+
+  // meta: {kind: 'part'|'manifest', runId, part, bytes, records, crc32c, attempts, lastError}
+  async put(meta, bytes) {
+    const d = await dir('dlq');
+    const name = entryName(meta);
+    const access = await (await d.getFileHandle(`${name}.bin`, { create: true })).createSyncAccessHandle();
+    try {
+      access.truncate(0);
+      const n = access.write(bytes, { at: 0 });
+      if (n !== bytes.byteLength) throw new Error(`dead-letter write of ${name} returned ${n} of ${bytes.byteLength} bytes (storage full?)`);
+      access.flush();
+    } finally {
+      access.close();
+    }
+    const replacing = await exists(d, `${name}.json`);
+    await writeJson(d, `${name}.json`, { ...meta, createdAt: new Date().toISOString() });
+    if (!replacing) this.#count(meta, +1);
+  }
+
+  // One replay step: upload the oldest of the first SCAN_LIMIT entries.
+  async replayOne(api) {
+    if (this.replaying || !this.entries) return false;
+    this.replaying = true;
+    try {
+      const d = await dir('dlq');
+      const metas = [];
+      for await (const [name, handle] of d.entries()) {
+        if (!name.endsWith('.json')) continue;
+        const meta = JSON.parse(await (await handle.getFile()).text());
+        // a run's manifest goes last: only once none of its parts wait here
+        if (meta.kind === 'manifest' && this.partsByRun.get(meta.runId)) continue;
+        metas.push({ name: name.slice(0, -5), meta });
+        if (metas.length >= SCAN_LIMIT) break;
+      }
+      if (!metas.length) return false;
+      const { name, meta } = metas.reduce((a, b) => (b.meta.createdAt < a.meta.createdAt ? b : a));
+      const payload = new Uint8Array(await (await (await d.getFileHandle(`${name}.bin`)).getFile()).arrayBuffer());
+      let invalid = null;
+      if (meta.kind === 'part') {
+        if (payload.byteLength % RECORD_SIZE || payload.byteLength !== meta.bytes) {
+          invalid = `size ${payload.byteLength} is not the ${meta.bytes} bytes of whole records recorded`;
+        } else if ((await crc32cOf(payload)) !== meta.crc32c) {
+          invalid = 'checksum mismatch';
+        }
+      }
+      if (invalid) {
+        await this.#quarantine(d, name, meta, invalid);
+        return true;
+      }
+      try {
+        await putOnce(api, meta.runId, meta.kind === 'manifest' ? 'manifest' : meta.part, payload);
+      } catch (e) {
+        this.lastError = e.message;
+        await writeJson(d, `${name}.json`, { ...meta, attempts: (meta.attempts ?? 0) + 1, lastError: e.message });
+        return false;
+      }
+      await d.removeEntry(`${name}.bin`);
+      await d.removeEntry(`${name}.json`);
+      this.#count(meta, -1);
+      this.replayed++;
+      this.lastError = null;
+      return true;
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  async #quarantine(d, name, meta, reason) {
+    const q = await dir('quarantine');
+    const src = await (await d.getFileHandle(`${name}.bin`)).getFile();
+    const access = await (await q.getFileHandle(`${name}.bin`, { create: true })).createSyncAccessHandle();
+    try {
+      access.truncate(0);
+      access.write(new Uint8Array(await src.arrayBuffer()), { at: 0 });
+      access.flush();
+    } finally {
+      access.close();
+    }
+    await writeJson(q, `${name}.json`, { ...meta, quarantinedAt: new Date().toISOString(), reason });
+    await d.removeEntry(`${name}.bin`);
+    await d.removeEntry(`${name}.json`);
+    this.#count(meta, -1);
+    this.quarantined++;
+    this.lastError = `quarantined ${name}: ${reason}`;
+  }
+
+  stats() {
+    return { dlqEntries: this.entries, dlqBytes: this.bytes, quarantined: this.quarantined, replayed: this.replayed, dlqError: this.lastError };
+  }
+}

@@ -1,0 +1,169 @@
+// CLOUD sink: gathers records into 5 MiB parts (524,288 whole records) and PUTs
+// each to its own presigned key, runs/<runId>/part-NNNNNN.bin.
+//
+// Memory is bounded: the part being filled, at most one sealed part waiting for
+// a slot, and MAX_IN_FLIGHT parts uploading. A sealed part with no free slot,
+// or one whose retries ran out, goes to the OPFS dead-letter queue instead of
+// staying in memory. While a sealed part can go nowhere (its DLQ write is under
+// way or failed), `ready` is false and the logger holds producers' credits:
+// backpressure reaches the sims only when OPFS itself cannot take the part.
+import { createCrc32c } from '../checksum.js';
+import { RECORD_SIZE } from '../record.js';
+import { putWithRetry, RETRY } from '../upload.js';
+
+export const PART_BYTES = 5 * 1024 * 1024;
+export const MAX_IN_FLIGHT = 3;
+
+export class CloudSink {
+  static persistent = false; // nothing under runs/ in OPFS; the bucket holds the run
+
+  static async open(runId, { cloud, dlq } = {}) {
+    if (!cloud?.api || !/^https?:\/\//.test(cloud.api)) throw new Error('CLOUD mode needs an absolute presign API URL (cloud.api)');
+    return new CloudSink(runId, cloud, dlq, await createCrc32c(), await createCrc32c());
+  }
+
+  constructor(runId, cloud, dlq, runCrc, partCrc) {
+    this.runId = runId;
+    this.api = cloud.api;
+    this.retry = { ...RETRY, ...(cloud.retry ?? {}) };
+    this.dlq = dlq;
+    this.runCrc = runCrc;
+    this.filling = [];
+    this.fillingBytes = 0;
+    this.partCrc = partCrc; // reused: init() after each part
+    this.nextPart = 1;
+    this.parts = [];          // manifest entries, in part order
+    this.waiting = null;      // a sealed part with nowhere to go yet
+    this.uploads = new Set(); // promises of parts in flight
+    this.handoff = null;      // promise of a DLQ write under way
+    this.bytes = 0;
+    this.stats_ = { partsUploaded: 0, bytesUploaded: 0, retries: 0, partsToDlq: 0 };
+    this.onReady = () => {};
+  }
+
+  get ready() {
+    return this.waiting === null;
+  }
+
+  append(u8) {
+    this.runCrc.update(u8);
+    this.bytes += u8.byteLength;
+    let off = 0;
+    while (off < u8.byteLength) {
+      const take = Math.min(PART_BYTES - this.fillingBytes, u8.byteLength - off);
+      const piece = u8.subarray(off, off + take); // the transferred buffer is ours: no copy
+      this.filling.push(piece);
+      this.partCrc.update(piece);
+      this.fillingBytes += take;
+      off += take;
+      if (this.fillingBytes === PART_BYTES) this.#seal();
+    }
+  }
+
+  tick() {
+    if (this.waiting && !this.handoff) this.#dispatch();
+  }
+
+  #seal() {
+    if (!this.fillingBytes) return;
+    const n = this.nextPart++;
+    const part = {
+      part: n, key: `runs/${this.runId}/part-${String(n).padStart(6, '0')}.bin`,
+      bytes: this.fillingBytes, records: this.fillingBytes / RECORD_SIZE, crc32c: this.partCrc.digest('hex'),
+    };
+    this.partCrc.init();
+    this.parts.push(part);
+    this.waiting = { part, blob: new Blob(this.filling) };
+    this.filling = [];
+    this.fillingBytes = 0;
+    this.#dispatch();
+  }
+
+  #dispatch() {
+    const w = this.waiting;
+    if (!w) return;
+    if (this.uploads.size < MAX_IN_FLIGHT) {
+      this.waiting = null;
+      this.#upload(w);
+      this.onReady();
+    } else if (!this.handoff) {
+      this.handoff = this.#toDlq(w.part, w.blob, { attempts: 0, lastError: 'no upload slot free' })
+        .then((ok) => {
+          if (ok && this.waiting === w) this.waiting = null;
+        })
+        .finally(() => {
+          this.handoff = null;
+          if (this.ready) this.onReady();
+        });
+    }
+  }
+
+  #upload({ part, blob }) {
+    const p = putWithRetry(this.api, this.runId, part.part, blob, { retry: this.retry, onRetry: () => this.stats_.retries++ })
+      .then(async (r) => {
+        if (r.ok) {
+          part.state = 'uploaded';
+          this.stats_.partsUploaded++;
+          this.stats_.bytesUploaded += part.bytes;
+        } else if (!(await this.#toDlq(part, blob, { attempts: r.attempts, lastError: r.error }))) {
+          // OPFS refused too: keep it as the waiting part; the logger holds credits until it moves
+          this.waiting ??= { part, blob };
+        }
+      })
+      .finally(() => {
+        this.uploads.delete(p);
+        this.#dispatch();
+      });
+    this.uploads.add(p);
+  }
+
+  async #toDlq(part, blob, { attempts, lastError }) {
+    try {
+      await this.dlq.put({ kind: 'part', runId: this.runId, ...part, attempts, lastError }, new Uint8Array(await blob.arrayBuffer()));
+      part.state = 'dlq';
+      this.stats_.partsToDlq++;
+      return true;
+    } catch (e) {
+      this.error = `dead-letter queue: ${e.message}`;
+      return false;
+    }
+  }
+
+  // Seal the final short part and wait until every part is uploaded or queued.
+  async close() {
+    this.#seal();
+    while (this.uploads.size || this.waiting || this.handoff) {
+      this.#dispatch();
+      await Promise.race([...this.uploads, this.handoff].filter(Boolean));
+    }
+    return { bytes: this.bytes, checksum: { algorithm: 'crc32c', value: this.runCrc.digest('hex') }, error: null, parts: this.parts };
+  }
+
+  // The manifest goes last, and only when every part is in the bucket; otherwise
+  // it waits in the DLQ and replay uploads it after the run's last part.
+  async publish(manifest) {
+    const body = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
+    const meta = { kind: 'manifest', runId: this.runId, part: 0, bytes: body.byteLength, records: 0, crc32c: null };
+    if (this.parts.every((p) => p.state === 'uploaded')) {
+      const r = await putWithRetry(this.api, this.runId, 'manifest', body, { retry: this.retry, onRetry: () => this.stats_.retries++ });
+      if (r.ok) return 'uploaded';
+      await this.dlq.put({ ...meta, attempts: r.attempts, lastError: r.error }, body);
+    } else {
+      await this.dlq.put({ ...meta, attempts: 0, lastError: 'parts still in the dead-letter queue' }, body);
+    }
+    return 'queued';
+  }
+
+  get uploading() {
+    return this.uploads.size > 0;
+  }
+
+  stats() {
+    // filling + sealed parts not yet uploaded or queued (in flight or waiting)
+    const held = this.fillingBytes + this.parts.filter((p) => !p.state).reduce((a, p) => a + p.bytes, 0);
+    return {
+      bytesWritten: this.stats_.bytesUploaded, bytesStaged: this.fillingBytes, writes: this.stats_.partsUploaded,
+      ...this.stats_, partsInFlight: this.uploads.size, bytesInMemory: held, sinkError: this.error ?? null,
+    };
+  }
+}
