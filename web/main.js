@@ -197,7 +197,10 @@ form.elements.workers.addEventListener('change', () => {
   if (Number.isInteger(n) && n >= 1 && n <= MAX_SIMS) pipeline.ensureSims(n).catch(() => {});
 });
 
-pipeline.addEventListener('stats', (e) => renderStats(e.detail));
+pipeline.addEventListener('stats', (e) => {
+  window.vpslog.stats = e.detail;
+  renderStats(e.detail);
+});
 pipeline.addEventListener('error', (e) => addError(e.detail));
 pipeline.addEventListener('sims', renderSims);
 pipeline.addEventListener('run', (e) => {

@@ -61,7 +61,7 @@ SCRIPT = """async ([protoUrl, goodA, goodB]) => {
   const stored = Array.from(new Uint8Array(await bin.arrayBuffer()));
   await tryRequest(P.LOG_OPEN, { runId, mode: 'opfs', producers: [1] });
   await tryRequest(P.LOG_OPEN, { runId: '../escape', mode: 'opfs', producers: [1] });
-  await tryRequest(P.LOG_OPEN, { runId: 'cloudy', mode: 'cloud', producers: [1] });
+  await tryRequest(P.LOG_OPEN, { runId: 'taped', mode: 'tape', producers: [1] });
   return { manifest, stored, errors, credits, refusals };
 }"""
 
@@ -99,5 +99,5 @@ def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
         "run test-malformed is being logged; stop it first",
         "run test-malformed already exists; refusing to overwrite it",
         'invalid run id "../escape"',
-        'mode "cloud" is not available',
+        'mode "tape" is not available',
     ]

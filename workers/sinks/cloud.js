@@ -1,12 +1,13 @@
 // CLOUD sink: gathers records into 5 MiB parts (524,288 whole records) and PUTs
 // each to its own presigned key, runs/<runId>/part-NNNNNN.bin.
 //
-// Memory is bounded: the part being filled, at most one sealed part waiting for
-// a slot, and MAX_IN_FLIGHT parts uploading. A sealed part with no free slot,
-// or one whose retries ran out, goes to the OPFS dead-letter queue instead of
-// staying in memory. While a sealed part can go nowhere (its DLQ write is under
-// way or failed), `ready` is false and the logger holds producers' credits:
-// backpressure reaches the sims only when OPFS itself cannot take the part.
+// Memory is bounded: the part being filled, sealed parts waiting for a slot,
+// and MAX_IN_FLIGHT parts uploading. A sealed part with no free slot, or one
+// whose retries ran out, goes to the OPFS dead-letter queue instead of staying
+// in memory. While any sealed part waits (its DLQ write is under way, or OPFS
+// refused it), `ready` is false and the logger holds producers' credits, so at
+// most one part more can fill: backpressure reaches the sims only when OPFS
+// itself cannot take parts.
 import { createCrc32c } from '../checksum.js';
 import { RECORD_SIZE } from '../record.js';
 import { putWithRetry, RETRY } from '../upload.js';
@@ -33,7 +34,7 @@ export class CloudSink {
     this.partCrc = partCrc; // reused: init() after each part
     this.nextPart = 1;
     this.parts = [];          // manifest entries, in part order
-    this.waiting = null;      // a sealed part with nowhere to go yet
+    this.waiting = [];        // sealed parts with nowhere to go yet, oldest first
     this.uploads = new Set(); // promises of parts in flight
     this.handoff = null;      // promise of a DLQ write under way
     this.bytes = 0;
@@ -42,7 +43,7 @@ export class CloudSink {
   }
 
   get ready() {
-    return this.waiting === null;
+    return this.waiting.length === 0;
   }
 
   append(u8) {
@@ -61,7 +62,13 @@ export class CloudSink {
   }
 
   tick() {
-    if (this.waiting && !this.handoff) this.#dispatch();
+    this.#settle();
+  }
+
+  // Move waiting parts on, and give credits back once nothing waits.
+  #settle() {
+    this.#dispatch();
+    if (this.ready) this.onReady();
   }
 
   #seal() {
@@ -73,27 +80,27 @@ export class CloudSink {
     };
     this.partCrc.init();
     this.parts.push(part);
-    this.waiting = { part, blob: new Blob(this.filling) };
+    this.waiting.push({ part, blob: new Blob(this.filling) });
     this.filling = [];
     this.fillingBytes = 0;
     this.#dispatch();
   }
 
   #dispatch() {
-    const w = this.waiting;
-    if (!w) return;
+    const w = this.waiting[0];
+    if (!w || this.handoff) return; // a part being written to the DLQ must not also upload
     if (this.uploads.size < MAX_IN_FLIGHT) {
-      this.waiting = null;
+      this.waiting.shift();
       this.#upload(w);
-      this.onReady();
-    } else if (!this.handoff) {
+      this.#dispatch();
+    } else {
       this.handoff = this.#toDlq(w.part, w.blob, { attempts: 0, lastError: 'no upload slot free' })
         .then((ok) => {
-          if (ok && this.waiting === w) this.waiting = null;
+          if (ok) this.waiting.shift();
         })
         .finally(() => {
           this.handoff = null;
-          if (this.ready) this.onReady();
+          this.#settle();
         });
     }
   }
@@ -106,13 +113,13 @@ export class CloudSink {
           this.stats_.partsUploaded++;
           this.stats_.bytesUploaded += part.bytes;
         } else if (!(await this.#toDlq(part, blob, { attempts: r.attempts, lastError: r.error }))) {
-          // OPFS refused too: keep it as the waiting part; the logger holds credits until it moves
-          this.waiting ??= { part, blob };
+          // OPFS refused too: it waits (credits held) until a slot or the DLQ takes it
+          this.waiting.push({ part, blob });
         }
       })
       .finally(() => {
         this.uploads.delete(p);
-        this.#dispatch();
+        this.#settle();
       });
     this.uploads.add(p);
   }
@@ -132,7 +139,7 @@ export class CloudSink {
   // Seal the final short part and wait until every part is uploaded or queued.
   async close() {
     this.#seal();
-    while (this.uploads.size || this.waiting || this.handoff) {
+    while (this.uploads.size || this.waiting.length || this.handoff) {
       this.#dispatch();
       await Promise.race([...this.uploads, this.handoff].filter(Boolean));
     }

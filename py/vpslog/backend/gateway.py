@@ -87,13 +87,13 @@ def verify_presigned(method: str, host: str, path_qs: str, keys: dict[str, str])
 
 def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults, allowed_origins):
     class GatewayHandler(Handler):
-        def handle_one_request(self) -> None:
-            if time.monotonic() < faults.refuse_until:
-                faults.count("refused")
-                self.close_connection = True
-                self.connection.close()  # the browser sees a network error, as with a dead endpoint
-                return
-            super().handle_one_request()
+        def refused(self) -> bool:
+            """While "down", drop the connection without a response (the admin path stays up)."""
+            if time.monotonic() >= faults.refuse_until or self.path.startswith("/__vpslog/"):
+                return False
+            faults.count("refused")
+            self.close_connection = True  # the browser sees a network error, as with a dead endpoint
+            return True
 
         def s3_error(self, status: int, why: str) -> None:
             code, _, message = why.partition(": ")
@@ -125,9 +125,12 @@ def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults
                 self.wfile.write(data)
 
         def do_OPTIONS(self) -> None:  # CORS preflight: the bucket's CORS rules answer it
-            self.relay(*self.forward(None))
+            if not self.refused():
+                self.relay(*self.forward(None))
 
         def s3(self) -> None:
+            if self.refused():
+                return
             if self.path.startswith("/__vpslog/faults"):
                 self.admin()
                 return
