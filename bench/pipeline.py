@@ -21,6 +21,9 @@ import harness  # noqa: E402
 
 RUN_JS = """async ([workers, mode, seconds]) => {
   const pl = window.vpslog.pipeline;
+  const peak = { bytesInMemory: 0, partsInFlight: 0 };
+  const watch = (e) => { for (const k in peak) peak[k] = Math.max(peak[k], e.detail[k] ?? 0); };
+  pl.addEventListener('stats', watch);
   const done = new Promise((resolve) => pl.addEventListener('run', function on(e) {
     if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
   }));
@@ -30,8 +33,10 @@ RUN_JS = """async ([workers, mode, seconds]) => {
   const tStarted = performance.now();
   const d = await done;
   const elapsed = (performance.now() - tStarted) / 1000;
+  pl.removeEventListener('stats', watch);
   if (mode === 'opfs') await pl.request('log.delete', { runId: d.runId });  // keep the profile small
-  return { records: d.manifest.records, produced: d.produced, elapsed, status: d.manifest.status };
+  return { records: d.manifest.records, produced: d.produced, elapsed, status: d.manifest.status, published: d.published,
+           toDlq: window.vpslog.stats.partsToDlq ?? 0, ...peak };
 }"""
 
 RAF_JS = """(seconds) => new Promise((resolve) => {
@@ -46,13 +51,17 @@ PYODIDE_PACK_JS = """async ([indexURL, code]) => {
     const { loadPyodide } = await import(${JSON.stringify(indexURL + 'pyodide.mjs')});
     const py = await loadPyodide({ indexURL: ${JSON.stringify(indexURL)} });
     await py.loadPackage('vpslog');
-    self.onmessage = (e) => postMessage(py.runPython(e.data));
+    self.onmessage = (e) => {
+      try { postMessage(py.runPython(e.data)); } catch (err) { postMessage(JSON.stringify({ error: String(err) })); }
+    };
     postMessage('ready');`;
   const w = new Worker(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
   await new Promise((r) => { w.onmessage = r; });
   const out = await new Promise((r) => { w.onmessage = (e) => r(e.data); w.postMessage(code); });
   w.terminate();
-  return JSON.parse(out);
+  const result = JSON.parse(out);
+  if (result.error) throw new Error(result.error);
+  return result;
 }"""
 
 PACK_CODE = """
@@ -71,7 +80,7 @@ cols = SyntheticLoad(LoadConfig(rate=4_090_000)).next_batch(409_000)
 n = len(cols[0])
 pack = best_rate(lambda: pack_columns(*cols), n)
 
-producer = make_producer(json.dumps({"rate": 1_000_000}))  # as the sim worker runs it
+producer = make_producer(json.dumps({"source": "load", "rate": 1_000_000}))  # as the sim worker runs it
 
 def produce():
     for _ in range(160):
@@ -108,7 +117,10 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     results: dict[tuple[int, str], list[dict]] = {}
-    with harness.dev_server() as url, sync_playwright() as p, harness.persistent_context(p) as ctx:
+    port = harness.free_port()
+    with harness.backend(f"http://127.0.0.1:{port}") as api, \
+            harness.dev_server(port, api["api"].removesuffix("/api")) as url, \
+            sync_playwright() as p, harness.persistent_context(p) as ctx:
         guard = harness.OffHostGuard(ctx)
         page = ctx.new_page()
         page.goto(url)
@@ -124,7 +136,7 @@ def main() -> None:
         cpython = json.loads(eval(PACK_CODE.strip().rsplit("\n", 1)[1], scope))
 
         raf_idle, raf_busy = [], []
-        configs = [(w, m) for w in (1, 2) for m in ("opfs", "null")]
+        configs = [(w, m) for w in (1, 2) for m in ("opfs", "null")] + [(2, "cloud")]
         for rep in range(args.reps):
             for w, m in configs:
                 if (w, m) == (2, "opfs"):
@@ -146,8 +158,14 @@ def main() -> None:
     rate = {}
     for (w, m), rs in results.items():
         rate[(w, m)] = median([r["records"] / r["elapsed"] for r in rs])
-        label = f"{w} sim worker{'s' if w > 1 else ''}, " + ("OPFS sink" if m == "opfs" else "null sink (transport ceiling)")
+        label = f"{w} sim worker{'s' if w > 1 else ''}, " + {
+            "opfs": "OPFS sink", "null": "null sink (transport ceiling)", "cloud": "CLOUD sink (local S3)"}[m]
         print(f"{label:<46}{rate[(w, m)] / 1e6:>12.2f}{rate[(w, m)] * 10 / 1e6:>9.1f}")
+    cloud = results[(2, "cloud")]
+    print(f"CLOUD: 5 MiB parts through the verifying gateway to moto; peak parts in flight "
+          f"{max(r['partsInFlight'] for r in cloud)}, peak bytes held by the logger "
+          f"{max(r['bytesInMemory'] for r in cloud) / 2**20:.1f} MiB, parts sent to the DLQ {sum(r['toDlq'] for r in cloud)}, "
+          f"manifest {'/'.join(sorted({r['published'] for r in cloud}))}")
     print()
     print(f"OPFS / ceiling: 1 sim {rate[(1, 'opfs')] / rate[(1, 'null')]:.2f}, 2 sims {rate[(2, 'opfs')] / rate[(2, 'null')]:.2f}")
     print(f"2 sims / 1 sim: OPFS {rate[(2, 'opfs')] / rate[(1, 'opfs')]:.2f}, ceiling {rate[(2, 'null')] / rate[(1, 'null')]:.2f}")

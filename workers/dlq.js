@@ -90,8 +90,10 @@ export class DeadLetterQueue {
       const payload = new Uint8Array(await (await (await d.getFileHandle(`${name}.bin`)).getFile()).arrayBuffer());
       let invalid = null;
       if (meta.kind === 'part') {
-        if (payload.byteLength % RECORD_SIZE || payload.byteLength !== meta.bytes) {
-          invalid = `size ${payload.byteLength} is not the ${meta.bytes} bytes of whole records recorded`;
+        if (payload.byteLength % RECORD_SIZE) {
+          invalid = `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
+        } else if (payload.byteLength !== meta.bytes) {
+          invalid = `size ${payload.byteLength} differs from the ${meta.bytes} bytes recorded`;
         } else if ((await crc32cOf(payload)) !== meta.crc32c) {
           invalid = 'checksum mismatch';
         }

@@ -133,3 +133,36 @@ def test_dlq_is_replayed_after_a_page_reload(page, app_url, backend, tmp_path):
     harness.set_faults(backend)  # the endpoint is back
     wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
     check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
+
+
+PLANT = """async ([entries]) => {
+  const root = await navigator.storage.getDirectory();
+  const dlq = await root.getDirectoryHandle('dlq', { create: true });
+  for (const [name, bytes, meta] of entries) {
+    for (const [file, data] of [[`${name}.bin`, new Uint8Array(bytes)], [`${name}.json`, new TextEncoder().encode(JSON.stringify(meta))]]) {
+      const w = await (await dlq.getFileHandle(file, { create: true })).createWritable();
+      await w.write(data);
+      await w.close();
+    }
+  }
+  const q = [];
+  for await (const [name] of (await root.getDirectoryHandle('quarantine', { create: true })).entries()) q.push(name);
+  return q.sort();
+}"""
+
+
+def test_invalid_dlq_entries_are_quarantined_not_uploaded(page, app_url, backend):
+    page.goto(app_url)
+    meta = {"kind": "part", "runId": "run-q", "records": 2, "attempts": 3, "lastError": "x", "createdAt": "2026-01-01T00:00:00Z"}
+    page.evaluate(PLANT, [[
+        ["run-q.part-000001", [1] * 13, {**meta, "part": 1, "bytes": 13, "crc32c": "00000000"}],
+        # newer, so replayed last
+        ["run-q.part-000002", [1] * 20, {**meta, "part": 2, "bytes": 20, "crc32c": "00000000", "createdAt": "2026-01-02T00:00:00Z"}],
+    ]])
+    page.reload()  # the logger counts the DLQ at start and replays it
+    wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.quarantined === 2")
+    assert page.evaluate("window.vpslog.stats.dlqEntries") == 0
+    assert page.evaluate(PLANT, [[]]) == ["run-q.part-000001.bin", "run-q.part-000001.json",
+                                          "run-q.part-000002.bin", "run-q.part-000002.json"]
+    assert harness.fault_stats(backend)["stats"]["puts_ok"] == 0
+    assert page.evaluate("window.vpslog.stats.dlqError") == "quarantined run-q.part-000002: checksum mismatch"
