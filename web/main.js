@@ -220,7 +220,7 @@ pipeline.addEventListener('run', (e) => {
     const traffic = manifest.source?.source === 'traffic'
       ? ` ${fmt.format(Number(el.dataset.traversals))} edge traversals;` : '';
     const where = manifest.mode === 'cloud'
-      ? ` in ${manifest.parts.length} parts under runs/${runId}/ in the bucket (manifest ${published === 'uploaded' ? 'uploaded: run complete' : 'queued until the dead-letter queue drains'})`
+      ? ` in ${manifest.parts.length} part${manifest.parts.length === 1 ? '' : 's'} under runs/${runId}/ in the bucket (manifest ${published === 'uploaded' ? 'uploaded: run complete' : 'queued until the dead-letter queue drains'})`
       : '';
     el.textContent = `${runId}: ${manifest.status};${traffic} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
     el.hidden = false;

@@ -211,7 +211,9 @@ async function finish() {
     }
   }
   run = null;
-  lastStats.totals = { ...lastStats.totals, bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records };
+  lastStats.totals = {
+    ...lastStats.totals, ...r.sink.stats(), bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records,
+  };
   postStats();
   post(P.LOG_CLOSED, { manifest, published });
 }
