@@ -145,14 +145,17 @@ PLANT = """async ([entries]) => {
       await w.close();
     }
   }
-  const q = [];
-  for await (const [name] of (await root.getDirectoryHandle('quarantine', { create: true })).entries()) q.push(name);
-  return q.sort();
+  const q = {};
+  for await (const [name, h] of (await root.getDirectoryHandle('quarantine', { create: true })).entries()) {
+    q[name] = name.endsWith('.json') ? JSON.parse(await (await h.getFile()).text()).reason : (await h.getFile()).size;
+  }
+  return q;
 }"""
 
 
 def test_invalid_dlq_entries_are_quarantined_not_uploaded(page, app_url, backend):
     page.goto(app_url)
+    wait_until(page, "() => window.vpslog.stats")  # this logger has read its (empty) DLQ
     meta = {"kind": "part", "runId": "run-q", "records": 2, "attempts": 3, "lastError": "x", "createdAt": "2026-01-01T00:00:00Z"}
     page.evaluate(PLANT, [[
         ["run-q.part-000001", [1] * 13, {**meta, "part": 1, "bytes": 13, "crc32c": "00000000"}],
@@ -162,7 +165,8 @@ def test_invalid_dlq_entries_are_quarantined_not_uploaded(page, app_url, backend
     page.reload()  # the logger counts the DLQ at start and replays it
     wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.quarantined === 2")
     assert page.evaluate("window.vpslog.stats.dlqEntries") == 0
-    assert page.evaluate(PLANT, [[]]) == ["run-q.part-000001.bin", "run-q.part-000001.json",
-                                          "run-q.part-000002.bin", "run-q.part-000002.json"]
+    assert page.evaluate(PLANT, [[]]) == {
+        "run-q.part-000001.bin": 13, "run-q.part-000001.json": "size 13 is not a whole number of 10-byte records",
+        "run-q.part-000002.bin": 20, "run-q.part-000002.json": "checksum mismatch",
+    }
     assert harness.fault_stats(backend)["stats"]["puts_ok"] == 0
-    assert page.evaluate("window.vpslog.stats.dlqError") == "quarantined run-q.part-000002: checksum mismatch"
