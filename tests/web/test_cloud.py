@@ -82,23 +82,18 @@ def test_clean_run_spans_several_parts(page, app_url, backend, tmp_path):
     assert 0 < page.evaluate("window.__maxMemory") <= 5 * PART
 
 
-def test_thirty_percent_of_puts_fail_with_503(page, app_url, backend, tmp_path):
-    harness.set_faults(backend, put_fail_rate=0.3, seed=1)
+@pytest.mark.parametrize("faults, counter", [
+    ({"put_fail_rate": 0.3, "seed": 1}, "put_failed_503"),       # 30 % of PUTs fail with 503
+    ({"store_then_fail_rate": 0.3, "seed": 2}, "stored_then_500"),  # stored, yet the client sees 500
+], ids=["503s", "store-then-500"])
+def test_failing_puts_are_retried_and_never_counted_twice(page, app_url, backend, tmp_path, faults, counter):
+    harness.set_faults(backend, **faults)
     run_id = start(page, app_url)
     r = wait_closed(page)
     wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
     check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
-    assert harness.fault_stats(backend)["stats"]["put_failed_503"] > 0
+    assert harness.fault_stats(backend)["stats"][counter] > 0
     assert page.evaluate("window.vpslog.stats.retries") > 0
-
-
-def test_store_then_500_is_never_counted_twice(page, app_url, backend, tmp_path):
-    harness.set_faults(backend, store_then_fail_rate=0.3, seed=2)
-    run_id = start(page, app_url)
-    r = wait_closed(page)
-    wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
-    check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
-    assert harness.fault_stats(backend)["stats"]["stored_then_500"] > 0
 
 
 def test_endpoint_refusing_connections_for_10_s_mid_run(page, app_url, backend, tmp_path):

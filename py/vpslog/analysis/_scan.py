@@ -18,7 +18,7 @@ import numpy as np
 from ..record import RECORD_SIZE, Status, numpy_dtype
 
 CHUNK_RECORDS = 4 << 20
-PARTITION_RECORDS = 16 << 20
+PARTITION_RECORDS = 8 << 20
 KNOWN_STATUS = np.array(sorted(s.value for s in Status), dtype=np.uint8)
 
 
