@@ -70,54 +70,67 @@ export class DeadLetterQueue {
     if (!replacing) this.#count(meta, +1);
   }
 
-  // One replay step: upload the oldest of the first SCAN_LIMIT entries.
+  // One replay step: upload the oldest of the first SCAN_LIMIT entries. Every
+  // tab of the origin shares dlq/: a Web Lock lets one of them replay at a time.
   async replayOne(api) {
     if (this.replaying || !this.entries) return false;
     this.replaying = true;
     try {
-      const d = await dir('dlq');
-      const metas = [];
-      for await (const [name, handle] of d.entries()) {
-        if (!name.endsWith('.json')) continue;
-        const meta = JSON.parse(await (await handle.getFile()).text());
-        // a run's manifest goes last: only once none of its parts wait here
-        if (meta.kind === 'manifest' && this.partsByRun.get(meta.runId)) continue;
-        metas.push({ name: name.slice(0, -5), meta });
-        if (metas.length >= SCAN_LIMIT) break;
-      }
-      if (!metas.length) return false;
-      const { name, meta } = metas.reduce((a, b) => (b.meta.createdAt < a.meta.createdAt ? b : a));
-      const payload = new Uint8Array(await (await (await d.getFileHandle(`${name}.bin`)).getFile()).arrayBuffer());
-      let invalid = null;
-      if (meta.kind === 'part') {
-        if (payload.byteLength % RECORD_SIZE) {
-          invalid = `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
-        } else if (payload.byteLength !== meta.bytes) {
-          invalid = `size ${payload.byteLength} differs from the ${meta.bytes} bytes recorded`;
-        } else if ((await crc32cOf(payload)) !== meta.crc32c) {
-          invalid = 'checksum mismatch';
-        }
-      }
-      if (invalid) {
-        await this.#quarantine(d, name, meta, invalid);
-        return true;
-      }
-      try {
-        await putOnce(api, meta.runId, meta.kind === 'manifest' ? 'manifest' : meta.part, payload);
-      } catch (e) {
-        this.lastError = e.message;
-        await writeJson(d, `${name}.json`, { ...meta, attempts: (meta.attempts ?? 0) + 1, lastError: e.message });
-        return false;
-      }
-      await d.removeEntry(`${name}.bin`);
-      await d.removeEntry(`${name}.json`);
-      this.#count(meta, -1);
-      this.replayed++;
-      this.lastError = null;
-      return true;
+      return await navigator.locks.request('vpslog-dlq-replay', { ifAvailable: true },
+        (lock) => (lock ? this.#replayOne(api) : false));
     } finally {
       this.replaying = false;
     }
+  }
+
+  async #replayOne(api) {
+    const d = await dir('dlq');
+    const metas = [];
+    let seen = 0;
+    for await (const [name, handle] of d.entries()) {
+      if (!name.endsWith('.json')) continue;
+      seen++;
+      const meta = JSON.parse(await (await handle.getFile()).text());
+      // a run's manifest goes last: only once none of its parts wait here
+      if (meta.kind === 'manifest' && this.partsByRun.get(meta.runId)) continue;
+      metas.push({ name: name.slice(0, -5), meta });
+      if (metas.length >= SCAN_LIMIT) break;
+    }
+    if (!seen) {
+      // another tab of this origin replayed what this one counted
+      this.entries = this.bytes = 0;
+      this.partsByRun.clear();
+    }
+    if (!metas.length) return false;
+    const { name, meta } = metas.reduce((a, b) => (b.meta.createdAt < a.meta.createdAt ? b : a));
+    const payload = new Uint8Array(await (await (await d.getFileHandle(`${name}.bin`)).getFile()).arrayBuffer());
+    let invalid = null;
+    if (meta.kind === 'part') {
+      if (payload.byteLength % RECORD_SIZE) {
+        invalid = `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
+      } else if (payload.byteLength !== meta.bytes) {
+        invalid = `size ${payload.byteLength} differs from the ${meta.bytes} bytes recorded`;
+      } else if ((await crc32cOf(payload)) !== meta.crc32c) {
+        invalid = 'checksum mismatch';
+      }
+    }
+    if (invalid) {
+      await this.#quarantine(d, name, meta, invalid);
+      return true;
+    }
+    try {
+      await putOnce(api, meta.runId, meta.kind === 'manifest' ? 'manifest' : meta.part, payload);
+    } catch (e) {
+      this.lastError = e.message;
+      await writeJson(d, `${name}.json`, { ...meta, attempts: (meta.attempts ?? 0) + 1, lastError: e.message });
+      return false;
+    }
+    await d.removeEntry(`${name}.bin`);
+    await d.removeEntry(`${name}.json`);
+    this.#count(meta, -1);
+    this.replayed++;
+    this.lastError = null;
+    return true;
   }
 
   async #quarantine(d, name, meta, reason) {
