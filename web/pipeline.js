@@ -86,7 +86,7 @@ export class Pipeline extends EventTarget {
   #fromSim(sim, m, resolve, reject) {
     switch (m.type) {
       case P.SIM_PROGRESS:
-        Object.assign(sim, { stage: m.stage, detail: m.detail, elapsedMs: m.elapsedMs });
+        Object.assign(sim, { stage: m.stage, detail: m.detail });
         break;
       case P.SIM_READY:
         Object.assign(sim, { state: 'ready', stage: 'ready', bootMs: m.bootMs, python: m.python });

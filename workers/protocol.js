@@ -10,7 +10,7 @@ export const SIM_BOOT = 'sim.boot';        // {indexURL}
 export const SIM_START = 'sim.start';      // {runId, producer, port, source, pace}
 export const SIM_STOP = 'sim.stop';
 // sim worker -> page
-export const SIM_PROGRESS = 'sim.progress'; // {stage, detail, elapsedMs}
+export const SIM_PROGRESS = 'sim.progress'; // {stage, detail}
 export const SIM_READY = 'sim.ready';       // {bootMs}
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
 export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats}

@@ -26,7 +26,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function boot({ indexURL }) {
   const t0 = performance.now();
-  const progress = (stage, detail = '') => post(P.SIM_PROGRESS, { stage, detail, elapsedMs: performance.now() - t0 });
+  const progress = (stage, detail = '') => post(P.SIM_PROGRESS, { stage, detail });
   progress('loading Python runtime', 'Pyodide core (about 4–6 s)');
   const { loadPyodide } = await import(/* @vite-ignore */ `${indexURL}pyodide.mjs`);
   pyodide = await loadPyodide({ indexURL, stdout: (s) => console.log(`[py] ${s}`), stderr: (s) => console.warn(`[py] ${s}`) });

@@ -42,6 +42,12 @@ def pack_columns(*columns: array) -> bytearray:
     return out
 
 
+def packed_batches(source, min_records: int):
+    """Drain an event source (see ``vpslog.loadgen``), yielding each batch packed."""
+    while (cols := source.next_batch(min_records)) is not None:
+        yield pack_columns(*cols)
+
+
 class BufferBatcher:
     """Collects packed records and releases them as whole 409-record buffers.
 

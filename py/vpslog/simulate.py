@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .manifest import _iso_now, closed_manifest, new_run_id
-from .packer import pack_columns
+from .packer import packed_batches
 from .record import BUFFER_BYTES, RECORD_SIZE, RECORDS_PER_BUFFER
 from .traffic import TrafficConfig, TrafficSim
 
@@ -26,9 +26,9 @@ def _run_part(config: dict, worker: int, workers: int, part_path: str) -> dict:
     sim = TrafficSim(TrafficConfig(**config), worker, workers)
     records = 0
     with open(part_path, "wb") as f:
-        while (cols := sim.next_batch(BATCH_RECORDS)) is not None:
-            f.write(pack_columns(*cols))
-            records += len(cols[0])
+        for packed in packed_batches(sim, BATCH_RECORDS):
+            f.write(packed)
+            records += len(packed) // RECORD_SIZE
     d = sim.describe()
     return {"worker": worker, "records": records, "run": d["run"], "producer": d["producer"], "stats": sim.stats}
 

@@ -4,14 +4,11 @@ import pytest
 
 from vpslog import record
 from vpslog.loadgen import LoadConfig, SyntheticLoad
-from vpslog.packer import pack_columns
+from vpslog.packer import packed_batches
 
 
 def drain(src, batch=5000):
-    out = []
-    while (cols := src.next_batch(batch)) is not None:
-        out += record.unpack(pack_columns(*cols))
-    return out
+    return record.unpack(b"".join(packed_batches(src, batch)))
 
 
 def test_rate_and_duration_give_the_expected_event_count_and_times():

@@ -4,7 +4,7 @@ time law, and V rebuilt exactly from the log."""
 import pytest
 
 from vpslog import record
-from vpslog.packer import pack_columns
+from vpslog.packer import packed_batches
 from vpslog.record import Status
 from vpslog.traffic import TrafficConfig, TrafficSim
 
@@ -12,10 +12,7 @@ SMALL = dict(vehicles=600, grid=8, duration_s=600, seed=5)
 
 
 def run(sim, batch=997):
-    recs = []
-    while (cols := sim.next_batch(batch)) is not None:
-        recs += record.unpack(pack_columns(*cols))
-    return recs
+    return record.unpack(b"".join(packed_batches(sim, batch)))
 
 
 def test_each_trip_is_enter_then_exit_pairs_and_ends_with_an_exit_or_error():
