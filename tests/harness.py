@@ -59,9 +59,10 @@ def backend(allowed_origin: str):
         proc.wait(10)
 
 
-def set_faults(info: dict, **faults) -> dict:
+def set_faults(info: dict, faults: dict | None = None, **kw) -> dict:
     """Configure the gateway's fault injection (resets its counters)."""
-    req = urllib.request.Request(f"{info['s3_endpoint']}/__vpslog/faults", data=json.dumps(faults).encode(), method="POST")
+    body = json.dumps({**(faults or {}), **kw}).encode()
+    req = urllib.request.Request(f"{info['s3_endpoint']}/__vpslog/faults", data=body, method="POST")
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.load(r)
 

@@ -37,9 +37,16 @@ def no_faults(backend):
     harness.set_faults(backend)
 
 
-def start(page, app_url, seconds=2.5, retry=None):
+def open_app(page, app_url):
     page.goto(app_url)
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
+
+
+def start(page, app_url, seconds=2.5, retry=None, faults=None):
+    """Boot the page, then (so that outages are timed from the run, not the boot) set faults and start."""
+    open_app(page, app_url)
+    if faults:
+        harness.set_faults(*faults)
     return page.evaluate(START, [seconds, retry])
 
 
@@ -107,8 +114,8 @@ def test_endpoint_refusing_connections_for_10_s_mid_run(page, app_url, backend, 
 
 
 def test_outage_longer_than_the_retry_budget_goes_to_the_dlq_and_replays(page, app_url, backend, tmp_path):
-    harness.set_faults(backend, refuse_for_s=15)
-    run_id = start(page, app_url, retry={"maxElapsedMs": 2000})
+    # down from the start of the run until well after it closed (2.5 s run + 2 s retry budget)
+    run_id = start(page, app_url, retry={"maxElapsedMs": 2000}, faults=(backend, {"refuse_for_s": 20}))
     r = wait_closed(page)
     assert r["published"] == "queued"  # the manifest waits for its parts
     assert page.evaluate("window.vpslog.stats.dlqEntries") > 1
@@ -118,8 +125,7 @@ def test_outage_longer_than_the_retry_budget_goes_to_the_dlq_and_replays(page, a
 
 
 def test_dlq_is_replayed_after_a_page_reload(page, app_url, backend, tmp_path):
-    harness.set_faults(backend, refuse_for_s=300)
-    run_id = start(page, app_url, retry={"maxElapsedMs": 1500})
+    run_id = start(page, app_url, retry={"maxElapsedMs": 1500}, faults=(backend, {"refuse_for_s": 300}))
     r = wait_closed(page)
     assert r["published"] == "queued"
     page.reload()
@@ -149,7 +155,7 @@ PLANT = """async ([entries]) => {
 
 
 def test_invalid_dlq_entries_are_quarantined_not_uploaded(page, app_url, backend):
-    page.goto(app_url)
+    open_app(page, app_url)
     wait_until(page, "() => window.vpslog.stats")  # this logger has read its (empty) DLQ
     meta = {"kind": "part", "runId": "run-q", "records": 2, "attempts": 3, "lastError": "x", "createdAt": "2026-01-01T00:00:00Z"}
     page.evaluate(PLANT, [[
