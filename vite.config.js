@@ -2,6 +2,14 @@ import { defineConfig } from 'vite';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('.', import.meta.url));
+// Cross-origin isolation: SharedArrayBuffer, hence Pyodide's interrupt buffer,
+// which lets Stop interrupt a model step that never yields. Every subresource
+// is same-origin (Pyodide, our wheel, /api); CLOUD PUTs are CORS requests.
+// A static host serving `vite build` output must send the same two headers.
+export const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
 
 export default defineConfig({
   root: 'web',
@@ -15,8 +23,9 @@ export default defineConfig({
     fs: { allow: [repo] },
     // the presign API of `vpslog serve` (CLOUD mode), same-origin for the page and workers
     proxy: { '/api': process.env.VPSLOG_API_ORIGIN ?? 'http://127.0.0.1:8787' },
+    headers: ISOLATION_HEADERS,
   },
-  preview: { host: '127.0.0.1', port: 4173 },
+  preview: { host: '127.0.0.1', port: 4173, headers: ISOLATION_HEADERS },
   worker: { format: 'es' },
   // Pre-bundling discovers deps lazily and then reloads the page mid-session;
   // our only dependency in the page graph (hash-wasm) is plain ESM already.

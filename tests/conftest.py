@@ -9,6 +9,17 @@ import harness  # noqa: E402
 
 
 @pytest.fixture(scope="session")
+def run_cli():
+    """``run_cli("analyze", path, "--json")``: the ``vpslog`` command as a user runs it."""
+    def run(*args, check=False):
+        out = subprocess.run([sys.executable, "-m", "vpslog.cli", *map(str, args)], capture_output=True, text=True)
+        if check and out.returncode:
+            raise AssertionError(f"vpslog {' '.join(map(str, args))} exited {out.returncode}:\n{out.stderr}")
+        return out
+    return run
+
+
+@pytest.fixture(scope="session")
 def app_port():
     return harness.free_port()
 

@@ -1,5 +1,6 @@
 // Page UI: reads the form, drives the Pipeline, renders what it reports.
 import { Pipeline, MAX_SIMS } from './pipeline.js';
+import { SourcePanel } from './sources.js';
 import * as P from '../workers/protocol.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -7,6 +8,7 @@ const form = $('#run-form');
 const startBtn = $('#start');
 const stopBtn = $('#stop');
 const pipeline = new Pipeline();
+const sources = new SourcePanel(form, pipeline, (e) => addError(e));
 // For the console and for tests; the page itself never needs it.
 window.vpslog = { pipeline };
 const BOOT_ESTIMATE_MS = 5000;
@@ -14,8 +16,9 @@ const BOOT_ESTIMATE_MS = 5000;
 const fmt = new Intl.NumberFormat('en-US');
 const fmtBytes = (n) => (n == null ? '—' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
 
-// Validates every visible input against its own min/max/step attributes, so the
-// limits live in one place (index.html); Python re-checks the options it receives.
+// Validates the common inputs against their own min/max/step attributes, so the
+// limits live in one place (index.html); the source panel reads the source's
+// declared parameters, and Python re-checks everything before a run opens.
 function readForm() {
   const problems = [];
   const value = (input) => {
@@ -28,16 +31,11 @@ function readForm() {
     return v;
   };
   const el = form.elements;
-  const kind = el.source.value;
-  const source = { source: kind };
-  for (const input of form.querySelectorAll(`fieldset[data-source="${kind}"] input`)) source[input.name] = value(input);
-  const cfg = { mode: el.mode.value, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS), source };
-  if (kind === 'traffic' && cfg.workers > source.grid) problems.push('Each sim worker needs at least one grid column: use at most as many workers as the grid size');
+  const { source, problems: sourceProblems } = sources.read();
+  problems.push(...sourceProblems);
+  const cfg = { mode: el.mode.value, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS),
+    source: source && { ...source, seed: value(el.seed) } };
   return { cfg, problems };
-}
-
-function showSourceFields() {
-  for (const fs of form.querySelectorAll('fieldset[data-source]')) fs.hidden = fs.dataset.source !== form.elements.source.value;
 }
 
 function showFormError(text) {
@@ -191,7 +189,6 @@ stopBtn.addEventListener('click', () => {
   pipeline.stop();
 });
 $('#refresh').addEventListener('click', refreshRuns);
-form.elements.source.addEventListener('change', showSourceFields);
 form.elements.workers.addEventListener('change', () => {
   const n = Number(form.elements.workers.value);
   if (Number.isInteger(n) && n >= 1 && n <= MAX_SIMS) pipeline.ensureSims(n).catch(() => {});
@@ -217,12 +214,21 @@ pipeline.addEventListener('run', (e) => {
       traversals: sims.reduce((a, s) => a + (s.stats?.traversals ?? 0), 0),
       published: published ?? '',
     });
-    const traffic = manifest.source?.source === 'traffic'
-      ? ` ${fmt.format(Number(el.dataset.traversals))} edge traversals;` : '';
+    const traversals = Number(el.dataset.traversals);
+    const moved = traversals ? ` ${fmt.format(traversals)} edge traversals;` : '';
     const where = manifest.mode === 'cloud'
       ? ` in ${manifest.parts.length} part${manifest.parts.length === 1 ? '' : 's'} under runs/${runId}/ in the bucket (manifest ${published === 'uploaded' ? 'uploaded: run complete' : 'queued until the dead-letter queue drains'})`
       : '';
-    el.textContent = `${runId}: ${manifest.status};${traffic} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
+    el.textContent = `${runId}: ${manifest.status};${moved} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
+    // A model that raised: its traceback, as the manifest keeps it.
+    for (const p of manifest.producers.filter((q) => q.error)) {
+      const d = Object.assign(document.createElement('details'), { className: 'traceback', open: true });
+      d.append(Object.assign(document.createElement('summary'), { textContent: `sim ${p.id}: the model failed after ${fmt.format(p.records)} records` }),
+        Object.assign(document.createElement('pre'), { textContent: p.error }));
+      el.append(d);
+    }
+    const stopped = sims.filter((q) => q.stats?.interrupted).map((q) => q.producer);
+    if (stopped.length) el.append(` Stop interrupted a model step that did not yield in sim ${stopped.join(', ')}.`);
     el.hidden = false;
     refreshRuns();
   } else if (state === 'running') {
@@ -230,7 +236,6 @@ pipeline.addEventListener('run', (e) => {
   }
 });
 
-showSourceFields();
 setInterval(() => pipeline.sims.some((s) => s.state === 'booting') && renderSims(), 200);
 pipeline.ensureSims(Number(form.elements.workers.value) || 2)
   .then(() => { startBtn.disabled = !!pipeline.run; })

@@ -4,6 +4,9 @@
 import * as P from '../workers/protocol.js';
 
 export const MAX_SIMS = 8;
+// Stop asks the sims to finish their step; a sim still running this much later
+// is inside a step that does not yield, and gets SIGINT (KeyboardInterrupt).
+export const STOP_GRACE_MS = 500;
 
 export class Pipeline extends EventTarget {
   constructor() {
@@ -13,9 +16,10 @@ export class Pipeline extends EventTarget {
     this.logger.onmessage = (e) => this.#fromLogger(e.data);
     this.logger.onerror = (e) => this.#emit('error', { source: 'logger', message: e.message || 'logger worker failed to load' });
     this.sims = [];      // {worker, id, ready: Promise, state}
-    this.pending = new Map();
-    this.nextRequest = 1;
+    this.requests = new P.Requests((m, t) => this.logger.postMessage(m, t));
     this.run = null;
+    this.catalog = null; // the built-in sources' declarations, from the first sim to boot
+    this.code = null;    // the user's code: {file, bytes, info}, installed in every sim before a run
     // The presign API is same-origin (Vite proxies /api to `vpslog serve`); the
     // logger also replays its dead-letter queue with it as soon as it starts.
     this.api = new URL('/api', location.href).href;
@@ -27,22 +31,14 @@ export class Pipeline extends EventTarget {
   }
 
   request(type, fields = {}) {
-    const id = this.nextRequest++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.logger.postMessage(P.msg(type, { ...fields, id }));
-    });
+    return this.requests.call(type, fields);
   }
 
   #fromLogger(m) {
     switch (m.type) {
-      case P.LOG_REPLY: {
-        const p = this.pending.get(m.id);
-        this.pending.delete(m.id);
-        if (m.ok) p?.resolve(m.result);
-        else p?.reject(new Error(m.error));
+      case P.LOG_REPLY:
+        this.requests.settle(m);
         break;
-      }
       case P.LOG_STATS:
         this.#emit('stats', m);
         break;
@@ -65,7 +61,12 @@ export class Pipeline extends EventTarget {
     while (this.sims.length < n) {
       const id = this.sims.length;
       const worker = new Worker(new URL('../workers/sim.worker.js', import.meta.url), { type: 'module', name: `vpslog-sim-${id}` });
-      const sim = { id, worker, state: 'booting', stage: 'starting worker', bootStart: performance.now() };
+      const sim = {
+        id, worker, state: 'booting', stage: 'starting worker', bootStart: performance.now(),
+        requests: new P.Requests((m, t) => worker.postMessage(m, t)), codeSha: null,
+        // Stop's SIGINT for a step that never yields: shared memory needs cross-origin isolation.
+        interrupt: self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null,
+      };
       sim.ready = new Promise((resolve, reject) => {
         worker.onmessage = (e) => this.#fromSim(sim, e.data, resolve, reject);
         worker.onerror = (e) => {
@@ -76,7 +77,7 @@ export class Pipeline extends EventTarget {
         };
       });
       sim.ready.catch(() => {});
-      worker.postMessage(P.msg(P.SIM_BOOT, { indexURL: this.indexURL }));
+      worker.postMessage(P.msg(P.SIM_BOOT, { indexURL: this.indexURL, interrupt: sim.interrupt?.buffer }));
       this.sims.push(sim);
       this.#emit('sims', this.sims);
     }
@@ -90,7 +91,14 @@ export class Pipeline extends EventTarget {
         break;
       case P.SIM_READY:
         Object.assign(sim, { state: 'ready', stage: 'ready', bootMs: m.bootMs, python: m.python });
+        if (!this.catalog) {
+          this.catalog = m.catalog;
+          this.#emit('catalog', m.catalog);
+        }
         resolve();
+        break;
+      case P.SIM_REPLY:
+        sim.requests.settle(m);
         break;
       case P.SIM_STATUS:
         sim.status = m;
@@ -112,12 +120,47 @@ export class Pipeline extends EventTarget {
     this.#emit('sims', this.sims);
   }
 
+  // User code (a .py file or a pure-Python wheel): installed with micropip in
+  // every sim now, and in sims booted later before they run. Resolves the
+  // install report {file, sha256, version, modules, entry} of the first sim.
+  async installCode(file, bytes) {
+    if (this.run) throw new Error('a run is in progress: stop it before changing the code');
+    await this.ensureSims(1);
+    this.code = { file, bytes, info: null };
+    const code = this.code;
+    code.info = await this.#installIn(this.sims[0], code);
+    await Promise.all(this.sims.slice(1).filter((s) => s.state !== 'failed').map((s) => s.ready.then(() => this.#installIn(s, code))));
+    return code.info;
+  }
+
+  #installIn(sim, code) {
+    // Each sim gets its own copy: a transferred buffer leaves the sender.
+    const bytes = code.bytes.slice(0);
+    return sim.requests.call(P.SIM_INSTALL, { file: code.file, bytes }, [bytes]).then((info) => {
+      sim.codeSha = info.sha256;
+      return info;
+    });
+  }
+
+  // The declaration {name, version, doc, params, spec} of a source spec
+  // (a built-in name or the user's module:Class), loaded by the first sim.
+  async declare(spec) {
+    await this.ensureSims(1);
+    return this.sims[0].requests.call(P.SIM_DECLARE, { spec });
+  }
+
   // mode: 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs) or 'null'
   // (discard; the benchmark's transport ceiling). cloud: optional {retry} overrides.
+  // source: {source: spec, params, seed}; user code is named by its spec (module:Class).
   async start({ workers, source, pace, durationS, mode = 'opfs', cloud }) {
     if (this.run) throw new Error('a run is already in progress');
     if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
     await this.ensureSims(workers);
+    const code = this.code?.info && !P.isBuiltinSpec(source.source, this.catalog) ? this.code : null;
+    if (code) await Promise.all(this.sims.slice(0, workers).filter((s) => s.codeSha !== code.info.sha256).map((s) => this.#installIn(s, code)));
+    const provenance = code && { file: code.info.file, sha256: code.info.sha256, version: code.info.version };
+    // Refuse bad parameters (or code that does not load) before a run opens.
+    await this.sims[0].requests.call(P.SIM_DECLARE, { spec: source.source, check: { params: source.params, workers, seed: source.seed } });
     const runId = `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
     const producers = this.sims.slice(0, workers).map((s) => s.id);
     const config = { workers, source, pace, durationS };
@@ -128,7 +171,7 @@ export class Pipeline extends EventTarget {
       this.logger.postMessage(P.msg(P.LOG_ATTACH, { producer: sim.id, port: ch.port1 }), [ch.port1]);
       sim.state = 'running';
       // Each sim simulates its own part (vehicles, edges, random stream) of the one run.
-      const part = { ...source, worker: sim.id, workers };
+      const part = { ...source, worker: sim.id, workers, ...(provenance ? { code: provenance } : {}) };
       sim.worker.postMessage(P.msg(P.SIM_START, { runId, producer: sim.id, port: ch.port2, source: part, pace }), [ch.port2]);
     }
     if (durationS > 0) this.run.timer = setTimeout(() => this.stop(), durationS * 1000);
@@ -143,7 +186,19 @@ export class Pipeline extends EventTarget {
     clearTimeout(r.timer);
     for (const id of r.producers) this.sims[id].worker.postMessage(P.msg(P.SIM_STOP));
     this.logger.postMessage(P.msg(P.LOG_STOP));
+    r.interrupter = setInterval(() => this.#interruptStuckSims(r), STOP_GRACE_MS);
     this.#emit('run', { state: 'stopping', runId: r.runId });
+  }
+
+  // A sim that has not stopped by now is inside a model step that never
+  // yields: raise KeyboardInterrupt in it (again, if the model swallowed it).
+  #interruptStuckSims(r) {
+    for (const id of r.producers) {
+      const sim = this.sims[id];
+      if (r.produced.has(id) || !sim.interrupt) continue;
+      Atomics.store(sim.interrupt, 0, P.INTERRUPT_SIGINT);
+      sim.interrupted = true;
+    }
   }
 
   #onSimStopped(m) {
@@ -167,6 +222,7 @@ export class Pipeline extends EventTarget {
   #maybeClosed(giveUp = false) {
     const r = this.run;
     if (!r?.manifest || (!giveUp && r.produced.size < r.producers.length)) return;
+    clearInterval(r.interrupter);
     this.run = null;
     const sims = [...r.produced.values()];
     const produced = sims.reduce((a, s) => a + s.records, 0);

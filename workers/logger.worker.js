@@ -124,6 +124,8 @@ function onProducerMessage(p, m) {
     p.eof = true;
     p.reported = m.records;
     p.stats = m.stats ?? null;
+    p.error = m.error ?? null;
+    if (p.error) reportError(`producer ${p.id}: the model failed: ${p.error.trim().split('\n').pop()}`);
     if (m.records !== p.records) reportError(`producer ${p.id} reports ${m.records} records, logger received ${p.records}`);
     maybeFinish();
     return;
@@ -197,7 +199,7 @@ async function finish() {
     const p = r.producers.get(id);
     return {
       id, records: p?.records ?? 0, buffers: p?.buffers ?? 0, reported_records: p?.reported ?? null,
-      source: p?.meta?.producer ?? null, stats: p?.stats ?? null,
+      source: p?.meta?.producer ?? null, stats: p?.stats ?? null, ...(p?.error ? { error: p.error } : {}),
     };
   });
   const manifest = closeManifest({ ...r.manifest, source: r.source }, { producers, sink, errors: structuredClone(errors) });

@@ -46,7 +46,8 @@ export function closeManifest(manifest, { producers, sink, errors }) {
   return {
     ...(parts ? { parts } : {}),
     ...manifest,
-    status: sink.error ? 'error' : 'closed',
+    // A sink that failed or a model that raised: what was stored is valid, the run is not whole.
+    status: sink.error || producers.some((p) => p.error) ? 'error' : 'closed',
     closed_at: new Date().toISOString(),
     producers,
     records,

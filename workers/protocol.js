@@ -6,12 +6,16 @@ import { RECORD_SIZE } from './record.js';
 import manifestSchema from '../py/vpslog/manifest.schema.json';
 
 // page -> sim worker
-export const SIM_BOOT = 'sim.boot';        // {indexURL}
-export const SIM_START = 'sim.start';      // {runId, producer, port, source, pace}
+export const SIM_BOOT = 'sim.boot';        // {indexURL, interrupt?: SharedArrayBuffer (Int32 [1]) for Stop}
+export const SIM_START = 'sim.start';      // {runId, producer, port, source: {source, params, worker, workers, seed, code?}, pace}
 export const SIM_STOP = 'sim.stop';
+// Requests carry an id and get one SIM_REPLY with the same id.
+export const SIM_INSTALL = 'sim.install';  // {id, file, bytes: ArrayBuffer}: user code -> {file, sha256, version, modules, entry}
+export const SIM_DECLARE = 'sim.declare';  // {id, spec, check?: {params, workers, seed}}: -> the declaration {name, version, doc, params, spec}
 // sim worker -> page
 export const SIM_PROGRESS = 'sim.progress'; // {stage, detail}
-export const SIM_READY = 'sim.ready';       // {bootMs}
+export const SIM_READY = 'sim.ready';       // {bootMs, python, catalog: [declaration]}
+export const SIM_REPLY = 'sim.reply';       // {id, ok, result | error}
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
 export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats}
 export const SIM_ERROR = 'sim.error';       // {message}
@@ -19,7 +23,7 @@ export const SIM_ERROR = 'sim.error';       // {message}
 // sim worker -> logger, over the MessageChannel the page created
 export const META = 'meta';                // {meta: {run, producer}}: the source's description, once, first
 export const CHUNK = 'chunk';              // {seq, buf: ArrayBuffer (transferred)}
-export const EOF = 'eof';                  // {records, buffers, stats}
+export const EOF = 'eof';                  // {records, buffers, stats, error?: the model's traceback}
 // logger -> sim worker, same channel
 export const CREDIT = 'credit';            // {n}
 
@@ -47,8 +51,39 @@ export const CREDIT_BATCH = 8;
 // The run id rule lives in the manifest schema, shared with the Python backend.
 export const RUN_ID_RE = new RegExp(manifestSchema.properties.run_id.pattern);
 
+// What Stop writes into a sim's interrupt buffer: Pyodide raises KeyboardInterrupt (SIGINT).
+export const INTERRUPT_SIGINT = 2;
+
 export function msg(type, fields = {}) {
   return { type, ...fields };
+}
+
+// A spec names a built-in source when the sims' catalog lists it; anything else is user code.
+export const isBuiltinSpec = (spec, catalog) => !!catalog?.some((d) => d.spec === spec);
+
+// The one request/reply helper: `call` posts {type, id, ...fields} through
+// `post`, and `settle` resolves the call whose id a reply carries.
+export class Requests {
+  constructor(post) {
+    this.post = post;
+    this.pending = new Map();
+    this.next = 1;
+  }
+
+  call(type, fields = {}, transfer = []) {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.post(msg(type, { ...fields, id }), transfer);
+    });
+  }
+
+  settle(m) {
+    const p = this.pending.get(m.id);
+    this.pending.delete(m.id);
+    if (m.ok) p?.resolve(m.result);
+    else p?.reject(new Error(m.error));
+  }
 }
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -66,6 +101,7 @@ export function checkProducerMessage(m) {
   if (m.type === EOF) {
     if (!Number.isSafeInteger(m.records) || m.records < 0) return 'eof without a record count';
     if (m.stats != null && !isObject(m.stats)) return 'eof with malformed stats';
+    if (m.error != null && typeof m.error !== 'string') return 'eof with a malformed error';
     return null;
   }
   if (m.type === META) {

@@ -1,12 +1,16 @@
-// Sim worker: Python (Pyodide) produces packed records; this file moves them.
-// Each whole buffer is copied out of the wasm heap into a fresh ArrayBuffer and
-// transferred to the logger. At most CREDIT_WINDOW buffers are in flight: with
-// no credit left the loop waits, so nothing is dropped and memory stays bounded.
+// Sim worker: Python (Pyodide) runs an event source and packs its records;
+// this file moves them. Each whole buffer is copied out of the wasm heap into a
+// fresh ArrayBuffer and transferred to the logger. At most CREDIT_WINDOW
+// buffers are in flight: with no credit left the model is simply not stepped,
+// so nothing is dropped and memory stays bounded.
 import * as P from './protocol.js';
 import { BUFFER_BYTES, RECORD_SIZE } from './record.js';
 
 const MAX_BUFFERS_PER_CALL = 16;
 const STATUS_MS = 250;
+// Real-time pace: the model may run this far ahead of the wall clock.
+const REALTIME_LEAD_MS = 50;
+const USER_DIR = '/tmp/vpslog-user';
 
 let pyodide = null;
 let bridge = null;
@@ -24,21 +28,60 @@ hop.port1.onmessage = () => hopWaiters.shift()?.();
 const yieldToEvents = () => new Promise((r) => { hopWaiters.push(r); hop.port2.postMessage(0); });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function boot({ indexURL }) {
+async function boot({ indexURL, interrupt }) {
   const t0 = performance.now();
   const progress = (stage, detail = '') => post(P.SIM_PROGRESS, { stage, detail });
   progress('loading Python runtime', 'Pyodide core (about 4–6 s)');
   const { loadPyodide } = await import(/* @vite-ignore */ `${indexURL}pyodide.mjs`);
   pyodide = await loadPyodide({ indexURL, stdout: (s) => console.log(`[py] ${s}`), stderr: (s) => console.warn(`[py] ${s}`) });
-  progress('installing vpslog', 'wheel from the local Pyodide lock');
+  // Stop writes SIGINT here when a model step never yields (needs cross-origin isolation).
+  progress('installing vpslog', 'wheels from the local Pyodide lock');
   const failures = [];
-  await pyodide.loadPackage('vpslog', { messageCallback: () => {}, errorCallback: (m) => failures.push(m) });
+  await pyodide.loadPackage(['vpslog', 'micropip'], { messageCallback: () => {}, errorCallback: (m) => failures.push(m) });
   try {
     bridge = pyodide.pyimport('vpslog.bridge');
   } catch (e) {
     throw new Error(`vpslog did not install: ${failures.join('; ') || e.message}`);
   }
-  post(P.SIM_READY, { bootMs: performance.now() - t0, python: pyodide.runPython('import sys; sys.version.split()[0]') });
+  // Stop writes SIGINT here when a model step does not yield (needs cross-origin isolation).
+  if (interrupt) {
+    pyodide.setInterruptBuffer(new Int32Array(interrupt));
+    bridge.enable_interrupts();
+  }
+  post(P.SIM_READY, {
+    bootMs: performance.now() - t0,
+    python: pyodide.runPython('import sys; sys.version.split()[0]'),
+    catalog: JSON.parse(bridge.catalog()),
+    interruptible: !!interrupt,
+  });
+}
+
+// The message of a Python exception without the bridge's own frames.
+function pyMessage(e) {
+  const text = String(e?.message ?? e);
+  const last = text.trim().split('\n').pop();
+  return last.replace(/^(vpslog\.\w+\.)?(SourceError|InstallError|ValueError): /, '');
+}
+
+async function install({ file, bytes }) {
+  if (!bridge) throw new Error('install before the Python runtime is ready');
+  if (!/^[\w.+-]+\.(py|whl)$/.test(file)) throw new Error(`${file}: choose a .py file or a pure-Python wheel (.whl)`);
+  pyodide.FS.mkdirTree(USER_DIR);
+  const path = `${USER_DIR}/${file}`;
+  pyodide.FS.writeFile(path, new Uint8Array(bytes));
+  try {
+    return JSON.parse(await bridge.install_user_code(path));
+  } catch (e) {
+    throw new Error(pyMessage(e));
+  }
+}
+
+function declare({ spec, check }) {
+  try {
+    return JSON.parse(bridge.declare(spec, check ? JSON.stringify(check) : null));
+  } catch (e) {
+    throw new Error(pyMessage(e));
+  }
 }
 
 async function start({ runId, producer, port, source, pace = 'realtime' }) {
@@ -61,33 +104,39 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
     producer, records: s.records, inFlight: P.CREDIT_WINDOW - s.credits, waitMs: s.waitMs,
   }), STATUS_MS);
   let producerPy = null;
+  let error = null;
   try {
-    producerPy = bridge.make_producer(JSON.stringify(source));
-    port.postMessage(P.msg(P.META, { meta: JSON.parse(bridge.describe(producerPy)) }));
+    try {
+      producerPy = bridge.make_producer(JSON.stringify(source));
+      port.postMessage(P.msg(P.META, { meta: JSON.parse(bridge.describe(producerPy)) }));
+    } catch (e) {
+      error = pyMessage(e);
+      throw new Error(`the source did not start: ${error}`);
+    }
     const t0 = performance.now();
     while (!s.stopRequested) {
       if (s.credits === 0) {
         await waitForCredit(s);
         continue;
       }
-      if (pace === 'realtime') {
-        const ahead = producerPy.sim_time_ms - (performance.now() - t0);
-        if (ahead > 0) {
-          await sleep(Math.min(ahead, 50));
-          continue;
-        }
+      const until = pace === 'realtime' ? Math.floor(performance.now() - t0 + REALTIME_LEAD_MS) : -1;
+      if (until >= 0 && producerPy.sim_time_ms >= until) {
+        await sleep(Math.min(producerPy.sim_time_ms - until + 1, 50));
+        continue;
       }
-      const sent = await send(s, producerPy.produce(Math.min(s.credits, MAX_BUFFERS_PER_CALL)));
+      const sent = await send(s, producerPy.produce(Math.min(s.credits, MAX_BUFFERS_PER_CALL), until));
       if (sent === 0 && producerPy.exhausted) break;
       await yieldToEvents();
     }
+    // Stop may arrive as SIGINT while Python runs; whatever the model logged stays.
     await send(s, producerPy.flush());
+    error = producerPy.error ?? null;
   } finally {
     // Even after a failure the logger must learn where this producer ended,
     // so it can close the run with what was already sent instead of waiting.
     const stats = producerPy ? JSON.parse(bridge.stats(producerPy)) : null;
-    port.postMessage(P.msg(P.EOF, { records: s.records, buffers: s.seq, stats }));
-    post(P.SIM_STOPPED, { producer, records: s.records, buffers: s.seq, waitMs: s.waitMs, maxInFlight: s.maxInFlight, stats });
+    port.postMessage(P.msg(P.EOF, { records: s.records, buffers: s.seq, stats, ...(error ? { error } : {}) }));
+    post(P.SIM_STOPPED, { producer, records: s.records, buffers: s.seq, waitMs: s.waitMs, maxInFlight: s.maxInFlight, stats, error });
     clearInterval(status);
     producerPy?.destroy();
     port.close();
@@ -129,6 +178,14 @@ async function send(s, bytesPy) {
   return sent;
 }
 
+async function reply(m, fn) {
+  try {
+    post(P.SIM_REPLY, { id: m.id, ok: true, result: await fn(m) });
+  } catch (e) {
+    post(P.SIM_REPLY, { id: m.id, ok: false, error: e.message ?? String(e) });
+  }
+}
+
 self.onmessage = async (e) => {
   const m = e.data;
   try {
@@ -140,9 +197,13 @@ self.onmessage = async (e) => {
         await start(m);
         break;
       case P.SIM_STOP:
-        if (active) {
-          active.stopRequested = true;
-        }
+        if (active) active.stopRequested = true;
+        break;
+      case P.SIM_INSTALL:
+        await reply(m, install);
+        break;
+      case P.SIM_DECLARE:
+        await reply(m, declare);
         break;
       default:
         throw new Error(`unknown message type ${JSON.stringify(m?.type)}`);

@@ -1,77 +1,181 @@
 """The Pyodide bridge: what the JS sim worker calls, and nothing else.
 
-The worker pulls whole buffers with ``produce(max_buffers)``; Python never calls
-into JS, so one crossing moves up to ``max_buffers`` x 409 records and the
-worker stays free to wait for credits between calls (lossless backpressure).
-Arguments cross as JSON text and results as ``bytes``, so no JS proxies leak.
+The worker pulls whole buffers with ``Producer.produce(max_buffers, ...)``;
+Python never calls into JS, so one crossing moves up to ``max_buffers`` x 409
+records and the worker stays free, between calls, to wait for credits
+(lossless backpressure), to honour Stop and to keep real time. Arguments
+cross as JSON text and results as ``bytes``, so no JS proxies leak.
+
+``vpslog simulate`` drives the same :class:`Producer` natively, so a model
+behaves identically in the browser and in CPython.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import traceback
 
-from .loadgen import LoadConfig, SyntheticLoad
-from .packer import BufferBatcher, pack_columns
+from . import registry
+from .packer import BufferBatcher
 from .record import RECORDS_PER_BUFFER
-from .traffic import TrafficConfig, TrafficSim
+from .source import EventLog, Part
+from .usercode import install_user_code  # noqa: F401  (re-exported for the sim worker)
 
-SOURCES = {
-    "traffic": lambda opts, w, n: TrafficSim(TrafficConfig.from_dict(opts), w, n),
-    "load": lambda opts, w, n: SyntheticLoad(LoadConfig.from_dict(opts), w, n),
-}
+_EDGE_COLUMNS = ("edge_id", "free_flow_s", "capacity")
+_stepping = [False]  # inside a model step: the only place Stop's SIGINT may land
 
 
-def make_source(config: dict):
-    """``{"source": kind, "worker": i, "workers": n, **options}`` -> an event source."""
-    opts = dict(config)
-    kind = opts.pop("source", "traffic")
-    worker, workers = opts.pop("worker", 0), opts.pop("workers", 1)
-    if kind not in SOURCES:
-        raise ValueError(f"unknown event source {kind!r}; known: {', '.join(SOURCES)}")
-    if not (isinstance(worker, int) and isinstance(workers, int) and 0 <= worker < workers):
-        raise ValueError(f"worker {worker!r} of {workers!r} is not a valid part")
-    return SOURCES[kind](opts, worker, workers)
+def enable_interrupts() -> None:
+    """Let Stop interrupt a model step that never yields (the page writes SIGINT
+    into the worker's interrupt buffer). Outside a step the signal is ignored,
+    so it can never cut vpslog's own packing in half."""
+    import signal
+
+    def on_sigint(signum, frame):
+        if _stepping[0]:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
+def catalog() -> str:
+    return json.dumps(registry.catalog())
+
+
+def declare(spec: str, check_json: str | None = None) -> str:
+    """The declaration of any loadable source (e.g. user code just installed).
+    With ``check_json`` (``{"params", "workers", "seed"}``), also build the last
+    worker's part, so bad parameters are refused before a run opens."""
+    if check_json:
+        c = json.loads(check_json)
+        make_producer(json.dumps({**c, "source": spec, "worker": c.get("workers", 1) - 1}))
+    return json.dumps({**registry.resolve(spec).declaration(), "spec": spec})
 
 
 class Producer:
-    def __init__(self, source) -> None:
-        self.source = source
+    """One worker's share of a run: drives the source's generator, packs its log."""
+
+    def __init__(self, spec: str, params: dict | None = None, part: Part = Part(), code: dict | None = None) -> None:
+        self.spec, self.part, self.code = spec, part, code
+        cls = registry.resolve(spec)
+        self.source = cls(part, **(params or {}))
+        self.log = EventLog()
+        self._steps = self.source.run(self.log)
         self._batcher = BufferBatcher()
         self.exhausted = False
-
-    @property
-    def sim_time_ms(self) -> int:
-        return self.source.sim_time_ms
+        self.error: str | None = None     # the model's traceback, if it failed
+        self.interrupted = False          # Stop raised KeyboardInterrupt inside a step
+        self.steps = 0
+        self.sim_time_ms = 0
 
     @property
     def records_out(self) -> int:
         return self._batcher.records_out
 
-    def produce(self, max_buffers: int) -> bytes:
-        """Up to ``max_buffers`` whole buffers; ``b""`` once the source is exhausted."""
-        b = self._batcher
-        while not self.exhausted and b.full_buffers() < max_buffers:
-            need = (max_buffers - b.full_buffers()) * RECORDS_PER_BUFFER - b.pending_records
-            cols = self.source.next_batch(max(need, 1))
-            if cols is None:
+    def produce(self, max_buffers: int, until_ms: int = -1, budget_ms: float = 50.0) -> bytes:
+        """Step the model until ``max_buffers`` whole buffers are ready, it ends, its
+        newest event reaches ``until_ms`` (real-time pace), or ``budget_ms`` passes.
+        Returns whole buffers only; ``b""`` with ``exhausted`` set once it is over."""
+        b, log = self._batcher, self.log
+        want = max_buffers * RECORDS_PER_BUFFER
+        deadline = time.perf_counter() + budget_ms / 1000
+        steps, stepping = self._steps, _stepping
+        while not self.exhausted and b.pending_records + len(log) < want:
+            try:
+                stepping[0] = True
+                next(steps)
+            except StopIteration:
                 self.exhausted = True
-            else:
-                b.add(pack_columns(*cols))
+            except KeyboardInterrupt:
+                self.exhausted = self.interrupted = True
+            except BaseException:  # noqa: BLE001 - the model's failure ends its part, not the worker
+                self.exhausted = True
+                self.error = traceback.format_exc(limit=-12)
+            finally:
+                stepping[0] = False
+            self.steps += 1
+            last = log.last_time_ms
+            if last is not None:
+                self.sim_time_ms = last
+            if (0 <= until_ms <= self.sim_time_ms) or time.perf_counter() > deadline:
+                break
+        self._pack()
         return b.take(max_buffers)
+
+    def _pack(self) -> None:
+        try:
+            packed = self.log.pack()
+        except ValueError as e:  # a per-event call logged a bad value: keep the events before it
+            self.exhausted = True
+            self.error = f"ValueError: {e} (found when the step's events were packed)"
+            packed = self.log.pack()
+        self._batcher.add(packed)
 
     def flush(self) -> bytes:
         """The final partial buffer (possibly empty); call once, at stop."""
         self.exhausted = True
+        try:
+            self._steps.close()
+        except BaseException:  # noqa: BLE001 - a model that fails while being closed still keeps its records
+            self.error = self.error or traceback.format_exc(limit=-12)
+        self._pack()
         return self._batcher.flush()
+
+    def describe(self) -> dict:
+        """``{"run": facts identical in every worker, "producer": this worker's own}``."""
+        src = self.source
+        run = {"source": src.source_name(), "version": str(src.version), "spec": self.spec,
+               "params": src.params, "seed": self.part.seed, "workers": self.part.workers}
+        edges = src.edges()
+        if edges is not None:
+            run["network"] = {"edges": _checked_edges(edges)}
+        if self.code:
+            run["code"] = self.code
+        return {"run": {**src.describe(), **run}, "producer": {"worker": self.part.worker}}
+
+    @property
+    def stats(self) -> dict:
+        out = {**self.source.stats, "records": self.records_out, "steps": self.steps}
+        if self.interrupted:
+            out["interrupted"] = True
+        return out
+
+
+def _checked_edges(table) -> dict:
+    if not isinstance(table, dict) or not all(k in table for k in _EDGE_COLUMNS):
+        raise ValueError(f"edges() must return a dict with columns {', '.join(_EDGE_COLUMNS)}")
+    cols = {k: list(v) for k, v in table.items()}
+    n = len(cols["edge_id"])
+    for k, v in cols.items():
+        if len(v) != n:
+            raise ValueError(f"edge table: column {k} has {len(v)} values, edge_id has {n}")
+    ids = cols["edge_id"]
+    if any(isinstance(e, bool) or not isinstance(e, int) or not 0 <= e <= 65535 for e in ids):
+        raise ValueError("edge table: edge_id values must be integers within 0..65535")
+    if len(set(ids)) != n:
+        raise ValueError("edge table: edge_id values must be unique")
+    for k in ("free_flow_s", "capacity"):
+        if any(not isinstance(x, (int, float)) or not x > 0 for x in cols[k]):
+            raise ValueError(f"edge table: {k} must be positive numbers")
+    return cols
 
 
 def make_producer(config_json: str) -> Producer:
-    return Producer(make_source(json.loads(config_json)))
+    """``{"source": spec, "params": {...}, "worker": i, "workers": n, "seed": s, "code": {...}}``."""
+    c = json.loads(config_json)
+    worker, workers = c.get("worker", 0), c.get("workers", 1)
+    if not (isinstance(worker, int) and isinstance(workers, int) and 0 <= worker < workers):
+        raise ValueError(f"worker {worker!r} of {workers!r} is not a valid part")
+    seed = c.get("seed", 1)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    return Producer(c.get("source", "traffic"), c.get("params") or {}, Part(worker, workers, seed), c.get("code"))
 
 
 def describe(producer: Producer) -> str:
-    return json.dumps(producer.source.describe())
+    return json.dumps(producer.describe())
 
 
 def stats(producer: Producer) -> str:
-    return json.dumps(producer.source.stats)
+    return json.dumps(producer.stats)

@@ -26,21 +26,36 @@ def _verify(args) -> int:
     return 0 if r.ok else 1
 
 
-def _simulate(args) -> int:
-    from .simulate import simulate
-    from .traffic import TrafficConfig
-
-    opts = {k: getattr(args, k) for k in ("vehicles", "grid", "alpha", "beta", "spread", "seed", "duration_s", "error_rate")
-            if getattr(args, k) is not None}
+def _param(text: str) -> tuple[str, object]:
+    name, eq, value = text.partition("=")
+    if not eq or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     try:
-        config = TrafficConfig(**opts)
-        bin_path, man_path = simulate(args.out, config, workers=args.workers)
-    except ValueError as e:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def _simulate(args) -> int:
+    from .registry import SourceError
+    from .simulate import simulate
+
+    try:
+        params = json.loads(args.params) if args.params else {}
+        if not isinstance(params, dict):
+            raise ValueError("--params must be a JSON object")
+        params.update(dict(args.param or []))
+        bin_path, man_path = simulate(args.out, args.source, params, workers=args.workers, seed=args.seed)
+    except (SourceError, ValueError) as e:
         print(f"vpslog simulate: {e}", file=sys.stderr)
         return 2
     print(bin_path)
     print(man_path)
-    return 0
+    manifest = json.loads(man_path.read_text())
+    for p in manifest["producers"]:
+        if p.get("error"):
+            print(f"vpslog simulate: worker {p['id']} failed after {p['records']} records:\n{p['error']}", file=sys.stderr)
+    return 1 if manifest["status"] == "error" else 0
 
 
 def _analyze(args) -> int:
@@ -101,17 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.set_defaults(func=_verify)
 
-    sim = sub.add_parser("simulate", help="run the traffic simulation natively, writing a run like the browser's")
+    sim = sub.add_parser("simulate", help="run an event source natively, writing a run like the browser's")
     sim.add_argument("--out", required=True, help="directory for <runId>.bin and <runId>.manifest.json")
+    sim.add_argument("--source", default="traffic",
+                     help="traffic (default), load, package.module:Class or path/to/model.py[:Class]")
     sim.add_argument("--workers", type=int, default=2, help="parts simulated in parallel processes (default 2)")
-    sim.add_argument("--vehicles", type=int)
-    sim.add_argument("--grid", type=int, help="grid size (nodes per side)")
-    sim.add_argument("--alpha", type=float)
-    sim.add_argument("--beta", type=float)
-    sim.add_argument("--spread", type=float, help="log-sd of the travel-time noise")
-    sim.add_argument("--seed", type=int)
-    sim.add_argument("--duration-s", type=int, dest="duration_s", help="departure window, simulated seconds")
-    sim.add_argument("--error-rate", type=float, dest="error_rate", help="routing failures per transition")
+    sim.add_argument("--seed", type=int, default=1, help="the run's seed; each worker derives its own stream")
+    sim.add_argument("-p", "--param", type=_param, action="append", metavar="NAME=VALUE",
+                     help="a source parameter (VALUE is JSON, else a string); repeatable")
+    sim.add_argument("--params", help="source parameters as one JSON object (--param wins)")
     sim.set_defaults(func=_simulate)
 
     an = sub.add_parser("analyze", help="traversals, per-edge/interval tables and the BPR fit of a traffic run")

@@ -6,21 +6,19 @@ from ``vehicles`` and ``edges`` and a status pattern of enter/exit pairs with
 realism: random values come from pre-drawn pools that are sliced (C speed)
 rather than drawn per record, so generation costs little next to packing.
 
-An event source is any object with ``next_batch(min_records)`` returning
-columns (see :func:`vpslog.packer.new_columns`) or ``None`` once finished,
-``sim_time_ms``, a ``stats`` dict, and ``describe()`` returning
-``{"run": facts shared by all workers, "producer": this worker's own}``.
+:class:`LoadSource` offers it through the public source API (``vpslog.Source``).
 """
 
 from __future__ import annotations
 
 import random
 from array import array
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from ._options import from_dict, refuse_invalid
 from .packer import TYPECODES, new_columns
 from .record import Status
+from .source import Param, Source
 
 _POOL = 1 << 16
 
@@ -68,10 +66,6 @@ class SyntheticLoad:
         self.sim_time_ms = 0
         self.stats = {"records": 0}
 
-    def describe(self) -> dict:
-        return {"run": {"source": "load", "config": asdict(self.config), "workers": self.workers},
-                "producer": {"worker": self.worker}}
-
     @property
     def finished(self) -> bool:
         d = self.config.duration_ms
@@ -100,3 +94,32 @@ class SyntheticLoad:
             self.sim_time_ms += 1
         self.stats["records"] += n
         return cols
+
+
+class LoadSource(Source):
+    """Synthetic enter/exit/error events at a fixed rate, for load tests (no edge table)."""
+
+    name, version = "load", "1.0"
+    params = {
+        "rate": Param(LoadConfig.rate, "Events/s per worker", 1, 50_000_000),
+        "vehicles": Param(LoadConfig.vehicles, "Vehicle ids", 1, 65536),
+        "edges": Param(LoadConfig.edges, "Edge ids", 1, 65536),
+        "error_rate": Param(LoadConfig.error_rate, "Error share", 0, 1),
+        "duration_ms": Param(0, "Simulated length, ms (0 = until stopped)", 0, 2**32 - 1),
+    }
+    batch_records = 8192
+
+    def __init__(self, part, **params) -> None:
+        super().__init__(part, **params)
+        opts = {**self.params, "duration_ms": self.params["duration_ms"] or None}
+        self.load = SyntheticLoad(LoadConfig(**opts, seed=part.seed), part.worker, part.workers)
+
+    def run(self, log):
+        load = self.load
+        while (cols := load.next_batch(self.batch_records)) is not None:
+            log.extend(*cols)
+            yield
+
+    @property
+    def stats(self) -> dict:
+        return self.load.stats

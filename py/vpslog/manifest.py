@@ -69,13 +69,13 @@ def _iso_now() -> str:
 
 
 def closed_manifest(*, run_id: str, mode: str, config: dict, source: dict | None, producers: list[dict],
-                    records: int, checksum: str, created_at: str) -> dict:
+                    records: int, checksum: str, created_at: str, status: str = "closed") -> dict:
     """A closed run manifest as the logger worker writes one (workers/manifest.js)."""
     return {
         "format": FORMAT,
         "manifest_version": max(SUPPORTED_VERSIONS),
         "run_id": run_id,
-        "status": "closed",
+        "status": status,
         "mode": mode,
         "record_layout": LAYOUT,
         "time_unit": LAYOUT["time_unit"],

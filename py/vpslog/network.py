@@ -31,7 +31,10 @@ class Network:
         return len(self.from_node)
 
     def edge_table(self) -> dict[str, list]:
-        """Columnar edge table, as stored in the run manifest."""
+        """Columnar edge table, as stored in the run manifest; x/y are grid coordinates
+        (column, row) of the edge's ends, for drawing the network."""
+        x = [self.column_of(n) for n in range(self.rows * self.cols)]
+        y = [n // self.cols for n in range(self.rows * self.cols)]
         return {
             "edge_id": list(range(self.n_edges)),
             "from_node": list(self.from_node),
@@ -39,6 +42,8 @@ class Network:
             "length_m": list(self.length_m),
             "free_flow_s": list(self.free_flow_s),
             "capacity": list(self.capacity),
+            "x0": [x[n] for n in self.from_node], "y0": [y[n] for n in self.from_node],
+            "x1": [x[n] for n in self.to_node], "y1": [y[n] for n in self.to_node],
         }
 
     def column_of(self, node: int) -> int:

@@ -29,6 +29,7 @@ from ._options import from_dict, refuse_invalid
 from .network import grid
 from .packer import new_columns
 from .record import Status
+from .source import Param, Source
 
 MAX_VEHICLES = 65535
 
@@ -108,23 +109,15 @@ class TrafficSim:
                 return int(t)
 
     def describe(self) -> dict:
-        """Run-level facts (identical in every worker) and this worker's part."""
+        """Run-level facts, identical in every worker (the edge table aside)."""
         c = self.config
         return {
-            "run": {
-                "source": "traffic",
-                "config": asdict(c),
-                "workers": self.workers,
-                "ground_truth": {"alpha": c.alpha, "beta": c.beta, "spread": c.spread},
-                "demand": {"duration_s": c.duration_s, "base": c.demand_base,
-                           "peak_at_s": c.peak_at * c.duration_s, "peak_width_s": c.peak_width * c.duration_s},
-                "travel_time": "t0 * (1 + alpha * (V/C)**beta) * lognormal(mean 1, log-sd spread);"
-                               " V = vehicles on the edge at entry, including the entering one",
-                "network": {"kind": "grid", "rows": self.network.rows, "cols": self.network.cols,
-                            "edges": self.network.edge_table()},
-            },
-            "producer": {"worker": self.worker, "vehicles": [self.vehicle_lo, self.vehicle_hi],
-                         "edges": len(self.edges)},
+            "ground_truth": {"alpha": c.alpha, "beta": c.beta, "spread": c.spread},
+            "demand": {"duration_s": c.duration_s, "base": c.demand_base,
+                       "peak_at_s": c.peak_at * c.duration_s, "peak_width_s": c.peak_width * c.duration_s},
+            "travel_time": "t0 * (1 + alpha * (V/C)**beta) * lognormal(mean 1, log-sd spread);"
+                           " V = vehicles on the edge at entry, including the entering one",
+            "grid": {"rows": self.network.rows, "cols": self.network.cols},
         }
 
     @property
@@ -205,3 +198,49 @@ class TrafficSim:
         st["blocked"] += blocked
         st["routing_failures"] += failures
         return cols
+
+
+_DOCS = {
+    "vehicles": ("Vehicles (all workers)", 1, MAX_VEHICLES),
+    "grid": ("Grid size (nodes per side; at least one column per worker)", 2, 128),
+    "alpha": ("BPR \u03b1 (ground truth)", 0.001, 10),
+    "beta": ("BPR \u03b2 (ground truth)", 0.1, 12),
+    "spread": ("Travel-time noise (log-sd)", 0, 1),
+    "duration_s": ("Simulated departures window, s", 1, 86_400),
+    "demand_base": ("Share of departures spread evenly", 0, 1),
+    "peak_at": ("Demand peak, fraction of the window", 0, 1),
+    "peak_width": ("Demand peak width, fraction of the window", 0.001, 1),
+    "min_hops": ("Shortest trip, edges", 1, 1000),
+    "max_hops": ("Longest trip, edges", 1, 1000),
+    "jam_limit": ("V/C at which an edge refuses vehicles", 0.01, 100),
+    "error_rate": ("Routing failures per transition", 0, 0.5),
+}
+
+
+class TrafficSource(Source):
+    """Event-driven traffic on a generated road grid with BPR travel times (see vpslog.traffic)."""
+
+    name, version = "traffic", "1.0"
+    params = {k: Param(getattr(TrafficConfig, k), doc, lo, hi) for k, (doc, lo, hi) in _DOCS.items()}
+    batch_records = 4096
+
+    def __init__(self, part, **params) -> None:
+        super().__init__(part, **params)
+        self.sim = TrafficSim(TrafficConfig(**self.params, seed=part.seed), part.worker, part.workers)
+
+    def run(self, log):
+        sim = self.sim
+        while (cols := sim.next_batch(self.batch_records)) is not None:
+            log.extend(*cols)
+            yield
+
+    def edges(self) -> dict:
+        return self.sim.network.edge_table()
+
+    def describe(self) -> dict:
+        return self.sim.describe()
+
+    @property
+    def stats(self) -> dict:
+        sim = self.sim
+        return {**sim.stats, "vehicles": [sim.vehicle_lo, sim.vehicle_hi], "edges": len(sim.edges)}

@@ -40,7 +40,7 @@ def test_analyze_recovers_alpha_and_beta_within_5_percent(tmp_path, default_run,
     if (alpha, beta) == (0.15, 4.0):
         bin_path, _ = default_run
     else:
-        bin_path, _ = simulate(tmp_path, "--workers", "2", "--alpha", str(alpha), "--beta", str(beta), "--seed", "12")
+        bin_path, _ = simulate(tmp_path, "--workers", "2", "-p", f"alpha={alpha}", "-p", f"beta={beta}", "--seed", "12")
     out = cli("analyze", bin_path, "--json")
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
@@ -60,7 +60,7 @@ def test_cli_run_verifies_and_its_manifest_matches_the_schema(default_run):
     manifest = json.loads(open(manifest_path).read())
     jsonschema.validate(manifest, SCHEMA)
     assert manifest["record_layout"] == LAYOUT
-    vehicles = [p["source"]["vehicles"] for p in manifest["producers"]]
+    vehicles = [p["stats"]["vehicles"] for p in manifest["producers"]]
     assert vehicles == [[0, 10_000], [10_000, 20_000]]
 
 

@@ -1,4 +1,4 @@
-"""The Pyodide bridge the sim worker calls: whole buffers, then one final partial."""
+"""The Pyodide bridge the sim worker calls: JSON in, whole buffers out, built-in sources."""
 
 import json
 
@@ -9,39 +9,46 @@ from vpslog.record import BUFFER_BYTES
 
 
 def test_produce_returns_whole_buffers_then_flush_returns_the_rest():
-    p = bridge.make_producer(json.dumps({"source": "load", "rate": 10_000, "duration_ms": 1000}))
+    p = bridge.make_producer(json.dumps({"source": "load", "params": {"rate": 10_000, "duration_ms": 1000}}))
     chunks = []
-    while (out := p.produce(3)):
+    while (out := p.produce(3)) or not p.exhausted:
         assert len(out) % BUFFER_BYTES == 0 and len(out) <= 3 * BUFFER_BYTES
         chunks.append(out)
-    assert p.exhausted
     tail = p.flush()
     assert 0 < len(tail) < BUFFER_BYTES
     recs = record.unpack(b"".join(chunks) + tail)
     assert len(recs) == p.records_out == 10_000
 
 
-def test_describe_and_stats_report_the_effective_config_and_counts():
-    p = bridge.make_producer('{"source": "load", "rate": 5, "duration_ms": 2000, "worker": 1, "workers": 2}')
+def test_describe_and_stats_report_the_effective_params_and_counts():
+    p = bridge.make_producer('{"source": "load", "params": {"rate": 5, "duration_ms": 2000}, "worker": 1, "workers": 2, "seed": 4}')
     d = json.loads(bridge.describe(p))
-    assert d["run"]["config"]["rate"] == 5 and d["run"]["source"] == "load" and d["producer"] == {"worker": 1}
+    assert d["run"]["params"]["rate"] == 5 and d["run"]["source"] == "load" and d["run"]["seed"] == 4
+    assert d["producer"] == {"worker": 1} and "network" not in d["run"]
     p.produce(1)
     p.flush()
-    assert json.loads(bridge.stats(p)) == {"records": 10}
+    assert json.loads(bridge.stats(p))["records"] == 10
 
 
-def test_traffic_is_the_default_source():
-    p = bridge.make_producer('{"vehicles": 50, "grid": 4, "duration_s": 60, "worker": 0, "workers": 2}')
-    assert json.loads(bridge.describe(p))["run"]["source"] == "traffic"
+def test_traffic_is_the_default_source_and_describes_its_network():
+    p = bridge.make_producer('{"params": {"vehicles": 50, "grid": 4, "duration_s": 60}, "worker": 0, "workers": 2}')
+    d = json.loads(bridge.describe(p))
+    assert d["run"]["source"] == "traffic" and d["run"]["ground_truth"]["alpha"] == 0.15
+    assert len(d["run"]["network"]["edges"]["edge_id"]) == 48
     out = p.produce(100) + p.flush()
     stats = json.loads(bridge.stats(p))
     assert len(out) // 10 == stats["records"] == p.records_out > 0
 
 
-def test_unknown_source_and_bad_json_are_clear_errors():
-    with pytest.raises(ValueError, match="unknown event source 'traffic-jam'"):
+def test_unknown_source_bad_params_and_bad_json_are_clear_errors():
+    with pytest.raises(ValueError, match="no module named 'traffic-jam'"):
         bridge.make_producer('{"source": "traffic-jam"}')
+    with pytest.raises(ValueError, match="unknown parameter.*speed"):
+        bridge.make_producer('{"source": "load", "params": {"speed": 1}}')
     with pytest.raises(ValueError):
         bridge.make_producer("{not json")
     with pytest.raises(ValueError, match="worker 2 of 2"):
         bridge.make_producer('{"worker": 2, "workers": 2}')
+    with pytest.raises(ValueError, match="workers <= grid"):
+        bridge.declare("traffic", '{"params": {"grid": 3}, "workers": 4}')
+    assert json.loads(bridge.declare("load"))["spec"] == "load"

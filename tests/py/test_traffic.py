@@ -6,7 +6,8 @@ import pytest
 from vpslog import record
 from vpslog.packer import packed_batches
 from vpslog.record import Status
-from vpslog.traffic import TrafficConfig, TrafficSim
+from vpslog.source import Part
+from vpslog.traffic import TrafficSource, TrafficConfig, TrafficSim
 
 SMALL = dict(vehicles=600, grid=8, duration_s=600, seed=5)
 
@@ -85,14 +86,17 @@ def test_workers_have_disjoint_vehicles_and_edges():
     assert seen_v <= set(range(600))
 
 
-def test_describe_carries_edge_table_ground_truth_and_demand():
-    d = TrafficSim(TrafficConfig(**SMALL), 1, 2).describe()
-    run_facts = d["run"]
-    assert run_facts["source"] == "traffic" and run_facts["workers"] == 2
-    assert run_facts["ground_truth"] == {"alpha": 0.15, "beta": 4.0, "spread": 0.1}
-    assert len(run_facts["network"]["edges"]["capacity"]) == 2 * 2 * 8 * 7
-    assert run_facts["demand"]["duration_s"] == 600
-    assert d["producer"] == {"worker": 1, "vehicles": [300, 600], "edges": d["producer"]["edges"]}
+def test_the_source_describes_edge_table_ground_truth_and_demand():
+    params = {k: v for k, v in SMALL.items() if k != "seed"}
+    src = TrafficSource(Part(1, 2, seed=SMALL.get("seed", 1)), **params)
+    facts = src.describe()
+    assert facts["ground_truth"] == {"alpha": 0.15, "beta": 4.0, "spread": 0.1}
+    assert facts["demand"]["duration_s"] == 600 and facts["grid"] == {"rows": 8, "cols": 8}
+    edges = src.edges()
+    assert len(edges["capacity"]) == 2 * 2 * 8 * 7
+    # geometry: every edge joins grid neighbours, for the page's map
+    assert all(abs(edges["x0"][e] - edges["x1"][e]) + abs(edges["y0"][e] - edges["y1"][e]) == 1 for e in edges["edge_id"])
+    assert src.stats["vehicles"] == [300, 600]
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -7,17 +7,27 @@ import sys
 BOOT_TIMEOUT_MS = 90_000
 
 
-def start_run(page, workers=2, duration_s=0, pace="max", source="traffic", **options):
-    """Fill the form (``options`` go to the source's fieldset), press Start, wait
-    for the run to close; returns #run-result's data attributes."""
+def fill_run(page, workers=2, duration_s=0, pace="max", source="traffic", seed=1, **params):
+    """Fill the form as a user does; ``params`` go to the source's generated
+    parameter form (``source`` None keeps the current choice, e.g. user code)."""
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
-    page.select_option("select[name=source]", source)
+    if source is not None:
+        page.select_option("select[name=source]", source)
     page.fill("input[name=workers]", str(workers))
     page.fill("input[name=durationS]", str(duration_s))
+    page.fill("input[name=seed]", str(seed))
     page.select_option("select[name=pace]", pace)
-    for name, value in options.items():
-        page.fill(f"fieldset[data-source={source}] input[name={name}]", str(value))
+    for name, value in params.items():
+        page.fill(f"#param-fields [name={name}]", str(value))
+
+
+def start_run(page, wait=True, **form):
+    """Fill the form (see ``fill_run``), press Start and (``wait``) wait for the
+    run to close; returns #run-result's data attributes."""
+    fill_run(page, **form)
     page.click("#start")
+    if not wait:
+        return None
     page.wait_for_selector("#run-result:not([hidden])", timeout=60_000)
     return page.eval_on_selector("#run-result", "el => ({...el.dataset})")
 
@@ -45,3 +55,16 @@ def verify_cli(bin_path):
     out = subprocess.run([sys.executable, "-m", "vpslog.cli", "verify", str(bin_path), "--json"],
                          capture_output=True, text=True)
     return out.returncode, json.loads(out.stdout)
+
+
+def assert_same_events(browser_bin, native_bin):
+    """The browser and ``vpslog simulate`` logged the very same events: only the
+    interleaving of the workers' buffers may differ."""
+    import numpy as np
+
+    from vpslog import record
+
+    browser, native = (np.fromfile(p, dtype=record.numpy_dtype()) for p in (browser_bin, native_bin))
+    assert len(browser) == len(native) > 0
+    assert np.array_equal(np.sort(browser, order=["vehicle_id", "time_ms"], kind="stable"),
+                          np.sort(native, order=["vehicle_id", "time_ms"], kind="stable"))

@@ -1,0 +1,230 @@
+// The page's event-source panel: the source list (built-ins from the sims'
+// catalog, plus the user's own code), a parameter form generated from what the
+// source declares (or the same parameters as JSON), and the user's code:
+// chosen by file input, drag-and-drop or a URL under this origin, installed in
+// every sim with micropip, and kept in OPFS (code/) so a reload keeps it.
+const USER = '__user__';
+const CODE_DIR = 'code';
+const CODE_META = 'current.json';
+const $ = (sel) => document.querySelector(sel);
+
+export class SourcePanel {
+  constructor(form, pipeline, onError) {
+    this.form = form;
+    this.pipeline = pipeline;
+    this.onError = onError;
+    this.declaration = null; // of the selected source
+    this.select = form.elements.source;
+    this.select.addEventListener('change', () => this.#selected());
+    $('#code-file').addEventListener('change', (e) => e.target.files[0] && this.#useFile(e.target.files[0]));
+    $('#code-url-load').addEventListener('click', () => this.#useUrl($('#code-url').value.trim()));
+    $('#code-entry').addEventListener('change', () => this.#declareUser());
+    $('#params-as-json').addEventListener('change', (e) => this.#toggleJson(e.target.checked));
+    const zone = $('#drop-zone');
+    zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+    zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+    zone.addEventListener('drop', (e) => {
+      e.preventDefault();
+      zone.classList.remove('over');
+      const file = e.dataTransfer.files[0];
+      if (file) this.#useFile(file);
+    });
+    pipeline.addEventListener('catalog', (e) => this.#fill(e.detail));
+  }
+
+  // {source: spec, params} for Pipeline.start, or problems to show.
+  read() {
+    const problems = [];
+    if (!this.declaration) return { problems: [this.select.value === USER ? 'Choose your code first' : 'The sources are still loading'] };
+    let params = {};
+    if ($('#params-as-json').checked) {
+      try {
+        params = JSON.parse($('#params-json').value || '{}');
+        if (params === null || typeof params !== 'object' || Array.isArray(params)) throw new Error('not an object');
+      } catch (e) {
+        problems.push(`Parameters: not a JSON object (${e.message})`);
+      }
+    } else {
+      for (const input of $('#param-fields').querySelectorAll('[name]')) {
+        const d = this.declaration.params[input.name];
+        const v = readInput(input, d, problems);
+        if (v !== undefined) params[input.name] = v;
+      }
+    }
+    return { source: { source: this.declaration.spec, params }, problems };
+  }
+
+  #fill(catalog) {
+    const keep = localStorage.getItem('vpslog.source') ?? catalog[0]?.spec;
+    this.select.replaceChildren(
+      ...catalog.map((d) => new Option(`${d.doc.split(/[.(]/)[0] || d.name} (${d.name})`, d.spec)),
+      new Option('Your own code (.py or wheel)…', USER),
+    );
+    this.select.value = [...this.select.options].some((o) => o.value === keep) ? keep : catalog[0].spec;
+    this.#selected();
+    this.#restoreCode();
+  }
+
+  #selected() {
+    const spec = this.select.value;
+    localStorage.setItem('vpslog.source', spec);
+    $('#user-code').hidden = spec !== USER;
+    if (spec === USER) {
+      this.declaration = null;
+      this.#renderParams();
+      if (this.pipeline.code?.info) this.#declareUser();
+      return;
+    }
+    this.declaration = this.pipeline.catalog.find((d) => d.spec === spec);
+    this.#renderParams();
+  }
+
+  #status(text, isError = false) {
+    const el = $('#code-status');
+    el.textContent = text;
+    el.classList.toggle('error', isError);
+    if (isError) this.onError({ source: 'your code', message: text });
+  }
+
+  async #useFile(file) {
+    await this.#install(file.name, await file.arrayBuffer(), true);
+  }
+
+  async #useUrl(url) {
+    let u;
+    try {
+      u = new URL(url, location.href);
+      if (u.origin !== location.origin) throw new Error(`only URLs under ${location.origin} can be loaded`);
+      const res = await fetch(u);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      await this.#install(decodeURIComponent(u.pathname.split('/').pop()), await res.arrayBuffer(), true);
+    } catch (e) {
+      this.#status(`Could not load ${url}: ${e.message}`, true);
+    }
+  }
+
+  async #install(file, bytes, save) {
+    this.declaration = null;
+    this.#renderParams();
+    this.#status(`Installing ${file} in the sim workers…`);
+    try {
+      if (save) await saveCode(file, bytes, $('#code-entry').value.trim());
+      const info = await this.pipeline.installCode(file, bytes);
+      if (info.entry && !$('#code-entry').value.trim().startsWith(`${info.entry}`)) $('#code-entry').value = info.entry;
+      else if (!$('#code-entry').value.trim() && info.modules.length === 1) $('#code-entry').value = info.modules[0];
+      this.#status(`${info.file} ${info.version} installed (sha256 ${info.sha256.slice(0, 12)}…)`);
+      await this.#declareUser();
+    } catch (e) {
+      this.#status(e.message, true);
+    }
+  }
+
+  async #declareUser() {
+    const spec = $('#code-entry').value.trim();
+    if (!this.pipeline.code?.info) return;
+    if (!spec) {
+      this.#status('Name the entry point as module:Class', true);
+      return;
+    }
+    try {
+      this.declaration = await this.pipeline.declare(spec);
+      await saveMeta({ file: this.pipeline.code.file, entry: spec });
+      const d = this.declaration;
+      this.#status(`${this.pipeline.code.info.file} ${this.pipeline.code.info.version} (sha256 ${this.pipeline.code.info.sha256.slice(0, 12)}…): source ${d.name} ${d.version}${d.doc ? ` — ${d.doc.split('\n')[0]}` : ''}`);
+    } catch (e) {
+      this.declaration = null;
+      this.#status(e.message, true);
+    }
+    this.#renderParams();
+  }
+
+  async #restoreCode() {
+    const saved = await loadCode().catch(() => null);
+    if (!saved) return;
+    $('#code-entry').value = saved.entry ?? '';
+    await this.#install(saved.file, saved.bytes, false);
+  }
+
+  #renderParams() {
+    const d = this.declaration;
+    $('#params').hidden = !d;
+    if (!d) return;
+    $('#params-legend').textContent = `Parameters of ${d.name} ${d.version}`;
+    $('#param-fields').replaceChildren(...Object.entries(d.params).map(([name, p]) => paramInput(name, p)));
+    $('#params-json').value = JSON.stringify(Object.fromEntries(Object.entries(d.params).map(([k, p]) => [k, p.default])), null, 1);
+  }
+
+  #toggleJson(on) {
+    if (on && this.declaration) {
+      const inputs = [...$('#param-fields').querySelectorAll('[name]')];
+      const params = Object.fromEntries(inputs.map((i) => [i.name, readInput(i, this.declaration.params[i.name], [])]));
+      $('#params-json').value = JSON.stringify(params, null, 1);
+    }
+    $('#params-json').hidden = !on;
+    $('#param-fields').hidden = on;
+  }
+}
+
+function paramInput(name, p) {
+  const label = document.createElement('label');
+  label.append(p.doc || name);
+  const input = document.createElement('input');
+  input.name = name;
+  if (p.type === 'bool') {
+    input.type = 'checkbox';
+    input.checked = p.default;
+  } else if (p.type === 'str') {
+    input.type = 'text';
+    input.value = p.default;
+  } else {
+    Object.assign(input, { type: 'number', value: p.default, step: p.type === 'int' ? '1' : 'any' });
+    if (p.min != null) input.min = p.min;
+    if (p.max != null) input.max = p.max;
+  }
+  label.append(input);
+  return label;
+}
+
+// The input's value in its declared type, or undefined with a problem noted.
+function readInput(input, p, problems) {
+  const label = p.doc || input.name;
+  if (p.type === 'bool') return input.checked;
+  if (p.type === 'str') return input.value;
+  const v = Number(input.value);
+  const integer = p.type === 'int';
+  const within = (p.min == null || v >= p.min) && (p.max == null || v <= p.max);
+  if (input.value.trim() === '' || !Number.isFinite(v) || !within || (integer && !Number.isInteger(v))) {
+    problems.push(`${label} must be ${integer ? 'a whole number ' : 'a number '}${p.min != null ? `from ${p.min} ` : ''}${p.max != null ? `to ${p.max}` : ''}`.trim());
+    return undefined;
+  }
+  return v;
+}
+
+async function codeDir() {
+  const root = await navigator.storage.getDirectory();
+  return root.getDirectoryHandle(CODE_DIR, { create: true });
+}
+
+async function writeFile(dir, name, data) {
+  const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
+  await w.write(data);
+  await w.close();
+}
+
+async function saveCode(file, bytes, entry) {
+  const dir = await codeDir();
+  for await (const name of dir.keys()) await dir.removeEntry(name);
+  await writeFile(dir, file, bytes);
+  await saveMeta({ file, entry });
+}
+
+async function saveMeta(meta) {
+  await writeFile(await codeDir(), CODE_META, JSON.stringify(meta));
+}
+
+async function loadCode() {
+  const dir = await codeDir();
+  const meta = JSON.parse(await (await (await dir.getFileHandle(CODE_META)).getFile()).text());
+  const bytes = await (await (await dir.getFileHandle(meta.file)).getFile()).arrayBuffer();
+  return { ...meta, bytes };
+}
