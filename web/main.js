@@ -227,7 +227,7 @@ pipeline.addEventListener('run', (e) => {
         Object.assign(document.createElement('pre'), { textContent: p.error }));
       el.append(d);
     }
-    const stopped = sims.filter((q) => q.stats?.interrupted).map((q) => q.producer);
+    const stopped = sims.filter((q) => q.stats?.interrupted).map((q) => q.producer).sort((a, b) => a - b);
     if (stopped.length) el.append(` Stop interrupted a model step that did not yield in sim ${stopped.join(', ')}.`);
     el.hidden = false;
     refreshRuns();

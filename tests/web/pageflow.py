@@ -23,12 +23,19 @@ def fill_run(page, workers=2, duration_s=0, pace="max", source="traffic", seed=1
 
 def start_run(page, wait=True, **form):
     """Fill the form (see ``fill_run``), press Start and (``wait``) wait for the
-    run to close; returns #run-result's data attributes."""
+    run to close; returns #run-result's data attributes (``wait=False``: a token
+    for ``wait_closed``)."""
     fill_run(page, **form)
+    before = page.get_attribute("#run-result", "data-run-id")
     page.click("#start")
-    if not wait:
-        return None
-    page.wait_for_selector("#run-result:not([hidden])", timeout=60_000)
+    return wait_closed(page, before) if wait else before
+
+
+def wait_closed(page, before, timeout_ms=60_000):
+    """Wait until a run other than ``before`` shows its result; its data attributes."""
+    page.wait_for_function("prev => { const el = document.querySelector('#run-result');"
+                           " return !el.hidden && el.dataset.runId && el.dataset.runId !== prev; }",
+                           arg=before, timeout=timeout_ms)
     return page.eval_on_selector("#run-result", "el => ({...el.dataset})")
 
 

@@ -27,7 +27,7 @@ def _edge_table(manifest: dict) -> pl.DataFrame:
             "the manifest has no edge table (source.network.edges): analysis needs a traffic run,"
             " not a load-generator run"
         ) from None
-    table = pl.DataFrame(edges)
+    table = pl.DataFrame(edges, strict=False)  # JSON from JS writes 0.0 as 0: mixed int/float columns
     if table["edge_id"].to_list() != list(range(len(table))):
         raise AnalysisError("manifest edge table: edge_id must be 0..n-1 in order")
     return table

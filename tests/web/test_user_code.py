@@ -1,0 +1,209 @@
+"""A user's own model in the page: chosen through the real file input, a URL or
+drag-and-drop, installed with micropip in every sim worker, run, stored,
+analysed, and the same code run natively by `vpslog simulate --source`.
+One browser (persistent profile, cross-origin isolated) serves the module."""
+
+import hashlib
+import io
+import json
+import shutil
+import time
+import zipfile
+
+import pytest
+from harness import REPO, OffHostGuard, persistent_context
+from pageflow import assert_same_events, download_run, start_run, wait_closed
+
+pytestmark = pytest.mark.browser
+EXAMPLES = REPO / "examples"
+SERVED = REPO / "build" / "public" / "test-models"
+
+
+@pytest.fixture(scope="module")
+def page(playwright_instance, app_url):
+    with persistent_context(playwright_instance) as ctx:
+        guard = OffHostGuard(ctx)
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.goto(app_url)
+        page.wait_for_selector("#start:not([disabled])", timeout=90_000)
+        yield page
+        assert not guard.off_host, guard.off_host
+
+
+@pytest.fixture(scope="module", autouse=True)
+def served_models():
+    SERVED.mkdir(parents=True, exist_ok=True)
+    yield SERVED
+    shutil.rmtree(SERVED, ignore_errors=True)
+
+
+def status_text(page):
+    return page.inner_text("#code-status")
+
+
+def choose_user_code(page, path=None, entry=None, expect="source "):
+    """Pick 'Your own code', set the file through the real file input, wait for the install."""
+    page.select_option("select[name=source]", "__user__")
+    if entry is not None:
+        page.fill("#code-entry", entry)
+    if path is not None:
+        page.set_input_files("#code-file", str(path))
+    page.wait_for_function("t => document.querySelector('#code-status').textContent.includes(t)", arg=expect,
+                           timeout=60_000)
+    return status_text(page)
+
+
+def test_the_page_is_cross_origin_isolated_so_stop_can_interrupt(page):
+    assert page.evaluate("crossOriginIsolated") is True
+    assert page.evaluate("window.vpslog.pipeline.sims.every(s => s.interrupt instanceof Int32Array)")
+
+
+def test_a_py_file_runs_in_the_browser_exactly_as_natively(page, tmp_path, run_cli):
+    text = choose_user_code(page, EXAMPLES / "ring_road.py", entry="")
+    assert "ring_road.py 1.0" in text and "source ring-road 1.0" in text
+    r = start_run(page, source=None, workers=2, seed=4, vehicles=40, minutes=4)
+    assert r["status"] == "closed" and int(r["produced"]) == int(r["logged"]) > 1000
+    bin_path, manifest = download_run(page, r["runId"], tmp_path)
+    code = manifest["source"]["code"]
+    assert code == {"file": "ring_road.py", "version": "1.0",
+                    "sha256": hashlib.sha256((EXAMPLES / "ring_road.py").read_bytes()).hexdigest()}
+    assert manifest["source"]["source"] == "ring-road" and manifest["source"]["params"]["vehicles"] == 40
+    assert run_cli("verify", bin_path).returncode == 0
+    a = json.loads(run_cli("analyze", bin_path, "--json", check=True).stdout)
+    assert a["traversals"] > 0 and a["unpaired_enters"] == a["unpaired_exits"] == 0
+    out = run_cli("simulate", "--out", tmp_path / "cli", "--source", EXAMPLES / "ring_road.py", "--workers", 2,
+                  "--seed", 4, "-p", "vehicles=40", "-p", "minutes=4", check=True)
+    assert_same_events(bin_path, out.stdout.split()[0])
+    assert json.loads((tmp_path / "cli" / out.stdout.split()[1]).read_text())["source"]["code"] == code
+    # a reload keeps the chosen code (OPFS) and installs it again
+    page.reload()
+    page.wait_for_function("document.querySelector('#code-status').textContent.includes('source ring-road')",
+                           timeout=90_000)
+    assert page.input_value("select[name=source]") == "__user__"
+    assert not page.errors, page.errors
+
+
+def example_wheel(dest):
+    """examples/bpr_links.py packaged as a wheel, the way a user's build tool would."""
+    name = "bpr_links_example-1.0-py3-none-any.whl"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.write(EXAMPLES / "bpr_links.py", "bpr_links.py")
+        z.writestr("bpr_links_example-1.0.dist-info/METADATA",
+                   "Metadata-Version: 2.1\nName: bpr-links-example\nVersion: 1.0\nRequires-Dist: vpslog\n")
+        z.writestr("bpr_links_example-1.0.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("bpr_links_example-1.0.dist-info/RECORD", "")
+    (dest / name).write_bytes(buf.getvalue())
+    return name
+
+
+def test_a_wheel_from_a_url_fits_its_ground_truth(page, tmp_path, run_cli, served_models):
+    name = example_wheel(served_models)
+    page.select_option("select[name=source]", "__user__")
+    page.fill("#code-entry", "")
+    page.fill("#code-url", f"/test-models/{name}")
+    page.click("#code-url-load")
+    page.wait_for_function("document.querySelector('#code-status').textContent.includes('source bpr-links')",
+                           timeout=60_000)
+    assert page.input_value("#code-entry") == "bpr_links"
+    r = start_run(page, source=None, workers=2, seed=2, links=120, minutes=20, alpha=0.4, beta=2.5)
+    assert r["status"] == "closed" and int(r["produced"]) == int(r["logged"])
+    bin_path, manifest = download_run(page, r["runId"], tmp_path)
+    assert manifest["source"]["code"]["file"] == name and manifest["source"]["code"]["version"] == "1.0"
+    a = json.loads(run_cli("analyze", bin_path, "--json", check=True).stdout)
+    assert abs(a["alpha"] / 0.4 - 1) < 0.05 and abs(a["beta"] / 2.5 - 1) < 0.05, a
+
+
+BAD = {
+    "syntax_slip.py": ("import vpslog\nclass M(vpslog.Source)\n    pass\n", "", "syntax_slip.py is not valid Python: line 2"),
+    "wants_numpy.py": ("import numpy\nimport vpslog\n", "", "imports numpy, which the browser does not have"),
+    "no_entry.py": ("import vpslog\nclass M(vpslog.Source):\n    def run(self, log):\n        yield\n",
+                    "no_entry:Missing", "no_entry has no 'Missing'"),
+    "broken-1.0-py3-none-any.whl": (b"this is no zip", "broken", "is not a valid wheel"),
+}
+
+
+@pytest.mark.parametrize("file", list(BAD))
+def test_bad_code_gets_one_clear_message_and_cannot_start(page, tmp_path, file):
+    body, entry, message = BAD[file]
+    path = tmp_path / file
+    path.write_bytes(body if isinstance(body, bytes) else body.encode())
+    text = choose_user_code(page, path, entry=entry, expect=message)
+    assert "Traceback" not in text
+    assert page.is_hidden("#params")
+    page.click("#start")
+    assert "Choose your code first" in page.inner_text("#form-error")
+
+
+def test_dropping_a_file_on_the_page_installs_it(page, tmp_path):
+    page.select_option("select[name=source]", "__user__")
+    page.fill("#code-entry", "")
+    body = (EXAMPLES / "ring_road.py").read_text()
+    page.evaluate("""body => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([body], 'ring_road.py', { type: 'text/x-python' }));
+        document.querySelector('#drop-zone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true }));
+    }""", body)
+    page.wait_for_function("document.querySelector('#code-status').textContent.includes('source ring-road')",
+                           timeout=60_000)
+
+
+FAILS = """import vpslog
+
+class Fails(vpslog.Source):
+    params = {"fail_at": 5}
+
+    def run(self, log):
+        for step in range(100):
+            for i in range(1000):
+                log.enter(step * 1000 + i, self.part.worker, i % 50)
+            if step == self.params["fail_at"]:
+                raise RuntimeError(f"sensor {step} went dark")
+            yield
+"""
+
+
+def test_an_exception_in_the_model_closes_the_run_with_its_traceback(page, tmp_path):
+    (tmp_path / "fails.py").write_text(FAILS)
+    choose_user_code(page, tmp_path / "fails.py", entry="fails:Fails")
+    r = start_run(page, source=None, workers=2, fail_at=3)
+    assert r["status"] == "error"
+    # everything logged before the exception (steps 0..3, 1000 each) is stored, nothing else
+    assert int(r["produced"]) == int(r["logged"]) == 2 * 4000
+    shown = page.inner_text("#run-result")
+    assert "the model failed after 4,000 records" in shown and "RuntimeError: sensor 3 went dark" in shown
+    bin_path, manifest = download_run(page, r["runId"], tmp_path)
+    assert manifest["status"] == "error" and bin_path.stat().st_size == 8000 * 10
+    for p in manifest["producers"]:
+        assert 'line 11, in run' in p["error"] and "RuntimeError: sensor 3 went dark" in p["error"]
+
+
+RUNAWAY = """import vpslog
+
+class Runaway(vpslog.Source):
+    def run(self, log):
+        for step in range(3):
+            log.enter(step, self.part.worker, 1)
+            yield
+        x = 0
+        while True:  # a step that never yields
+            x += 1
+"""
+
+
+def test_stop_interrupts_a_step_that_never_yields(page, tmp_path):
+    (tmp_path / "runaway.py").write_text(RUNAWAY)
+    choose_user_code(page, tmp_path / "runaway.py", entry="runaway")
+    before = start_run(page, source=None, workers=2, wait=False)
+    page.wait_for_selector("#stop:not([disabled])")
+    page.wait_for_timeout(1500)
+    t = time.monotonic()
+    page.click("#stop")
+    r = wait_closed(page, before, timeout_ms=20_000)
+    stopped_in = time.monotonic() - t
+    assert r["status"] == "closed" and int(r["produced"]) == int(r["logged"]) == 6
+    assert "Stop interrupted a model step that did not yield in sim 0, 1" in page.inner_text("#run-result")
+    assert stopped_in < 5, stopped_in  # README: Stop ends such a run within about a second
