@@ -29,7 +29,7 @@ RUN_JS = """async ([workers, mode, seconds]) => {
   }));
   const t0 = performance.now();
   await pl.start({ workers, mode, pace: 'max', durationS: seconds,
-                   source: { source: 'load', rate: 1000000, vehicles: 20000, edges: 4000, error_rate: 0.001 } });
+                   source: { source: 'load', params: { rate: 1000000, vehicles: 20000, edges: 4000, error_rate: 0.001 } } });
   const tStarted = performance.now();
   const d = await done;
   const elapsed = (performance.now() - tStarted) / 1000;
@@ -64,39 +64,13 @@ PYODIDE_PACK_JS = """async ([indexURL, code]) => {
   return result;
 }"""
 
-PACK_CODE = """
-import json, time
-from vpslog.packer import pack_columns
-from vpslog.bridge import make_producer
-from vpslog.loadgen import LoadConfig, SyntheticLoad
+RATES = Path(__file__).resolve().parent / "python_rates.py"
+RING_ROAD = harness.REPO / "examples" / "ring_road.py"
 
-def best_rate(fn, records, reps=7):
-    rates = []
-    for _ in range(reps):
-        t = time.perf_counter(); fn(); rates.append(records / (time.perf_counter() - t))
-    return sorted(rates)[len(rates) // 2]
 
-cols = SyntheticLoad(LoadConfig(rate=4_090_000)).next_batch(409_000)
-n = len(cols[0])
-pack = best_rate(lambda: pack_columns(*cols), n)
-
-producer = make_producer(json.dumps({"source": "load", "rate": 1_000_000}))  # as the sim worker runs it
-
-def produce():
-    for _ in range(160):
-        producer.produce(16)
-produce_rate = best_rate(produce, 160 * 16 * 409)
-
-from vpslog.traffic import TrafficConfig, TrafficSim
-def traffic():
-    sim = TrafficSim(TrafficConfig(vehicles=20_000), 0, 2)  # one worker's part of the default run
-    t = time.perf_counter()
-    while sim.next_batch(6544) is not None:
-        pass
-    return sim.stats["records"] / (time.perf_counter() - t)
-traffic_rate = sorted(traffic() for _ in range(3))[1]
-json.dumps({"pack_records_per_s": pack, "produce_records_per_s": produce_rate, "traffic_records_per_s": traffic_rate})
-"""
+def python_rates_code() -> str:
+    """bench/python_rates.py as one runPython text for the Pyodide worker."""
+    return f"{RATES.read_text()}\nmain({json.dumps(RING_ROAD.read_text())})"
 
 
 def median(xs):
@@ -130,10 +104,11 @@ def main() -> None:
         page.wait_for_selector("#start:not([disabled])", timeout=120_000)
         print(f"# 2 sim workers booted Pyodide in {time.monotonic() - t:.1f} s (in parallel)", flush=True)
 
-        pyodide = page.evaluate(PYODIDE_PACK_JS, [url + "pyodide/", PACK_CODE])
-        scope = {}
-        exec(PACK_CODE.rsplit("\n", 2)[0], scope)
-        cpython = json.loads(eval(PACK_CODE.strip().rsplit("\n", 1)[1], scope))
+        pyodide = page.evaluate(PYODIDE_PACK_JS, [url + "pyodide/", python_rates_code()])
+        sys.path.insert(0, str(RATES.parent))
+        import python_rates
+
+        cpython = json.loads(python_rates.main(RING_ROAD.read_text()))
 
         raf_idle, raf_busy = [], []
         configs = [(w, m) for w in (1, 2) for m in ("opfs", "null")] + [(2, "cloud")]
@@ -170,11 +145,21 @@ def main() -> None:
     print(f"OPFS / ceiling: 1 sim {rate[(1, 'opfs')] / rate[(1, 'null')]:.2f}, 2 sims {rate[(2, 'opfs')] / rate[(2, 'null')]:.2f}")
     print(f"2 sims / 1 sim: OPFS {rate[(2, 'opfs')] / rate[(1, 'opfs')]:.2f}, ceiling {rate[(2, 'null')] / rate[(1, 'null')]:.2f}")
     print()
-    print("Python packing (records/s, median of 7)      Pyodide (Chromium worker)   CPython   ratio")
+    print("Python in the sim worker (records/s, medians)  Pyodide (Chromium worker)   CPython   ratio")
     for key, label in (("pack_records_per_s", "pack_columns, 409k records"),
-                       ("produce_records_per_s", "load generator + pack + batch"),
+                       ("columnar_records_per_s", "log.extend 4096/step + Producer + pack"),
+                       ("per_event_records_per_s", "log.enter/exit per event + Producer + pack"),
+                       ("bare_records_per_s", "reference: model appends to 4 arrays itself"),
                        ("traffic_records_per_s", "traffic simulation, 1 worker (records/s)")):
         print(f"  {label:<43}{pyodide[key] / 1e6:>8.2f} M{cpython[key] / 1e6:>12.2f} M{pyodide[key] / cpython[key]:>8.2f}")
+    for name, r in (("Pyodide", pyodide), ("CPython", cpython)):
+        print(f"  per-event call incl. packing, {name}: {1e6 / r['per_event_records_per_s']:.2f} us/event "
+              f"(bare 4-array append {1e6 / r['bare_records_per_s']:.2f} us)")
+    print("Example (a) ring road (IDM), logging through the Producer vs no-op log calls, "
+          f"{pyodide['ring_events']:,} events:")
+    for name, r in (("Pyodide", pyodide), ("CPython", cpython)):
+        print(f"  {name}: {r['ring_logged_s'] * 1e3:.0f} ms vs {r['ring_noop_s'] * 1e3:.0f} ms, "
+              f"overhead x{r['ring_logged_s'] / r['ring_noop_s']:.3f}")
     print()
     print("main thread requestAnimationFrame gaps (ms)    p50     p99     max")
     for label, g in (("idle (workers booted, not logging)", raf_idle), ("logging, 2 sims -> OPFS, pace=max", raf_busy)):

@@ -26,7 +26,7 @@ START = """async ([seconds, retry]) => {
   }));
   window.__closed = done.then((d) => { window.__result = d; });
   return pl.start({ mode: 'cloud', workers: 2, pace: 'realtime', durationS: seconds, cloud: retry ? { retry } : undefined,
-                    source: { source: 'load', rate: 500000, vehicles: 20000, edges: 4000, error_rate: 0.001 } });
+                    source: { source: 'load', params: { rate: 500000, vehicles: 20000, edges: 4000, error_rate: 0.001 } } });
 }"""
 
 
