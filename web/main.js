@@ -75,7 +75,7 @@ function renderSims() {
       bar.title = 'buffers in flight';
       text.textContent = s.state === 'running'
         ? `${fmt.format(s.status?.records ?? 0)} records · ${s.status?.inFlight ?? 0}/${P.CREDIT_WINDOW} in flight`
-        : `Python ${s.python} ready (boot ${(s.bootMs / 1000).toFixed(1)} s)`;
+        : `Python ${s.python} ready (${s.bootMode === 'snapshot' ? 'from a memory snapshot' : 'booted'} in ${(s.bootMs / 1000).toFixed(1)} s)`;
     }
     li.append(label, bar, text);
     return li;

@@ -90,7 +90,7 @@ export class Pipeline extends EventTarget {
         Object.assign(sim, { stage: m.stage, detail: m.detail });
         break;
       case P.SIM_READY:
-        Object.assign(sim, { state: 'ready', stage: 'ready', bootMs: m.bootMs, python: m.python });
+        Object.assign(sim, { state: 'ready', stage: 'ready', bootMs: m.bootMs, bootMode: m.bootMode, python: m.python });
         if (!this.catalog) {
           this.catalog = m.catalog;
           this.#emit('catalog', m.catalog);

@@ -6,7 +6,7 @@ import { RECORD_SIZE } from './record.js';
 import manifestSchema from '../py/vpslog/manifest.schema.json';
 
 // page -> sim worker
-export const SIM_BOOT = 'sim.boot';        // {indexURL, interrupt?: SharedArrayBuffer (Int32 [1]) for Stop}
+export const SIM_BOOT = 'sim.boot';        // {indexURL, interrupt?: SharedArrayBuffer (Int32 [1]) for Stop, snapshots?: false to boot afresh}
 export const SIM_START = 'sim.start';      // {runId, producer, port, source: {source, params, worker, workers, seed, code?}, pace}
 export const SIM_STOP = 'sim.stop';
 // Requests carry an id and get one SIM_REPLY with the same id.
@@ -14,7 +14,7 @@ export const SIM_INSTALL = 'sim.install';  // {id, file, bytes: ArrayBuffer}: us
 export const SIM_DECLARE = 'sim.declare';  // {id, spec, check?: {params, workers, seed}}: -> the declaration {name, version, doc, params, spec}
 // sim worker -> page
 export const SIM_PROGRESS = 'sim.progress'; // {stage, detail}
-export const SIM_READY = 'sim.ready';       // {bootMs, python, catalog: [declaration]}
+export const SIM_READY = 'sim.ready';       // {bootMs, bootMode: 'snapshot'|'fresh', python, catalog: [declaration], interruptible}
 export const SIM_REPLY = 'sim.reply';       // {id, ok, result | error}
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
 export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats}

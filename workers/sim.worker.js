@@ -15,6 +15,7 @@ const USER_DIR = '/tmp/vpslog-user';
 let pyodide = null;
 let bridge = null;
 let active = null; // the running producer's state
+let micropipLoaded = false; // loaded on the first user-code install, not at boot
 
 function post(type, fields) {
   self.postMessage(P.msg(type, fields));
@@ -28,21 +29,46 @@ hop.port1.onmessage = () => hopWaiters.shift()?.();
 const yieldToEvents = () => new Promise((r) => { hopWaiters.push(r); hop.port2.postMessage(0); });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function boot({ indexURL, interrupt }) {
+async function boot({ indexURL, interrupt, snapshots = true }) {
   const t0 = performance.now();
   const progress = (stage, detail = '') => post(P.SIM_PROGRESS, { stage, detail });
-  progress('loading Python runtime', 'Pyodide core (about 4–6 s)');
-  const { loadPyodide } = await import(/* @vite-ignore */ `${indexURL}pyodide.mjs`);
-  pyodide = await loadPyodide({ indexURL, stdout: (s) => console.log(`[py] ${s}`), stderr: (s) => console.warn(`[py] ${s}`) });
-  // Stop writes SIGINT here when a model step never yields (needs cross-origin isolation).
-  progress('installing vpslog', 'wheels from the local Pyodide lock');
-  const failures = [];
-  await pyodide.loadPackage(['vpslog', 'micropip'], { messageCallback: () => {}, errorCallback: (m) => failures.push(m) });
-  try {
-    bridge = pyodide.pyimport('vpslog.bridge');
-  } catch (e) {
-    throw new Error(`vpslog did not install: ${failures.join('; ') || e.message}`);
+  progress('loading Python runtime', 'Pyodide core');
+  const { loadPyodide, version } = await import(/* @vite-ignore */ `${indexURL}pyodide.mjs`);
+  const io = { stdout: (s) => console.log(`[py] ${s}`), stderr: (s) => console.warn(`[py] ${s}`) };
+  const lock = await (await fetch(`${indexURL}pyodide-lock.json`)).json();
+  const wheel = lock.packages?.vpslog;
+  if (!wheel) throw new Error('vpslog is not in the staged Pyodide lock: run scripts/stage_pyodide.py');
+  // The snapshot API is private (underscored): trusted only with the Pyodide it was written for.
+  const snap = snapshots && version === SNAPSHOT.pyodide ? `${SNAPSHOT.prefix}${version}-vpslog-${wheel.sha256.slice(0, 16)}.bin` : null;
+  let bootMode = 'fresh';
+  const saved = snap && (await readCached(snap));
+  if (saved) {
+    progress('restoring Python', 'memory snapshot');
+    try {
+      pyodide = await loadPyodide({ indexURL, _loadSnapshot: saved, ...io });
+      bridge = pyodide.pyimport('vpslog.bridge');
+      bootMode = 'snapshot';
+    } catch (e) {
+      console.warn('[vpslog sim] memory snapshot unusable, booting afresh:', e);
+      pyodide = bridge = null;
+      await dropCached(snap);
+    }
   }
+  if (!bridge) {
+    progress('loading Python runtime', 'Pyodide core (about 4–6 s)');
+    pyodide = await loadPyodide({ indexURL, _makeSnapshot: !!snap, ...io });
+    progress('installing vpslog', 'wheel checked against the local lock');
+    const bytes = new Uint8Array(await (await fetch(`${indexURL}${wheel.file_name}`)).arrayBuffer());
+    if (await sha256(bytes) !== wheel.sha256) throw new Error(`${wheel.file_name} does not match its sha256 in the lock`);
+    // Unpacked by Python itself: loadPackage leaves JS references that a memory snapshot cannot hold.
+    pyodide.FS.writeFile('/tmp/vpslog.whl', bytes);
+    pyodide.runPython('import site, zipfile; zipfile.ZipFile("/tmp/vpslog.whl").extractall(site.getsitepackages()[0])');
+    bridge = pyodide.pyimport('vpslog.bridge');
+    bridge.catalog(); // imports every built-in source, so a snapshot holds them
+    if (snap) await writeCached(snap, pyodide.makeMemorySnapshot()).catch((e) => console.warn('[vpslog sim] snapshot not saved:', e));
+  }
+  // Every interpreter restored from one snapshot starts with the same random state.
+  bridge.reseed();
   // Stop writes SIGINT here when a model step does not yield (needs cross-origin isolation).
   if (interrupt) {
     pyodide.setInterruptBuffer(new Int32Array(interrupt));
@@ -50,9 +76,48 @@ async function boot({ indexURL, interrupt }) {
   }
   post(P.SIM_READY, {
     bootMs: performance.now() - t0,
+    bootMode,
     python: pyodide.runPython('import sys; sys.version.split()[0]'),
     catalog: JSON.parse(bridge.catalog()),
     interruptible: !!interrupt,
+  });
+}
+
+const SNAPSHOT = { pyodide: '314.0.7', dir: 'cache', prefix: 'pyodide-snapshot-' };
+
+async function sha256(bytes) {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function cacheDir() {
+  return (await navigator.storage.getDirectory()).getDirectoryHandle(SNAPSHOT.dir, { create: true });
+}
+
+async function readCached(name) {
+  try {
+    return new Uint8Array(await (await (await (await cacheDir()).getFileHandle(name)).getFile()).arrayBuffer());
+  } catch {
+    return null; // not made yet
+  }
+}
+
+async function dropCached(name) {
+  await (await cacheDir()).removeEntry(name).catch(() => {});
+}
+
+// One sim writes the snapshot (a Web Lock), under a temporary name moved into
+// place when whole, and drops snapshots of other versions.
+async function writeCached(name, bytes) {
+  await navigator.locks.request(`vpslog-${name}`, { ifAvailable: true }, async (held) => {
+    if (!held) return;
+    const dir = await cacheDir();
+    const tmp = await dir.getFileHandle(`${name}.tmp`, { create: true });
+    const w = await tmp.createWritable();
+    await w.write(bytes);
+    await w.close();
+    await tmp.move(dir, name);
+    for await (const old of dir.keys()) if (old.startsWith(SNAPSHOT.prefix) && old !== name) await dropCached(old);
   });
 }
 
@@ -65,6 +130,10 @@ function pyMessage(e) {
 
 async function install({ file, bytes }) {
   if (!bridge) throw new Error('install before the Python runtime is ready');
+  if (!micropipLoaded) {
+    await pyodide.loadPackage('micropip', { messageCallback: () => {} });
+    micropipLoaded = true;
+  }
   if (!/^[\w.+-]+\.(py|whl)$/.test(file)) throw new Error(`${file}: choose a .py file or a pure-Python wheel (.whl)`);
   pyodide.FS.mkdirTree(USER_DIR);
   const path = `${USER_DIR}/${file}`;

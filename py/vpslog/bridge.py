@@ -39,6 +39,14 @@ def enable_interrupts() -> None:
     signal.signal(signal.SIGINT, on_sigint)
 
 
+def reseed() -> None:
+    """Every interpreter restored from one memory snapshot starts with the same
+    random state: give this one its own (``random.seed()`` draws from the OS)."""
+    import random
+
+    random.seed()
+
+
 def catalog() -> str:
     return json.dumps(registry.catalog())
 
