@@ -31,7 +31,7 @@ function readForm() {
   const kind = el.source.value;
   const source = { source: kind };
   for (const input of form.querySelectorAll(`fieldset[data-source="${kind}"] input`)) source[input.name] = value(input);
-  const cfg = { mode: el.mode.value, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS), source };
+  const cfg = { mode: el.mode.value, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS), source, apiToken: el.apiToken.value.trim() };
   if (kind === 'traffic' && cfg.workers > source.grid) problems.push('Each sim worker needs at least one grid column: use at most as many workers as the grid size');
   return { cfg, problems };
 }
@@ -39,6 +39,19 @@ function readForm() {
 function showSourceFields() {
   for (const fs of form.querySelectorAll('fieldset[data-source]')) fs.hidden = fs.dataset.source !== form.elements.source.value;
 }
+
+// The API token stays in this origin's localStorage and travels only as an
+// Authorization header (never in a URL).
+const TOKEN_KEY = 'vpslog.apiToken';
+form.elements.apiToken.value = localStorage.getItem(TOKEN_KEY) ?? '';
+form.elements.apiToken.addEventListener('change', () => localStorage.setItem(TOKEN_KEY, form.elements.apiToken.value.trim()));
+
+// What a refusal from the API means for the user, in plain words.
+const REFUSALS = {
+  401: 'The server requires an API token: enter it in "API token".',
+  403: 'The server refused this API token: check it.',
+  429: 'Too many runs for this API token: try again later.',
+};
 
 function showFormError(text) {
   const el = $('#form-error');
@@ -182,7 +195,7 @@ form.addEventListener('submit', async (e) => {
     stopBtn.disabled = false;
     $('#run-result').hidden = true;
   } catch (err) {
-    showFormError(err.message);
+    showFormError(REFUSALS[err.status] ? `${REFUSALS[err.status]} (${err.message})` : err.message);
     startBtn.disabled = false;
   }
 });
