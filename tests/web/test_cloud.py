@@ -106,6 +106,7 @@ def test_failing_puts_are_retried_and_never_counted_twice(page, app_url, backend
     stats = harness.fault_stats(backend)["stats"]
     assert stats[counter] > 0
     assert page.evaluate("window.vpslog.stats.retries") > 0
+    assert page.evaluate("window.vpslog.stats.quarantined") == 0
     if counter == "stored_then_500":
         # the retries found their part already stored (write-once: 412) and had it confirmed
         assert stats["precondition_failed"] > 0
