@@ -96,6 +96,7 @@ export class DeadLetterQueue {
       const meta = JSON.parse(await (await handle.getFile()).text());
       // a run's manifest goes last: only once none of its parts wait here
       if (meta.kind === 'manifest' && this.partsByRun.get(meta.runId)) continue;
+      if (meta.notBefore > Date.now()) continue; // the server asked to wait (429 Retry-After)
       metas.push({ name: name.slice(0, -5), meta });
       if (metas.length >= SCAN_LIMIT) break;
     }
@@ -130,7 +131,8 @@ export class DeadLetterQueue {
         return true;
       }
       this.lastError = e.message;
-      await writeJson(d, `${name}.json`, { ...meta, attempts: (meta.attempts ?? 0) + 1, lastError: e.message });
+      const notBefore = e.retryAfterMs ? Date.now() + e.retryAfterMs : undefined;
+      await writeJson(d, `${name}.json`, { ...meta, attempts: (meta.attempts ?? 0) + 1, lastError: e.message, notBefore });
       return false;
     }
     await d.removeEntry(`${name}.bin`);

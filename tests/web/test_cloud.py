@@ -14,6 +14,7 @@ import pytest
 from pageflow import BOOT_TIMEOUT_MS, verify_cli
 
 import harness
+from vpslog.backend.runs import token_id
 from vpslog.backend.settings import Settings
 
 crc32c = pytest.importorskip("crc32c")
@@ -164,13 +165,14 @@ PLANT = """async ([entries]) => {
 }"""
 
 
-def test_invalid_dlq_entries_are_quarantined_not_uploaded(page, app_url, backend):
+def test_dlq_entries_replay_with_their_own_run_token_or_are_quarantined(page, app_url, backend):
     open_app(page, app_url)
     wait_until(page, "() => window.vpslog.stats")  # this logger has read its (empty) DLQ
     meta = {"kind": "part", "runId": "run-q", "records": 2, "attempts": 3, "lastError": "x", "createdAt": "2026-01-01T00:00:00Z"}
     good = [1] * 20
     crc = f"{crc32c.crc32c(bytes(good)):08x}"
     own = create_run(backend)  # a genuine token, but of another run than the entries claim
+    mine = create_run(backend)  # the entry's own run, its token due for renewal
     page.evaluate(PLANT, [[
         ["run-q.part-000001", [1] * 13, {**meta, "part": 1, "bytes": 13, "crc32c": "00000000"}],
         # newer, so replayed later
@@ -178,9 +180,11 @@ def test_invalid_dlq_entries_are_quarantined_not_uploaded(page, app_url, backend
         ["run-q.part-000003", good, {**meta, "part": 3, "bytes": 20, "crc32c": crc, "createdAt": "2026-01-03T00:00:00Z"}],
         ["run-q.part-000004", good, {**meta, "part": 4, "bytes": 20, "crc32c": crc, "createdAt": "2026-01-04T00:00:00Z",
                                      "run": {**own, "runId": "run-q"}}],
+        [f"{mine['runId']}.part-000001", good, {**meta, "runId": mine["runId"], "part": 1, "bytes": 20, "crc32c": crc,
+                                                "createdAt": "2026-01-05T00:00:00Z", "run": {**mine, "renewAfter": 0}}],
     ]])
     page.reload()  # the logger counts the DLQ at start and replays it
-    wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.quarantined === 4")
+    wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.quarantined === 4 && window.vpslog.stats.replayed === 1")
     assert page.evaluate("window.vpslog.stats.dlqEntries") == 0
     q = page.evaluate(PLANT, [[]])
     assert {k: v for k, v in q.items() if k != "run-q.part-000004.json"} == {
@@ -190,8 +194,11 @@ def test_invalid_dlq_entries_are_quarantined_not_uploaded(page, app_url, backend
         "run-q.part-000004.bin": 20,
     }
     assert "HTTP 403 run token is for another run" in q["run-q.part-000004.json"]
-    assert harness.fault_stats(backend)["stats"]["puts_ok"] == 0
+    assert harness.fault_stats(backend)["stats"]["puts_ok"] == 1
     assert not [k for k in bucket_keys(backend) if k.startswith("runs/run-q/")]
+    assert f"runs/{mine['runId']}/part-000001.bin" in bucket_keys(backend)
+    assert any(e["action"] == "renew" and e["status"] == 200 and e["token"] == token_id(mine["token"])
+               for e in harness.audit_lines(backend))
 
 
 def bucket_keys(backend):

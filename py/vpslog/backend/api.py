@@ -85,18 +85,23 @@ class Api:
         if part != "manifest" and part > self.settings.max_parts_per_run:
             raise Refused(429, f"a run has at most {self.settings.max_parts_per_run} parts", "SlowDown",
                           self.settings.run_token_ttl_s)
-        wait = self.presigns_per_run.take(run_id)
-        if wait:
-            raise Refused(429, f"more than {self.settings.presigns_per_minute} presigns a minute for this run",
-                          "SlowDown", wait)
+        self.throttle(run_id)
         if self.presigner.sealed(run_id):
             raise Refused(409, f"run {run_id} is complete (its manifest is in the bucket): nothing more is signed",
                           "RunSealed")
         return 200, self.presigner.presign_put(run_id, part, req["bytes"], req["crc32c"])
 
+    def throttle(self, run_id: str) -> None:
+        """Presigns and confirms (each may read an object back) share one window per run."""
+        wait = self.presigns_per_run.take(run_id)
+        if wait:
+            raise Refused(429, f"more than {self.settings.presigns_per_minute} presigns a minute for this run",
+                          "SlowDown", wait)
+
     def confirm(self, run_token, req: dict) -> tuple[int, dict]:
         run_id = req.get("runId")
         self.run_of(run_token, run_id)
+        self.throttle(run_id)
         ok, why = self.presigner.stored(run_id, req.get("part"), req.get("bytes"), req.get("crc32c"))
         return (200, {"stored": True}) if ok else (409, {"stored": False, "error": why})
 
