@@ -100,7 +100,7 @@ export async function putWithRetry(api, cap, part, body, crc32c, { retry = RETRY
       const wait = Math.max(e.retryAfterMs ?? 0, Math.random() * Math.min(retry.capMs, retry.baseMs * 2 ** attempt));
       const error = e.message ?? String(e);
       if (!(e instanceof UploadError && e.retryable) || performance.now() - t0 + wait > retry.maxElapsedMs) {
-        return { ok: false, attempts: attempt, error, retryable: e instanceof UploadError ? e.retryable : true };
+        return { ok: false, attempts: attempt, error };
       }
       onRetry(error);
       await sleep(wait);
