@@ -24,10 +24,17 @@ def app_port():
     return harness.free_port()
 
 
+# The shared backend runs as a public deployment must: API tokens (a list) and a
+# fixed run secret, which lets tests mint expired or foreign run tokens.
+API_TOKENS = ("test-api-token-0123456789", "second-test-token-abcdef")
+RUN_SECRET = "test-run-secret-0123456789abcdef0123456789"
+
+
 @pytest.fixture(scope="session")
 def backend(app_port):
-    with harness.backend(f"http://127.0.0.1:{app_port}") as info:
-        yield info
+    env = {"VPSLOG_API_TOKEN": ",".join(API_TOKENS), "VPSLOG_RUN_SECRET": RUN_SECRET}
+    with harness.backend(f"http://127.0.0.1:{app_port}", env) as info:
+        yield {**info, "api_token": API_TOKENS[0], "api_tokens": API_TOKENS, "run_secret": RUN_SECRET}
 
 
 @pytest.fixture(scope="session")

@@ -39,24 +39,32 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def backend(allowed_origin: str):
+def backend(allowed_origin: str, env: dict | None = None):
     """`vpslog serve` as `npm start` runs it: presign API + local S3 behind the verifying gateway.
-    Yields its ready line: {api, s3_endpoint (gateway), upstream (moto), bucket}."""
-    env = {**os.environ, "VPSLOG_ALLOWED_ORIGINS": allowed_origin}
+    Yields its ready line: {api, s3_endpoint (gateway), upstream (moto), bucket}, plus `log`,
+    the file that receives its stderr (warnings and the audit trail). `env` adds settings."""
+    env = {**os.environ, "VPSLOG_ALLOWED_ORIGINS": allowed_origin, **(env or {})}
     for k in ("VPSLOG_S3_ENDPOINT", "VPSLOG_S3_ACCESS_KEY_ID", "VPSLOG_S3_SECRET_ACCESS_KEY"):
         env.pop(k, None)
-    proc = subprocess.Popen([str(REPO / ".venv/bin/vpslog"), "serve", "--port", str(free_port())],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        line = proc.stdout.readline()
+    with tempfile.NamedTemporaryFile(prefix="vpslog-serve-", suffix=".log") as log:
+        proc = subprocess.Popen([str(REPO / ".venv/bin/vpslog"), "serve", "--port", str(free_port())],
+                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
         try:
-            info = json.loads(line)
-        except json.JSONDecodeError:
-            raise RuntimeError(f"vpslog serve did not start: {line}{proc.stdout.read()}") from None
-        yield info
-    finally:
-        proc.terminate()
-        proc.wait(10)
+            line = proc.stdout.readline()
+            try:
+                info = json.loads(line)
+            except json.JSONDecodeError:
+                proc.wait(10)
+                raise RuntimeError(f"vpslog serve did not start: {line}{Path(log.name).read_text()}") from None
+            yield {**info, "log": Path(log.name)}
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def audit_lines(info: dict) -> list[dict]:
+    """The audit trail `vpslog serve` has written so far."""
+    return [json.loads(line[len("audit "):]) for line in info["log"].read_text().splitlines() if line.startswith("audit ")]
 
 
 def set_faults(info: dict, faults: dict | None = None, **kw) -> dict:

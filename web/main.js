@@ -34,9 +34,22 @@ function readForm() {
   const { source, problems: sourceProblems } = sources.read();
   problems.push(...sourceProblems);
   const cfg = { mode: el.mode.value, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS),
-    source: source && { ...source, seed: value(el.seed) } };
+    source: source && { ...source, seed: value(el.seed) }, apiToken: el.apiToken.value.trim() };
   return { cfg, problems };
 }
+
+// The API token stays in this origin's localStorage and travels only as an
+// Authorization header (never in a URL).
+const TOKEN_KEY = 'vpslog.apiToken';
+form.elements.apiToken.value = localStorage.getItem(TOKEN_KEY) ?? '';
+form.elements.apiToken.addEventListener('change', () => localStorage.setItem(TOKEN_KEY, form.elements.apiToken.value.trim()));
+
+// What a refusal from the API means for the user, in plain words.
+const REFUSALS = {
+  401: 'The server requires an API token: enter it in "API token".',
+  403: 'The server refused this API token: check it.',
+  429: 'Too many runs for this API token: try again later.',
+};
 
 function showFormError(text) {
   const el = $('#form-error');
@@ -180,7 +193,7 @@ form.addEventListener('submit', async (e) => {
     stopBtn.disabled = false;
     $('#run-result').hidden = true;
   } catch (err) {
-    showFormError(err.message);
+    showFormError(REFUSALS[err.status] ? `${REFUSALS[err.status]} (${err.message})` : err.message);
     startBtn.disabled = false;
   }
 });

@@ -2,6 +2,7 @@
 // one MessageChannel to the logger, and relays control messages. Record data
 // never passes through here: the ports go straight from sim to logger.
 import * as P from '../workers/protocol.js';
+import { createRun } from '../workers/upload.js';
 
 export const MAX_SIMS = 8;
 // Stop asks the sims to finish their step; a sim still running this much later
@@ -152,7 +153,8 @@ export class Pipeline extends EventTarget {
   // mode: 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs) or 'null'
   // (discard; the benchmark's transport ceiling). cloud: optional {retry} overrides.
   // source: {source: spec, params, seed}; user code is named by its spec (module:Class).
-  async start({ workers, source, pace, durationS, mode = 'opfs', cloud }) {
+  // apiToken: the presign API's bearer token, if the server requires one (CLOUD only).
+  async start({ workers, source, pace, durationS, mode = 'opfs', cloud, apiToken }) {
     if (this.run) throw new Error('a run is already in progress');
     if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
     await this.ensureSims(workers);
@@ -161,10 +163,12 @@ export class Pipeline extends EventTarget {
     const provenance = code && { file: code.info.file, sha256: code.info.sha256, version: code.info.version };
     // Refuse bad parameters (or code that does not load) before a run opens.
     await this.sims[0].requests.call(P.SIM_DECLARE, { spec: source.source, check: { params: source.params, workers, seed: source.seed } });
-    const runId = `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
+    // A CLOUD run is created by the server: it picks the id and returns the run's capability.
+    const run = mode === 'cloud' ? await createRun(this.api, apiToken) : null;
+    const runId = run?.runId ?? `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
     const producers = this.sims.slice(0, workers).map((s) => s.id);
     const config = { workers, source, pace, durationS };
-    await this.request(P.LOG_OPEN, { runId, mode, config, producers, cloud: cloud && { api: this.api, ...cloud } });
+    await this.request(P.LOG_OPEN, { runId, mode, config, producers, cloud: run && { api: this.api, ...cloud, run } });
     this.run = { runId, producers, produced: new Map(), stopping: false, timer: null };
     for (const sim of this.sims.slice(0, workers)) {
       const ch = new MessageChannel();

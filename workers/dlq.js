@@ -1,11 +1,14 @@
 // The dead-letter queue in OPFS: parts (and run manifests) that could not be
 // uploaded wait in dlq/ as <name>.bin + <name>.json (payload + metadata) and
 // are replayed one at a time when no live upload is running, also after the
-// page starts again. A payload that fails validation moves to quarantine/.
+// page starts again. Each entry keeps its run's capability (token), so a tab
+// can finish its own runs after a reload, and only those. A payload that fails
+// validation, or that the server refuses for good (token expired or not for
+// this run, another object already stored), moves to quarantine/.
 import { createCrc32c } from './checksum.js';
 import { RECORD_SIZE } from './record.js';
 import { exists, writeJson } from './storage.js';
-import { putOnce } from './upload.js';
+import { putOnce, renewIfDue, UploadError } from './upload.js';
 
 const SCAN_LIMIT = 32; // bounded scan: the oldest of the first K entries
 
@@ -52,7 +55,7 @@ export class DeadLetterQueue {
     if (meta.kind === 'part') this.partsByRun.set(meta.runId, (this.partsByRun.get(meta.runId) ?? 0) + sign);
   }
 
-  // meta: {kind: 'part'|'manifest', runId, part, bytes, records, crc32c, attempts, lastError}
+  // meta: {kind: 'part'|'manifest', runId, run: {runId, token, expires, renewAfter}, part, bytes, records, crc32c, attempts, lastError}
   async put(meta, bytes) {
     const d = await dir('dlq');
     const name = entryName(meta);
@@ -93,6 +96,7 @@ export class DeadLetterQueue {
       const meta = JSON.parse(await (await handle.getFile()).text());
       // a run's manifest goes last: only once none of its parts wait here
       if (meta.kind === 'manifest' && this.partsByRun.get(meta.runId)) continue;
+      if (meta.notBefore > Date.now()) continue; // the server asked to wait (429 Retry-After)
       metas.push({ name: name.slice(0, -5), meta });
       if (metas.length >= SCAN_LIMIT) break;
     }
@@ -105,24 +109,30 @@ export class DeadLetterQueue {
     const { name, meta } = metas.reduce((a, b) => (b.meta.createdAt < a.meta.createdAt ? b : a));
     const payload = new Uint8Array(await (await (await d.getFileHandle(`${name}.bin`)).getFile()).arrayBuffer());
     let invalid = null;
-    if (meta.kind === 'part') {
-      if (payload.byteLength % RECORD_SIZE) {
-        invalid = `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
-      } else if (payload.byteLength !== meta.bytes) {
-        invalid = `size ${payload.byteLength} differs from the ${meta.bytes} bytes recorded`;
-      } else if ((await crc32cOf(payload)) !== meta.crc32c) {
-        invalid = 'checksum mismatch';
-      }
+    if (meta.kind === 'part' && payload.byteLength % RECORD_SIZE) {
+      invalid = `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
+    } else if (payload.byteLength !== meta.bytes) {
+      invalid = `size ${payload.byteLength} differs from the ${meta.bytes} bytes recorded`;
+    } else if ((await crc32cOf(payload)) !== meta.crc32c) {
+      invalid = 'checksum mismatch';
+    } else if (meta.run?.runId !== meta.runId) {
+      invalid = 'no run token for this run';
     }
     if (invalid) {
       await this.#quarantine(d, name, meta, invalid);
       return true;
     }
     try {
-      await putOnce(api, meta.runId, meta.kind === 'manifest' ? 'manifest' : meta.part, payload);
+      if (await renewIfDue(api, meta.run)) await writeJson(d, `${name}.json`, meta);
+      await putOnce(api, meta.run, meta.kind === 'manifest' ? 'manifest' : meta.part, payload, meta.crc32c);
     } catch (e) {
+      if (e instanceof UploadError && !e.retryable) {
+        await this.#quarantine(d, name, meta, e.message);
+        return true;
+      }
       this.lastError = e.message;
-      await writeJson(d, `${name}.json`, { ...meta, attempts: (meta.attempts ?? 0) + 1, lastError: e.message });
+      const notBefore = e.retryAfterMs ? Date.now() + e.retryAfterMs : undefined;
+      await writeJson(d, `${name}.json`, { ...meta, attempts: (meta.attempts ?? 0) + 1, lastError: e.message, notBefore });
       return false;
     }
     await d.removeEntry(`${name}.bin`);

@@ -1,24 +1,21 @@
-// One object PUT to a freshly presigned URL, and the retry policy around it.
-// Every attempt asks the backend for a new URL: URLs are short-lived, and a
-// part's key is fixed, so a retried part overwrites itself and never doubles.
+// Run capabilities, presigning, and one object PUT with the retry policy around it.
+//
+// A CLOUD run is created by the server (POST /api/runs), which picks its id and
+// returns its capability {runId, token, expires, renewAfter}. The token goes in
+// a header, never in a URL, with every presign. Each URL is write-once
+// (If-None-Match: *) and bound to the object's size and CRC32C, so a retried
+// part can never land twice: a retry of a PUT whose answer was lost gets 412,
+// and the part counts as uploaded only if the server confirms that the stored
+// object is this very one.
 
 export const RETRY = { baseMs: 250, capMs: 4000, maxElapsedMs: 30_000 };
-
-export async function presign(api, runId, part) {
-  const res = await fetch(`${api}/presign`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ runId, part }),
-  });
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new UploadError(`presign ${part}: HTTP ${res.status} ${body.error ?? ''}`.trim(), res.status);
-  return body;
-}
+export const RUN_TOKEN_HEADER = 'X-Vpslog-Run-Token';
 
 export class UploadError extends Error {
-  constructor(message, status = 0) {
+  constructor(message, status = 0, retryAfterS = 0) {
     super(message);
     this.status = status;
+    this.retryAfterMs = retryAfterS * 1000;
   }
 
   // 4xx other than timeout/throttling means the request itself is wrong: retrying cannot help.
@@ -27,14 +24,62 @@ export class UploadError extends Error {
   }
 }
 
-export async function putOnce(api, runId, part, body) {
-  const { url } = await presign(api, runId, part);
+async function post(api, path, { body = {}, headers = {} } = {}) {
   let res;
   try {
-    res = await fetch(url, { method: 'PUT', body });
+    res = await fetch(`${api}/${path}`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new UploadError(`${path}: ${e.message}`); // the API is unreachable: worth retrying
+  }
+  const reply = await res.json().catch(() => ({}));
+  if (!res.ok && res.status !== 409) {
+    throw new UploadError(`${path}: HTTP ${res.status} ${reply.error ?? ''}`.trim(), res.status, Number(res.headers.get('Retry-After')) || 0);
+  }
+  return { status: res.status, reply };
+}
+
+const runAuth = (cap) => ({ [RUN_TOKEN_HEADER]: cap.token });
+
+// POST /api/runs, with the API token (if the server wants one) as a bearer header.
+export async function createRun(api, apiToken) {
+  const { status, reply } = await post(api, 'runs', { headers: apiToken ? { Authorization: `Bearer ${apiToken}` } : {} });
+  if (status !== 201) throw new UploadError(`runs: HTTP ${status} ${reply.error ?? ''}`.trim(), status);
+  return reply;
+}
+
+// Past half its life a capability is renewed in place, so everyone holding it sees the new token.
+export async function renewIfDue(api, cap) {
+  if (Date.now() / 1000 < cap.renewAfter) return false;
+  Object.assign(cap, (await post(api, 'runs/renew', { headers: runAuth(cap) })).reply);
+  return true;
+}
+
+// object: {runId, part, bytes, crc32c (8 hex)}
+async function presign(api, cap, object) {
+  const { status, reply } = await post(api, 'presign', { body: object, headers: runAuth(cap) });
+  return status === 409 ? { sealed: reply.error } : reply;
+}
+
+// The key already holds an object (412, or a sealed run): done only if it is this one.
+async function confirmStored(api, cap, object, why) {
+  const { status, reply } = await post(api, 'confirm', { body: object, headers: runAuth(cap) });
+  if (status !== 200) throw new UploadError(`PUT ${object.part}: ${why}, and ${reply.error}`, 409);
+}
+
+export async function putOnce(api, cap, part, body, crc32c) {
+  const object = { runId: cap.runId, part, bytes: body.size ?? body.byteLength, crc32c };
+  const p = await presign(api, cap, object);
+  if (p.sealed) return confirmStored(api, cap, object, p.sealed);
+  let res;
+  try {
+    // Content-Length follows from the body; the signed headers must be sent as signed
+    res = await fetch(p.url, { method: 'PUT', headers: p.headers, body });
   } catch (e) {
     throw new UploadError(`PUT ${part}: ${e.message}`); // network error, endpoint down
   }
+  if (res.status === 412) return confirmStored(api, cap, object, 'already stored');
   if (!res.ok) {
     const text = (await res.text().catch(() => '')).slice(0, 300);
     throw new UploadError(`PUT ${part}: HTTP ${res.status} ${/<Code>(.*?)<\/Code>/.exec(text)?.[1] ?? ''}`.trim(), res.status);
@@ -43,16 +88,16 @@ export async function putOnce(api, runId, part, body) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Capped exponential backoff with full jitter, until maxElapsedMs is spent.
-// Resolves {ok, attempts, error}; `onRetry` is told about every retry.
-export async function putWithRetry(api, runId, part, body, { retry = RETRY, onRetry = () => {} } = {}) {
+// Capped exponential backoff with full jitter (at least what a 429 asks for),
+// until maxElapsedMs is spent. Resolves {ok, attempts, error}; `onRetry` is told about every retry.
+export async function putWithRetry(api, cap, part, body, crc32c, { retry = RETRY, onRetry = () => {} } = {}) {
   const t0 = performance.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      await putOnce(api, runId, part, body);
+      await putOnce(api, cap, part, body, crc32c);
       return { ok: true, attempts: attempt, error: null };
     } catch (e) {
-      const wait = Math.random() * Math.min(retry.capMs, retry.baseMs * 2 ** attempt);
+      const wait = Math.max(e.retryAfterMs ?? 0, Math.random() * Math.min(retry.capMs, retry.baseMs * 2 ** attempt));
       const error = e.message ?? String(e);
       if (!(e instanceof UploadError && e.retryable) || performance.now() - t0 + wait > retry.maxElapsedMs) {
         return { ok: false, attempts: attempt, error };

@@ -86,7 +86,7 @@ def _serve(args) -> int:
     from .backend.serve import serve
 
     try:
-        serve(port=args.port, gateway_port=args.gateway_port)
+        serve(port=args.port, gateway_port=args.gateway_port, insecure_open_api=args.insecure_open_api)
     except ValueError as e:
         print(f"vpslog serve: {e}", file=sys.stderr)
         return 2
@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="the presign API for CLOUD mode (and a local S3 endpoint if none is configured)")
     sv.add_argument("--port", type=int, default=8787, help="API port on 127.0.0.1 (default 8787)")
     sv.add_argument("--gateway-port", type=int, default=0, help="local S3 gateway port (default: any free port)")
+    sv.add_argument("--insecure-open-api", action="store_true",
+                    help="serve without VPSLOG_API_TOKEN against a non-local endpoint (anyone may then upload)")
     sv.set_defaults(func=_serve)
 
     fe = sub.add_parser("fetch", help="download a CLOUD run's parts, check them and write RUN.bin + manifest")

@@ -1,9 +1,18 @@
-"""The CLOUD backend over real HTTP: the presign API's key layout, the verifying
-gateway in front of the local S3 server (moto), fault injection, and `vpslog fetch`."""
+"""The CLOUD backend over real HTTP: run creation and capabilities, the presign
+API's key layout and bounds, the verifying gateway in front of the local S3
+server (moto) enforcing what the URLs sign, fault injection, and `vpslog fetch`.
 
+Every attack is checked twice: the status it gets, and that the bucket (read
+from moto directly, behind the gateway) did not change."""
+
+from http.client import HTTPConnection
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -14,7 +23,9 @@ crc32c = pytest.importorskip("crc32c")
 
 import harness  # noqa: E402
 from vpslog import record  # noqa: E402
-from vpslog.backend.settings import Settings  # noqa: E402
+from vpslog.backend.presign import RUN_ID  # noqa: E402
+from vpslog.backend.runs import RunTokens, token_id  # noqa: E402
+from vpslog.backend.settings import PART_MAX_BYTES, Settings  # noqa: E402
 
 
 def http(method, url, body=None, headers=None):
@@ -22,16 +33,56 @@ def http(method, url, body=None, headers=None):
     headers = {"Content-Type": "application/octet-stream", **(headers or {})}
     req = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
 
 
-def presign(backend, run_id, part):
-    status, _, body = http("POST", f"{backend['api']}/presign", json.dumps({"runId": run_id, "part": part}).encode(),
-                           {"Content-Type": "application/json"})
-    return status, json.loads(body)
+def api(backend, path, body=None, headers=None):
+    status, h, data = http("POST", f"{backend['api']}/{path}", json.dumps(body or {}).encode(),
+                           {"Content-Type": "application/json", **(headers or {})})
+    return status, json.loads(data), h
+
+
+def create_run(backend, token=None):
+    """A run created with the backend's API token (or `token`; "" = none)."""
+    token = backend.get("api_token", "") if token is None else token
+    status, body, _ = api(backend, "runs", headers={"Authorization": f"Bearer {token}"} if token else {})
+    assert status == 201, body
+    return body
+
+
+def crc_hex(data: bytes) -> str:
+    return f"{crc32c.crc32c(data):08x}"
+
+
+def presign(backend, cap, part, data=b"0123456789", run_id=None, token=None):
+    """POST /api/presign for `data` (its size and CRC32C), with the run's token."""
+    token = cap["token"] if token is None else token
+    body = {"runId": run_id or cap["runId"], "part": part, "bytes": len(data), "crc32c": crc_hex(data)}
+    status, reply, _ = api(backend, "presign", body, {"X-Vpslog-Run-Token": token} if token else {})
+    return status, reply
+
+
+def signed(backend, cap, part, data=b"0123456789"):
+    status, p = presign(backend, cap, part, data)
+    assert status == 200, p
+    return p
+
+
+def put(p, data, headers=None):
+    return http("PUT", p["url"], data, {**p["headers"], **(headers or {})})
+
+
+def upstream(backend):
+    return Settings(endpoint=backend["upstream"]).client()
+
+
+def bucket(backend) -> dict:
+    """key -> (size, ETag) of everything in the bucket, read from moto itself."""
+    pages = upstream(backend).get_paginator("list_objects_v2").paginate(Bucket=backend["bucket"])
+    return {o["Key"]: (o["Size"], o["ETag"]) for page in pages for o in page.get("Contents", [])}
 
 
 @pytest.fixture(autouse=True)
@@ -41,25 +92,169 @@ def no_faults(backend):
     harness.set_faults(backend)
 
 
+def test_the_server_creates_runs_for_api_token_holders_only(backend):
+    before = bucket(backend)
+    status, body, headers = api(backend, "runs")
+    assert status == 401 and headers.get("WWW-Authenticate") == "Bearer", body
+    assert api(backend, "runs", headers={"Authorization": "Bearer not-a-token-of-this-server"})[0] == 403
+    assert api(backend, "runs", headers={"Authorization": backend["api_token"]})[0] == 401  # no scheme
+    a, b = create_run(backend), create_run(backend, backend["api_tokens"][1])  # any token of the list
+    assert a["runId"] != b["runId"] and all(RUN_ID.fullmatch(r["runId"]) for r in (a, b))
+    assert a["expires"] > a["renewAfter"] > time.time()
+    assert bucket(backend) == before
+    trail = [e for e in harness.audit_lines(backend) if e["action"] == "create_run"]
+    assert {(e["status"], e["decision"]) for e in trail} >= {(401, "refused"), (403, "refused"), (201, "allowed")}
+    log = backend["log"].read_text()
+    assert backend["api_token"] not in log and a["token"] not in log
+    assert token_id(backend["api_token"]) in log
+
+
+def test_presign_needs_the_runs_own_live_token(backend):
+    mine, theirs = create_run(backend), create_run(backend)
+    before = bucket(backend)
+    owner = mine["token"].split(".")[2]
+    expired = RunTokens(backend["run_secret"].encode(), 60).issue(mine["runId"], owner, now=time.time() - 120)
+    forged = RunTokens(b"another server's secret, 32 bytes", 3600).issue(mine["runId"], owner)
+    attacks = {
+        "no token": (401, ""),
+        "another run's token": (403, theirs["token"]),
+        "expired token": (401, expired["token"]),
+        "forged token": (403, forged["token"]),
+        "malformed token": (401, "x.y"),
+    }
+    for name, (want, token) in attacks.items():
+        for part in (1, "manifest"):
+            status, reply = presign(backend, mine, part, b"evil!evil!", token=token)
+            assert status == want and "url" not in reply, (name, part, status, reply)
+    # ... and the holder's own token signs its own run only
+    assert presign(backend, mine, 1, run_id=theirs["runId"])[0] == 403
+    assert bucket(backend) == before
+    p = signed(backend, mine, 1)
+    assert put(p, b"0123456789")[0] == 200
+    refusals = [e for e in harness.audit_lines(backend) if e["action"] == "presign" and e["run"] == mine["runId"]]
+    assert sum(e["decision"] == "refused" for e in refusals) == 2 * len(attacks)
+    assert any(e["decision"] == "allowed" and e["part"] == 1 and e["token"] == token_id(mine["token"]) for e in refusals)
+    assert all(e["why"] for e in refusals if e["decision"] == "refused")
+    assert theirs["token"] not in backend["log"].read_text()
+
+
+def test_the_holder_renews_its_token(backend):
+    cap = create_run(backend)
+    status, fresh, _ = api(backend, "runs/renew", headers={"X-Vpslog-Run-Token": cap["token"]})
+    assert status == 200 and fresh["runId"] == cap["runId"] and fresh["expires"] >= cap["expires"]
+    assert put(signed(backend, fresh, 1), b"0123456789")[0] == 200
+    expired = RunTokens(backend["run_secret"].encode(), 60).issue(cap["runId"], "x", now=time.time() - 120)
+    assert api(backend, "runs/renew", headers={"X-Vpslog-Run-Token": expired["token"]})[0] == 401
+    assert api(backend, "runs/renew")[0] == 401
+
+
 def test_presign_builds_keys_from_the_layout_only(backend):
-    assert presign(backend, "run-1", 7)[1]["key"] == "runs/run-1/part-000007.bin"
-    assert presign(backend, "run-1", "manifest")[1]["key"] == "runs/run-1/manifest.json"
-    for run_id, part in [("../etc", 1), ("run 1", 1), ("", 1), ("x" * 81, 1), (None, 1), ("run-1", 0),
-                         ("run-1", -1), ("run-1", 1_000_000), ("run-1", "1"), ("run-1", "../x"), ("run-1", True),
-                         ("run-1", 1.5), ("run-1", None)]:
-        status, body = presign(backend, run_id, part)
-        assert status == 400 and "error" in body, (run_id, part, body)
-    assert http("POST", f"{backend['api']}/presign", b"[1, 2]")[0] == 400
-    assert http("POST", f"{backend['api']}/presign", b"{not json")[0] == 400
+    cap = create_run(backend)
+    run = cap["runId"]
+    assert signed(backend, cap, 7)["key"] == f"runs/{run}/part-000007.bin"
+    assert signed(backend, cap, "manifest")["key"] == f"runs/{run}/manifest.json"
+    for part in (0, -1, 1_000_000, "1", "../x", True, 1.5, None):
+        status, body = presign(backend, cap, part)
+        assert status == 400 and "error" in body, (part, body)
+    for run_id in ("../etc", "run 1", "x" * 81, f"{run}/../other"):  # not the token's run
+        assert presign(backend, cap, 1, run_id=run_id)[0] == 403, run_id
+    headers = {"Content-Type": "application/json", "X-Vpslog-Run-Token": cap["token"]}
+    for bad in ({"runId": run, "part": 1, "bytes": 10}, {"runId": run, "part": 1, "bytes": 10, "crc32c": "XYZ"},
+                {"runId": run, "part": 1, "bytes": 0, "crc32c": "00000000"}, {"runId": run, "part": 1, "crc32c": "00000000"}):
+        assert http("POST", f"{backend['api']}/presign", json.dumps(bad).encode(), headers)[0] == 400, bad
+    assert http("POST", f"{backend['api']}/presign", b"[1, 2]", headers)[0] == 400
+    assert http("POST", f"{backend['api']}/presign", b"{not json", headers)[0] == 400
+    assert http("POST", f"{backend['api']}/presign", b"{}" + b" " * 4096, headers)[0] == 400  # 4 KiB body limit
     assert http("POST", f"{backend['api']}/sign-anything", b"{}")[0] == 404
 
 
 def test_a_presigned_put_lands_in_the_bucket(backend):
-    _, p = presign(backend, "run-ok", 1)
-    status, headers, _ = http("PUT", p["url"], b"0123456789", {"Origin": "http://127.0.0.1:1"})
+    cap = create_run(backend)
+    p = signed(backend, cap, 1)
+    assert p["headers"]["If-None-Match"] == "*"
+    signed_headers = urllib.parse.parse_qs(urllib.parse.urlsplit(p["url"]).query)["X-Amz-SignedHeaders"][0]
+    assert set(signed_headers.split(";")) == {"host", "content-length", "if-none-match", "x-amz-checksum-crc32c"}
+    status, headers, _ = put(p, b"0123456789", {"Origin": "http://127.0.0.1:1"})
     assert status == 200
-    s3 = Settings(endpoint=backend["upstream"]).client()
-    assert s3.get_object(Bucket=backend["bucket"], Key=p["key"])["Body"].read() == b"0123456789"
+    assert upstream(backend).get_object(Bucket=backend["bucket"], Key=p["key"])["Body"].read() == b"0123456789"
+
+
+def test_objects_are_write_once_and_a_lost_answer_is_confirmed(backend, app_port):
+    cap = create_run(backend)
+    p = signed(backend, cap, 1, b"original!!")
+    assert put(p, b"original!!")[0] == 200
+    before = bucket(backend)
+    # a fresh URL for the same key, other bytes of the same size: refused by the store itself
+    other = signed(backend, cap, 1, b"replaced!!")
+    status, headers, body = put(other, b"replaced!!", {"Origin": f"http://127.0.0.1:{app_port}"})
+    assert status == 412 and b"PreconditionFailed" in body
+    assert headers.get("Access-Control-Allow-Origin") == f"http://127.0.0.1:{app_port}"
+    # leaving the signed If-None-Match out does not help: the signature covers it
+    status, _, body = http("PUT", other["url"], b"replaced!!", {"x-amz-checksum-crc32c": other["headers"]["x-amz-checksum-crc32c"]})
+    assert status == 403 and b"if-none-match not sent" in body
+    assert bucket(backend) == before
+    assert harness.fault_stats(backend)["stats"]["precondition_failed"] == 1
+    confirm = {"runId": cap["runId"], "part": 1, "bytes": 10}
+    run_header = {"X-Vpslog-Run-Token": cap["token"]}
+    assert api(backend, "confirm", {**confirm, "crc32c": crc_hex(b"original!!")}, run_header)[:2] == (200, {"stored": True})
+    status, reply, _ = api(backend, "confirm", {**confirm, "crc32c": crc_hex(b"replaced!!")}, run_header)
+    assert status == 409 and reply["stored"] is False and "CRC32C" in reply["error"]
+    assert api(backend, "confirm", {**confirm, "part": 2, "crc32c": crc_hex(b"original!!")}, run_header)[0] == 409
+    assert api(backend, "confirm", {**confirm, "crc32c": crc_hex(b"original!!")}, {})[0] == 401
+
+
+def test_a_complete_run_is_sealed(backend):
+    cap = create_run(backend)
+    early = signed(backend, cap, "manifest", b'{"forged": true}')  # a URL got before the run completed
+    manifest = upload_run(backend, cap, [[(1, 2, 3, 1)] * 5])
+    before = bucket(backend)
+    for part in (1, 2, "manifest"):
+        status, reply = presign(backend, cap, part, b'{"forged": true}')
+        assert status == 409 and "complete" in reply["error"], (part, reply)
+    status, _, body = put(early, b'{"forged": true}')
+    assert status == 412 and b"PreconditionFailed" in body
+    assert bucket(backend) == before
+    stored = upstream(backend).get_object(Bucket=backend["bucket"], Key=f"runs/{cap['runId']}/manifest.json")["Body"].read()
+    assert json.loads(stored) == manifest
+    assert any(e["status"] == 409 and e["run"] == cap["runId"] for e in harness.audit_lines(backend))
+
+
+def test_sizes_are_bound_at_presign_and_in_the_store(backend):
+    cap = create_run(backend)
+    before = bucket(backend)
+    big = b"\0" * (PART_MAX_BYTES + 10)
+    status, reply = presign(backend, cap, 1, big)
+    assert status == 400 and reply["code"] == "EntityTooLarge"
+    status, reply = presign(backend, cap, "manifest", b"{" * (16 << 20 | 1))
+    assert status == 400 and reply["code"] == "EntityTooLarge"
+    # a URL signed for 10 bytes takes 10 bytes: a longer body breaks the signed Content-Length
+    p = signed(backend, cap, 1, b"0123456789")
+    status, _, body = http("PUT", p["url"], b"0123456789" + big, {**p["headers"]})
+    assert status == 403 and b"SignatureDoesNotMatch" in body
+    # and the gateway does not even read a body over S3's single-PUT limit (stood in for by 64 MiB)
+    u = urllib.parse.urlsplit(p["url"])
+    conn = HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.putrequest("PUT", f"{u.path}?{u.query}")
+    conn.putheader("Content-Length", str(100 << 20))
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 400 and b"EntityTooLarge" in resp.read()
+    conn.close()
+    assert bucket(backend) == before
+
+
+def test_a_body_that_does_not_match_the_signed_crc32c_is_refused(backend, app_port):
+    cap = create_run(backend)
+    before = bucket(backend)
+    p = signed(backend, cap, 1, b"0123456789")
+    status, headers, body = put(p, b"9876543210", {"Origin": f"http://127.0.0.1:{app_port}"})
+    assert status == 400 and b"BadDigest" in body
+    assert headers.get("Access-Control-Allow-Origin") == f"http://127.0.0.1:{app_port}"
+    # nor can the checksum header be swapped for the body's: it is signed
+    status, _, body = put(p, b"9876543210", {"x-amz-checksum-crc32c": signed(backend, cap, 1, b"9876543210")["headers"]["x-amz-checksum-crc32c"]})
+    assert status == 403
+    assert bucket(backend) == before
+    assert harness.fault_stats(backend)["stats"]["digest_rejected"] == 1
 
 
 def tamper(url, old, new):
@@ -68,71 +263,108 @@ def tamper(url, old, new):
 
 
 def test_gateway_rejects_tampered_expired_and_wrong_key_urls(backend):
-    _, p = presign(backend, "run-sig", 1)
+    cap = create_run(backend)
+    p = signed(backend, cap, 1, b"evil!evil!")
     url = p["url"]
-    s3 = Settings(endpoint=backend["upstream"]).client()
+    params = {"Bucket": backend["bucket"], "Key": p["key"]}
     cases = {
         "other key": tamper(url, "part-000001", "part-000002"),
         "longer life": tamper(url, "X-Amz-Expires=300", "X-Amz-Expires=900"),
         "forged signature": url[:-4] + ("0000" if not url.endswith("0000") else "1111"),
         "extra parameter": url + "&x-id=PutObject",
         "no signature": url.split("?")[0],
+        "fewer signed headers": tamper(url, "%3Bif-none-match", ""),
     }
     wrong_secret = Settings(endpoint=backend["s3_endpoint"], secret_access_key="not-the-secret").client()
-    cases["wrong secret"] = wrong_secret.generate_presigned_url(
-        "put_object", Params={"Bucket": backend["bucket"], "Key": p["key"]}, ExpiresIn=300)
+    cases["wrong secret"] = wrong_secret.generate_presigned_url("put_object", Params=params, ExpiresIn=300)
     unknown = Settings(endpoint=backend["s3_endpoint"], access_key_id="someone-else").client()
-    cases["unknown key"] = unknown.generate_presigned_url(
-        "put_object", Params={"Bucket": backend["bucket"], "Key": p["key"]}, ExpiresIn=300)
-    short = Settings(endpoint=backend["s3_endpoint"]).client().generate_presigned_url(
-        "put_object", Params={"Bucket": backend["bucket"], "Key": p["key"]}, ExpiresIn=1)
+    cases["unknown key"] = unknown.generate_presigned_url("put_object", Params=params, ExpiresIn=300)
+    short = Settings(endpoint=backend["s3_endpoint"]).client().generate_presigned_url("put_object", Params=params, ExpiresIn=1)
     time.sleep(2.1)
     cases["expired"] = short
     for name, bad in cases.items():
-        status, headers, body = http("PUT", bad, b"evil!evil!", {"Origin": "http://127.0.0.1:1"})
+        status, headers, body = http("PUT", bad, b"evil!evil!", p["headers"])
         assert status == 403, (name, status, body)
         assert b"<Code>" in body, name
     assert b"expired" in http("PUT", short, b"x" * 10)[2]
+    status, _, body = put(p, b"evil!evil!", {"x-amz-meta-owner": "me"})  # an x-amz header the URL did not sign
+    assert status == 403 and b"not signed" in body
     # nothing of it landed; the genuine URL still works
-    with pytest.raises(s3.exceptions.NoSuchKey):
-        s3.get_object(Bucket=backend["bucket"], Key="runs/run-sig/part-000002.bin")
-    assert http("PUT", url, b"genuine!!!")[0] == 200
+    assert f"runs/{cap['runId']}/part-000002.bin" not in bucket(backend)
+    assert put(p, b"evil!evil!")[0] == 200
     stats = harness.fault_stats(backend)["stats"]
-    assert stats["signature_rejected"] >= 5 and stats["expired_rejected"] >= 1
+    assert stats["signature_rejected"] >= 6 and stats["expired_rejected"] >= 1
 
 
 def test_injected_faults_and_their_cors_headers(backend, app_port):
     origin = f"http://127.0.0.1:{app_port}"
-    _, p = presign(backend, "run-faults", 1)
+    cap = create_run(backend)
+    p = signed(backend, cap, 1, b"stored!!!!")
     harness.set_faults(backend, put_fail_rate=1.0)
-    status, headers, _ = http("PUT", p["url"], b"x" * 10, {"Origin": origin})
+    status, headers, _ = put(p, b"stored!!!!", {"Origin": origin})
     assert status == 503 and headers.get("Access-Control-Allow-Origin") == origin
     harness.set_faults(backend, store_then_fail_rate=1.0)
-    status, headers, _ = http("PUT", p["url"], b"stored!!!!", {"Origin": origin})
+    status, headers, _ = put(p, b"stored!!!!", {"Origin": origin})
     assert status == 500 and headers.get("Access-Control-Allow-Origin") == origin
-    s3 = Settings(endpoint=backend["upstream"]).client()
-    assert s3.get_object(Bucket=backend["bucket"], Key=p["key"])["Body"].read() == b"stored!!!!"
+    assert upstream(backend).get_object(Bucket=backend["bucket"], Key=p["key"])["Body"].read() == b"stored!!!!"
     harness.set_faults(backend, refuse_for_s=1.5)
     with pytest.raises((urllib.error.URLError, ConnectionError)):
-        http("PUT", p["url"], b"x" * 10)
+        put(p, b"stored!!!!")
     time.sleep(1.6)
-    assert http("PUT", p["url"], b"y" * 10)[0] == 200
-    # the bucket's CORS rules answer preflights for the app's origin only
-    status, headers, _ = http("OPTIONS", p["url"], None, {"Origin": origin, "Access-Control-Request-Method": "PUT"})
+    assert put(p, b"stored!!!!")[0] == 412  # the retry of a stored part: already there
+    # the bucket's CORS rules answer preflights for the app's origin and the headers a part carries
+    preflight = {"Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "if-none-match,x-amz-checksum-crc32c"}
+    status, headers, _ = http("OPTIONS", p["url"], None, {"Origin": origin, **preflight})
     assert status == 200 and headers.get("Access-Control-Allow-Origin") == origin
     assert "ETag" in headers.get("Access-Control-Expose-Headers", "")
-    status, headers, _ = http("OPTIONS", p["url"], None, {"Origin": "http://evil.example", "Access-Control-Request-Method": "PUT"})
+    status, headers, _ = http("OPTIONS", p["url"], None, {"Origin": "http://evil.example", **preflight})
     assert headers.get("Access-Control-Allow-Origin") is None
 
 
-def upload_run(backend, run_id, parts_records, with_manifest=True):
+@pytest.fixture(scope="module")
+def tight_backend(app_port):
+    """A second `vpslog serve`: no API token (local dev) and small per-token bounds."""
+    env = {"VPSLOG_RUNS_PER_HOUR": "3", "VPSLOG_PRESIGNS_PER_MINUTE": "4", "VPSLOG_MAX_PARTS_PER_RUN": "2"}
+    with harness.backend(f"http://127.0.0.1:{app_port}", env) as info:
+        yield info
+
+
+def test_bursts_past_the_limits_get_429_with_retry_after(tight_backend):
+    assert "THE API IS OPEN" in tight_backend["log"].read_text()
+    caps = [create_run(tight_backend, "") for _ in range(3)]  # open API: no token needed
+    status, reply, headers = api(tight_backend, "runs")
+    assert status == 429 and 3000 < int(headers["Retry-After"]) <= 3600, reply
+    cap = caps[0]
+    assert presign(tight_backend, cap, 3)[0] == 429  # over the parts per run
+    for part in (1, 2, 1, 2):
+        assert presign(tight_backend, cap, part)[0] == 200
+    status, reply = presign(tight_backend, cap, 1)
+    assert status == 429 and "presigns a minute" in reply["error"]
+    assert presign(tight_backend, caps[1], 1)[0] == 200  # the bound is per run
+    assert bucket(tight_backend) == {}
+
+
+def test_serve_refuses_an_open_api_in_front_of_a_remote_bucket(tmp_path):
+    env = {**os.environ, "VPSLOG_S3_ENDPOINT": "https://account.r2.cloudflarestorage.com",
+           "VPSLOG_S3_ACCESS_KEY_ID": "k", "VPSLOG_S3_SECRET_ACCESS_KEY": "s"}
+    env.pop("VPSLOG_API_TOKEN", None)
+    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "serve", "--port", "0"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 2 and "VPSLOG_API_TOKEN" in out.stderr and "--insecure-open-api" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "serve", "--port", "0"],
+                         capture_output=True, text=True, env={**env, "VPSLOG_API_TOKEN": "short"}, timeout=60)
+    assert out.returncode == 2 and "at least 16 characters" in out.stderr
+
+
+def upload_run(backend, cap, parts_records, with_manifest=True):
     """Upload a run the way the logger does: parts, then the manifest."""
+    run_id = cap["runId"]
     parts, crc, total = [], 0, 0
     for i, recs in enumerate(parts_records, start=1):
         data = record.pack(recs)
-        _, p = presign(backend, run_id, i)
-        assert http("PUT", p["url"], data)[0] == 200
-        parts.append({"part": i, "key": p["key"], "bytes": len(data), "records": len(recs), "crc32c": f"{crc32c.crc32c(data):08x}"})
+        p = signed(backend, cap, i, data)
+        assert put(p, data)[0] == 200
+        parts.append({"part": i, "key": p["key"], "bytes": len(data), "records": len(recs), "crc32c": crc_hex(data)})
         crc = crc32c.crc32c(data, crc)
         total += len(recs)
     manifest = {
@@ -144,16 +376,12 @@ def upload_run(backend, run_id, parts_records, with_manifest=True):
         "errors": {"rejected_messages": 0, "dropped_records": 0, "messages": []},
     }
     if with_manifest:
-        _, p = presign(backend, run_id, "manifest")
-        assert http("PUT", p["url"], json.dumps(manifest).encode())[0] == 200
+        body = json.dumps(manifest).encode()
+        assert put(signed(backend, cap, "manifest", body), body)[0] == 200
     return manifest
 
 
 def fetch_cli(backend, url, out):
-    import os
-    import subprocess
-    import sys
-
     env = {**os.environ, "VPSLOG_S3_ENDPOINT": backend["upstream"],
            "VPSLOG_S3_ACCESS_KEY_ID": Settings(None).access_key_id,
            "VPSLOG_S3_SECRET_ACCESS_KEY": Settings(None).secret_access_key}
@@ -163,22 +391,26 @@ def fetch_cli(backend, url, out):
 
 def test_fetch_reassembles_checks_and_refuses_incomplete_or_damaged_runs(backend, tmp_path):
     recs = [[(t, t % 7, t % 5, 1 + t % 3) for t in range(k * 1000, k * 1000 + n)] for k, n in enumerate((1000, 1000, 37))]
-    upload_run(backend, "run-fetch", recs)
-    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/run-fetch", tmp_path)
+    good = create_run(backend)
+    upload_run(backend, good, recs)
+    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{good['runId']}", tmp_path)
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "run-fetch.bin").read_bytes() == record.pack([r for part in recs for r in part])
+    assert (tmp_path / f"{good['runId']}.bin").read_bytes() == record.pack([r for part in recs for r in part])
     from vpslog.verify import verify
 
-    assert verify(tmp_path / "run-fetch.bin").ok
+    assert verify(tmp_path / f"{good['runId']}.bin").ok
 
-    upload_run(backend, "run-half", recs, with_manifest=False)
-    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/run-half", tmp_path / "h")
+    half = create_run(backend)
+    upload_run(backend, half, recs, with_manifest=False)
+    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{half['runId']}", tmp_path / "h")
     assert out.returncode == 1 and "incomplete" in out.stderr
 
-    upload_run(backend, "run-bad", recs)
-    _, p = presign(backend, "run-bad", 2)
-    http("PUT", p["url"], record.pack(recs[1][::-1]))  # same size, other bytes
-    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/run-bad", tmp_path / "b")
+    bad = create_run(backend)
+    upload_run(backend, bad, recs)
+    # damage at rest (no client can overwrite it: write-once), written straight into the store
+    key = f"runs/{bad['runId']}/part-000002.bin"
+    upstream(backend).put_object(Bucket=backend["bucket"], Key=key, Body=record.pack(recs[1][::-1]))
+    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{bad['runId']}", tmp_path / "b")
     assert out.returncode == 1 and "part-000002.bin: CRC32C mismatch" in out.stderr
-    assert not (tmp_path / "b" / "run-bad.bin").exists()
+    assert not (tmp_path / "b" / f"{bad['runId']}.bin").exists()
     assert fetch_cli(backend, "s3://x/../../etc", tmp_path).returncode == 1

@@ -3,21 +3,26 @@ local S3 (moto) through the verifying gateway, faults injected there. In every
 case the records in the bucket, reassembled by `vpslog fetch` and checked by
 `vpslog verify`, are exactly the records the sim workers reported producing."""
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from pageflow import BOOT_TIMEOUT_MS, verify_cli
 
 import harness
+from vpslog.backend.runs import token_id
 from vpslog.backend.settings import Settings
+
+crc32c = pytest.importorskip("crc32c")
 
 pytestmark = pytest.mark.browser
 PART = 5 * 1024 * 1024
 
-START = """async ([seconds, retry]) => {
+START = """async ([seconds, retry, apiToken]) => {
   const pl = window.vpslog.pipeline;
   window.__maxMemory = 0;
   pl.addEventListener('stats', (e) => { window.__maxMemory = Math.max(window.__maxMemory, e.detail.bytesInMemory ?? 0); });
@@ -25,7 +30,7 @@ START = """async ([seconds, retry]) => {
     if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
   }));
   window.__closed = done.then((d) => { window.__result = d; });
-  return pl.start({ mode: 'cloud', workers: 2, pace: 'realtime', durationS: seconds, cloud: retry ? { retry } : undefined,
+  return pl.start({ mode: 'cloud', workers: 2, pace: 'realtime', durationS: seconds, cloud: retry ? { retry } : undefined, apiToken,
                     source: { source: 'load', params: { rate: 500000, vehicles: 20000, edges: 4000, error_rate: 0.001 } } });
 }"""
 
@@ -42,12 +47,12 @@ def open_app(page, app_url):
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
 
 
-def start(page, app_url, seconds=2.5, retry=None, faults=None):
+def start(page, app_url, backend, seconds=2.5, retry=None, faults=None):
     """Boot the page, then (so that outages are timed from the run, not the boot) set faults and start."""
     open_app(page, app_url)
     if faults:
-        harness.set_faults(*faults)
-    return page.evaluate(START, [seconds, retry])
+        harness.set_faults(backend, faults)
+    return page.evaluate(START, [seconds, retry, backend["api_token"]])
 
 
 def wait_closed(page, timeout_s=120):
@@ -77,7 +82,7 @@ def check_exact(result, report):
 
 
 def test_clean_run_spans_several_parts(page, app_url, backend, tmp_path):
-    run_id = start(page, app_url)
+    run_id = start(page, app_url, backend)
     r = wait_closed(page)
     assert r["published"] == "uploaded"
     check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
@@ -95,16 +100,22 @@ def test_clean_run_spans_several_parts(page, app_url, backend, tmp_path):
 ], ids=["503s", "store-then-500"])
 def test_failing_puts_are_retried_and_never_counted_twice(page, app_url, backend, tmp_path, faults, counter):
     harness.set_faults(backend, **faults)
-    run_id = start(page, app_url)
+    run_id = start(page, app_url, backend)
     r = wait_closed(page)
     wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
     check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
-    assert harness.fault_stats(backend)["stats"][counter] > 0
+    stats = harness.fault_stats(backend)["stats"]
+    assert stats[counter] > 0
     assert page.evaluate("window.vpslog.stats.retries") > 0
+    assert page.evaluate("window.vpslog.stats.quarantined") == 0
+    if counter == "stored_then_500":
+        # the retries found their part already stored (write-once: 412) and had it confirmed
+        assert stats["precondition_failed"] > 0
+        assert any(e["action"] == "confirm" and e["run"] == run_id and e["status"] == 200 for e in harness.audit_lines(backend))
 
 
 def test_endpoint_refusing_connections_for_10_s_mid_run(page, app_url, backend, tmp_path):
-    run_id = start(page, app_url, seconds=4)
+    run_id = start(page, app_url, backend, seconds=4)
     time.sleep(1.5)
     harness.set_faults(backend, refuse_for_s=10)
     r = wait_closed(page)
@@ -115,7 +126,7 @@ def test_endpoint_refusing_connections_for_10_s_mid_run(page, app_url, backend, 
 
 def test_outage_longer_than_the_retry_budget_goes_to_the_dlq_and_replays(page, app_url, backend, tmp_path):
     # down from the start of the run until well after it closed (2.5 s run + 2 s retry budget)
-    run_id = start(page, app_url, retry={"maxElapsedMs": 2000}, faults=(backend, {"refuse_for_s": 20}))
+    run_id = start(page, app_url, backend, retry={"maxElapsedMs": 2000}, faults={"refuse_for_s": 20})
     r = wait_closed(page)
     assert r["published"] == "queued"  # the manifest waits for its parts
     assert page.evaluate("window.vpslog.stats.dlqEntries") > 1
@@ -125,7 +136,7 @@ def test_outage_longer_than_the_retry_budget_goes_to_the_dlq_and_replays(page, a
 
 
 def test_dlq_is_replayed_after_a_page_reload(page, app_url, backend, tmp_path):
-    run_id = start(page, app_url, retry={"maxElapsedMs": 1500}, faults=(backend, {"refuse_for_s": 300}))
+    run_id = start(page, app_url, backend, retry={"maxElapsedMs": 1500}, faults={"refuse_for_s": 300})
     r = wait_closed(page)
     assert r["published"] == "queued"
     page.reload()
@@ -154,20 +165,77 @@ PLANT = """async ([entries]) => {
 }"""
 
 
-def test_invalid_dlq_entries_are_quarantined_not_uploaded(page, app_url, backend):
+def test_dlq_entries_replay_with_their_own_run_token_or_are_quarantined(page, app_url, backend):
     open_app(page, app_url)
     wait_until(page, "() => window.vpslog.stats")  # this logger has read its (empty) DLQ
     meta = {"kind": "part", "runId": "run-q", "records": 2, "attempts": 3, "lastError": "x", "createdAt": "2026-01-01T00:00:00Z"}
+    good = [1] * 20
+    crc = f"{crc32c.crc32c(bytes(good)):08x}"
+    own = create_run(backend)  # a genuine token, but of another run than the entries claim
+    mine = create_run(backend)  # the entry's own run, its token due for renewal
     page.evaluate(PLANT, [[
         ["run-q.part-000001", [1] * 13, {**meta, "part": 1, "bytes": 13, "crc32c": "00000000"}],
-        # newer, so replayed last
-        ["run-q.part-000002", [1] * 20, {**meta, "part": 2, "bytes": 20, "crc32c": "00000000", "createdAt": "2026-01-02T00:00:00Z"}],
+        # newer, so replayed later
+        ["run-q.part-000002", good, {**meta, "part": 2, "bytes": 20, "crc32c": "00000000", "createdAt": "2026-01-02T00:00:00Z"}],
+        ["run-q.part-000003", good, {**meta, "part": 3, "bytes": 20, "crc32c": crc, "createdAt": "2026-01-03T00:00:00Z"}],
+        ["run-q.part-000004", good, {**meta, "part": 4, "bytes": 20, "crc32c": crc, "createdAt": "2026-01-04T00:00:00Z",
+                                     "run": {**own, "runId": "run-q"}}],
+        [f"{mine['runId']}.part-000001", good, {**meta, "runId": mine["runId"], "part": 1, "bytes": 20, "crc32c": crc,
+                                                "createdAt": "2026-01-05T00:00:00Z", "run": {**mine, "renewAfter": 0}}],
     ]])
     page.reload()  # the logger counts the DLQ at start and replays it
-    wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.quarantined === 2")
+    wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.quarantined === 4 && window.vpslog.stats.replayed === 1")
     assert page.evaluate("window.vpslog.stats.dlqEntries") == 0
-    assert page.evaluate(PLANT, [[]]) == {
+    q = page.evaluate(PLANT, [[]])
+    assert {k: v for k, v in q.items() if k != "run-q.part-000004.json"} == {
         "run-q.part-000001.bin": 13, "run-q.part-000001.json": "size 13 is not a whole number of 10-byte records",
         "run-q.part-000002.bin": 20, "run-q.part-000002.json": "checksum mismatch",
+        "run-q.part-000003.bin": 20, "run-q.part-000003.json": "no run token for this run",
+        "run-q.part-000004.bin": 20,
     }
-    assert harness.fault_stats(backend)["stats"]["puts_ok"] == 0
+    assert "HTTP 403 run token is for another run" in q["run-q.part-000004.json"]
+    assert harness.fault_stats(backend)["stats"]["puts_ok"] == 1
+    assert not [k for k in bucket_keys(backend) if k.startswith("runs/run-q/")]
+    assert f"runs/{mine['runId']}/part-000001.bin" in bucket_keys(backend)
+    assert any(e["action"] == "renew" and e["status"] == 200 and e["token"] == token_id(mine["token"])
+               for e in harness.audit_lines(backend))
+
+
+def bucket_keys(backend):
+    s3 = Settings(endpoint=backend["upstream"]).client()
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=backend["bucket"]).get("Contents", [])]
+
+
+def create_run(backend):
+    req = urllib.request.Request(f"{backend['api']}/runs", data=b"{}", method="POST", headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {backend['api_token']}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+
+def test_the_page_takes_the_api_token_keeps_it_and_never_puts_it_in_a_url(page, context, app_url, backend, tmp_path):
+    sent = []
+    context.on("request", lambda r: sent.append((r.url, r.headers.get("authorization"))))
+    open_app(page, app_url)
+    page.select_option("select[name=mode]", "cloud")
+    page.select_option("select[name=source]", "load")
+    page.select_option("select[name=pace]", "realtime")
+    page.fill("input[name=durationS]", "1")
+    for token, shown in [("", "requires an API token"), ("not-the-token-of-this-server", "refused this API token")]:
+        page.fill("input[name=apiToken]", token)
+        page.click("#start")
+        page.wait_for_selector(f"#form-error:has-text('{shown}')", timeout=10_000)
+    page.fill("input[name=apiToken]", backend["api_token"])
+    page.dispatch_event("input[name=apiToken]", "change")
+    page.click("#start")
+    page.wait_for_selector("#run-result:not([hidden])", timeout=120_000)
+    result = page.eval_on_selector("#run-result", "el => ({...el.dataset})")
+    assert result["published"] == "uploaded" and result["status"] == "closed"
+    report = fetch_and_verify(backend, result["runId"], tmp_path)
+    assert report["records"] == int(result["produced"]) == int(result["logged"]) > 0
+    # sent as a bearer header to POST /api/runs only, never in a URL
+    assert [a for u, a in sent if u.endswith("/api/runs")][-1] == f"Bearer {backend['api_token']}"
+    assert not [u for u, _ in sent if backend["api_token"] in u]
+    assert {u for u, a in sent if a} == {app_url + "api/runs"}
+    page.reload()
+    assert page.input_value("input[name=apiToken]") == backend["api_token"]  # kept for the origin

@@ -1,5 +1,7 @@
 // CLOUD sink: gathers records into 5 MiB parts (524,288 whole records) and PUTs
-// each to its own presigned key, runs/<runId>/part-NNNNNN.bin.
+// each to its own presigned key, runs/<runId>/part-NNNNNN.bin. The run was
+// created by the server: `cloud.run` is its capability (see upload.js), kept
+// with every DLQ entry so a replay after a reload can still finish the run.
 //
 // Memory is bounded: the part being filled, sealed parts waiting for a slot,
 // and MAX_IN_FLIGHT parts uploading. A sealed part with no free slot, or one
@@ -10,7 +12,7 @@
 // itself cannot take parts.
 import { createCrc32c } from '../checksum.js';
 import { RECORD_SIZE } from '../record.js';
-import { putWithRetry, RETRY } from '../upload.js';
+import { putWithRetry, renewIfDue, RETRY } from '../upload.js';
 
 export const PART_BYTES = 5 * 1024 * 1024;
 export const MAX_IN_FLIGHT = 3;
@@ -20,12 +22,15 @@ export class CloudSink {
 
   static async open(runId, { cloud, dlq } = {}) {
     if (!cloud?.api || !/^https?:\/\//.test(cloud.api)) throw new Error('CLOUD mode needs an absolute presign API URL (cloud.api)');
+    if (cloud.run?.runId !== runId || !cloud.run.token) throw new Error(`CLOUD run ${runId} needs its capability from the server (POST /api/runs)`);
     return new CloudSink(runId, cloud, dlq, await createCrc32c(), await createCrc32c());
   }
 
   constructor(runId, cloud, dlq, runCrc, partCrc) {
     this.runId = runId;
     this.api = cloud.api;
+    this.cap = { ...cloud.run };
+    this.renewing = null;
     this.retry = { ...RETRY, ...(cloud.retry ?? {}) };
     this.dlq = dlq;
     this.runCrc = runCrc;
@@ -62,6 +67,11 @@ export class CloudSink {
   }
 
   tick() {
+    if (!this.renewing && Date.now() / 1000 >= this.cap.renewAfter) {
+      this.renewing = renewIfDue(this.api, this.cap)
+        .catch((e) => { this.error = `renewing the run token: ${e.message}`; })
+        .finally(() => { this.renewing = null; });
+    }
     this.#settle();
   }
 
@@ -106,7 +116,7 @@ export class CloudSink {
   }
 
   #upload({ part, blob }) {
-    const p = putWithRetry(this.api, this.runId, part.part, blob, { retry: this.retry, onRetry: () => this.stats_.retries++ })
+    const p = putWithRetry(this.api, this.cap, part.part, blob, part.crc32c, { retry: this.retry, onRetry: () => this.stats_.retries++ })
       .then(async (r) => {
         if (r.ok) {
           part.state = 'uploaded';
@@ -126,7 +136,7 @@ export class CloudSink {
 
   async #toDlq(part, blob, { attempts, lastError }) {
     try {
-      await this.dlq.put({ kind: 'part', runId: this.runId, ...part, attempts, lastError }, new Uint8Array(await blob.arrayBuffer()));
+      await this.dlq.put({ kind: 'part', runId: this.runId, run: { ...this.cap }, ...part, attempts, lastError }, new Uint8Array(await blob.arrayBuffer()));
       part.state = 'dlq';
       this.stats_.partsToDlq++;
       return true;
@@ -150,9 +160,12 @@ export class CloudSink {
   // it waits in the DLQ and replay uploads it after the run's last part.
   async publish(manifest) {
     const body = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
-    const meta = { kind: 'manifest', runId: this.runId, part: 0, bytes: body.byteLength, records: 0, crc32c: null };
+    this.partCrc.init();
+    this.partCrc.update(body);
+    const crc32c = this.partCrc.digest('hex');
+    const meta = { kind: 'manifest', runId: this.runId, run: { ...this.cap }, part: 0, bytes: body.byteLength, records: 0, crc32c };
     if (this.parts.every((p) => p.state === 'uploaded')) {
-      const r = await putWithRetry(this.api, this.runId, 'manifest', body, { retry: this.retry, onRetry: () => this.stats_.retries++ });
+      const r = await putWithRetry(this.api, this.cap, 'manifest', body, crc32c, { retry: this.retry, onRetry: () => this.stats_.retries++ });
       if (r.ok) return 'uploaded';
       await this.dlq.put({ ...meta, attempts: r.attempts, lastError: r.error }, body);
     } else {

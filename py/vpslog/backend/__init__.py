@@ -1,10 +1,12 @@
 """The small Python backend of CLOUD mode (CPython; the `backend` extra).
 
-- ``settings``: configuration from the environment (endpoint, bucket, keys, origin).
-- ``presign``: boto3 presigning of exactly one key of the run layout.
-- ``api``: ``POST /api/presign {runId, part}`` -> ``{url, key, expires}``.
+- ``settings``: configuration from the environment (endpoint, bucket, keys, origin, tokens, bounds).
+- ``runs``: run capabilities (HMAC tokens bound to a server-chosen run id and an expiry), rate windows.
+- ``presign``: boto3 presigning of exactly one key of the run layout, write-once, size- and CRC32C-bound.
+- ``api``: ``POST /api/runs``, ``/api/runs/renew``, ``/api/presign``, ``/api/confirm``; the audit log.
 - ``local_s3``: moto as a local S3-compatible endpoint, bucket and CORS set up.
-- ``gateway``: a verifying reverse proxy in front of it (SigV4 + expiry) with fault injection, for tests.
+- ``gateway``: a verifying reverse proxy in front of it (SigV4 over the signed headers, expiry,
+  body CRC32C) with fault injection, for tests.
 - ``serve``: ``vpslog serve``, wiring the above.
 - ``fetch``: ``vpslog fetch``, reassembling a run from the bucket.
 """

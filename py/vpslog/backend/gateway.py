@@ -1,8 +1,15 @@
 """A verifying gateway in front of a local S3 server, for tests.
 
-moto (like s3rver) accepts tampered, expired and wrong-key presigned URLs; this
-proxy recomputes each presigned URL's SigV4 signature with botocore and checks
-its expiry before forwarding, so the tests prove that presigning really works.
+moto 5.2 (like s3rver) accepts tampered, expired and wrong-key presigned URLs,
+a request without the headers the URL signed (so a signed ``If-None-Match: *``
+can simply be left out), a body longer than the signed ``Content-Length``, and
+a body whose CRC32C is not the signed ``x-amz-checksum-crc32c``. It does refuse
+``If-None-Match: *`` on an existing key (412) when the header is sent. This
+proxy enforces the rest as S3 and R2 do: it recomputes each presigned URL's
+SigV4 signature with botocore over the headers the URL lists as signed (each
+must be present, with the signed value), checks the expiry, refuses unsigned
+``x-amz-*`` headers, and checks the body's CRC32C (400 BadDigest) before
+forwarding, so the tests prove that presigning really binds what it signs.
 It is also where faults are injected (``POST /__vpslog/faults``): fail a share of
 PUTs with 503, store a PUT and then answer 500, or drop every connection for a
 while. Error answers carry CORS headers, or the browser would only see
@@ -11,6 +18,7 @@ while. Error answers carry CORS headers, or the browser would only see
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import random
@@ -25,6 +33,7 @@ from botocore.credentials import Credentials
 
 from ._http import Handler
 
+MAX_BODY = 64 << 20  # a local stand-in for S3's single-PUT limit (5 GiB): parts are 5 MiB
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
 
@@ -40,7 +49,8 @@ class Faults:
             self.refuse_until = time.monotonic() + float(kw.get("refuse_for_s", 0))
             self.rng = random.Random(kw.get("seed", 0))
             self.stats = {"puts_ok": 0, "put_failed_503": 0, "stored_then_500": 0, "refused": 0,
-                          "signature_rejected": 0, "expired_rejected": 0, "unsigned_rejected": 0}
+                          "signature_rejected": 0, "expired_rejected": 0, "unsigned_rejected": 0,
+                          "digest_rejected": 0, "too_large_rejected": 0, "precondition_failed": 0}
             return self.describe()
 
     def describe(self) -> dict:
@@ -56,8 +66,9 @@ class Faults:
             return rate > 0 and self.rng.random() < rate
 
 
-def verify_presigned(method: str, host: str, path_qs: str, keys: dict[str, str]) -> str | None:
-    """Why a presigned request is not acceptable, or None."""
+def verify_presigned(method: str, host: str, path_qs: str, keys: dict[str, str], headers=None) -> str | None:
+    """Why a presigned request is not acceptable, or None. ``headers``: the request's, by lower-case name."""
+    headers = {k.lower(): v for k, v in (headers or {}).items()}
     u = urllib.parse.urlsplit(path_qs)
     q = dict(urllib.parse.parse_qsl(u.query, keep_blank_values=True))
     try:
@@ -65,6 +76,7 @@ def verify_presigned(method: str, host: str, path_qs: str, keys: dict[str, str])
         amz_date = q["X-Amz-Date"]
         expires = int(q["X-Amz-Expires"])
         access_key, _, region, service, _ = q["X-Amz-Credential"].split("/")
+        signed_names = q["X-Amz-SignedHeaders"].split(";")
     except (KeyError, ValueError):
         return "AccessDenied: not a presigned SigV4 URL"
     if access_key not in keys:
@@ -72,7 +84,14 @@ def verify_presigned(method: str, host: str, path_qs: str, keys: dict[str, str])
     signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
     if time.time() > signed_at + expires:
         return "AccessDenied: Request has expired"
-    req = AWSRequest(method=method, url=f"http://{host}{u.path}", headers={"host": host})
+    headers["host"] = host
+    missing = [n for n in signed_names if n not in headers]
+    if missing:
+        return f"AccessDenied: signed header(s) {', '.join(missing)} not sent"
+    unsigned = [n for n in headers if n.startswith("x-amz-") and n not in signed_names]
+    if unsigned:
+        return f"AccessDenied: There were headers present in the request which were not signed: {', '.join(unsigned)}"
+    req = AWSRequest(method=method, url=f"http://{host}{u.path}", headers={n: headers[n] for n in signed_names})
     auth = S3SigV4QueryAuth(Credentials(access_key, keys[access_key]), service, region, expires=expires)
     req.context["timestamp"] = amz_date
     auth._modify_request_before_signing(req)
@@ -83,6 +102,17 @@ def verify_presigned(method: str, host: str, path_qs: str, keys: dict[str, str])
         return "SignatureDoesNotMatch: unexpected query parameters"
     expected = auth.signature(auth.string_to_sign(req, auth.canonical_request(req)), req)
     return None if expected == signature else "SignatureDoesNotMatch"
+
+
+def check_digest(headers, body: bytes | None) -> str | None:
+    """S3 checks a sent x-amz-checksum-crc32c against the body it received; moto does not."""
+    import crc32c
+
+    sent = headers.get("x-amz-checksum-crc32c")
+    if sent is None or body is None:
+        return None
+    actual = base64.b64encode(crc32c.crc32c(body).to_bytes(4, "big")).decode()
+    return None if sent == actual else "BadDigest: The CRC32C you specified did not match the calculated checksum."
 
 
 def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults, allowed_origins):
@@ -119,6 +149,8 @@ def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults
             self.send_response(status)
             for k, v in headers:
                 self.send_header(k, v)
+            if self.command != "OPTIONS" and not any(k.lower() == "access-control-allow-origin" for k, _ in headers):
+                self.cors_headers()  # S3 sends them with its errors too (a 412); moto does not
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
@@ -134,12 +166,23 @@ def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults
             if self.path.startswith("/__vpslog/faults"):
                 self.admin()
                 return
-            body = self.read_body(64 << 20) if self.command == "PUT" else None
-            why = verify_presigned(self.command, self.headers.get("Host", ""), self.path, keys)
+            try:
+                body = self.read_body(MAX_BODY) if self.command == "PUT" else None
+            except ValueError as e:
+                faults.count("too_large_rejected")
+                self.close_connection = True  # the unread body must not be taken for the next request
+                self.s3_error(400, f"EntityTooLarge: {e}")
+                return
+            why = verify_presigned(self.command, self.headers.get("Host", ""), self.path, keys, dict(self.headers.items()))
             if why:
                 faults.count("expired_rejected" if "expired" in why else
                              "unsigned_rejected" if "not a presigned" in why else "signature_rejected")
                 self.s3_error(403, why)
+                return
+            why = check_digest(self.headers, body)
+            if why:
+                faults.count("digest_rejected")
+                self.s3_error(400, why)
                 return
             if self.command == "PUT" and faults.draw(faults.put_fail_rate):
                 faults.count("put_failed_503")
@@ -152,6 +195,8 @@ def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults
                 return
             if self.command == "PUT" and 200 <= status < 300:
                 faults.count("puts_ok")
+            if status == 412:
+                faults.count("precondition_failed")
             self.relay(status, headers, data)
 
         do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = s3

@@ -28,7 +28,8 @@ def create_bucket(settings, endpoint: str) -> None:
     s3.put_bucket_cors(Bucket=settings.bucket, CORSConfiguration={"CORSRules": [{
         "AllowedOrigins": list(settings.allowed_origins),
         "AllowedMethods": ["PUT", "GET", "HEAD"],
-        "AllowedHeaders": ["*"],
+        # exactly what the logger sends with a part: the signed write-once and checksum headers
+        "AllowedHeaders": ["if-none-match", "x-amz-checksum-crc32c", "content-type"],
         "ExposeHeaders": ["ETag"],
         "MaxAgeSeconds": 600,
     }]})

@@ -1,22 +1,34 @@
-"""Presigned PUT URLs for exactly one key of the run layout.
+"""Presigned PUT URLs for exactly one key of the run layout, write-once and size-bound.
 
 Keys are built here from validated inputs, never taken from the client:
-``runs/<runId>/part-<NNNNNN>.bin`` and ``runs/<runId>/manifest.json``.
+``runs/<runId>/part-<NNNNNN>.bin`` and ``runs/<runId>/manifest.json``. Each URL
+signs ``If-None-Match: *`` (the key can be written once), ``Content-Length``
+(the part's announced size) and ``x-amz-checksum-crc32c`` (the part's CRC32C),
+so the storage service itself refuses an overwrite, another size or other bytes.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 
 from ..manifest import schema
+from .settings import PART_MAX_BYTES
 
 RUN_ID = re.compile(schema()["properties"]["run_id"]["pattern"])
+CRC32C_HEX = re.compile(r"^[0-9a-f]{8}$")
 MAX_PART = 999_999
 
 
 class LayoutError(ValueError):
-    """The request names no key of the layout (HTTP 400)."""
+    """The request names no key of the layout, or an impossible size (HTTP 400)."""
+
+    code = "InvalidRequest"
+
+
+class TooLarge(LayoutError):
+    code = "EntityTooLarge"
 
 
 def part_key(run_id: str, part: int) -> str:
@@ -37,14 +49,77 @@ def key_for(run_id, part) -> str:
     return part_key(run_id, part)
 
 
+def crc32c_b64(hex8: str) -> str:
+    """x-amz-checksum-crc32c: base64 of the big-endian CRC32C (the logger computes it as 8 hex digits)."""
+    return base64.b64encode(bytes.fromhex(hex8)).decode()
+
+
 class Presigner:
-    def __init__(self, settings, endpoint: str | None = None) -> None:
+    def __init__(self, settings, endpoint: str | None = None, direct_endpoint: str | None = None) -> None:
         self.settings = settings
         self._client = settings.client(endpoint)
+        # the server's own reads (sealed? stored?) bypass the local gateway, which takes presigned URLs only
+        self._direct = settings.client(direct_endpoint or endpoint)
+        self._sealed: set[str] = set()  # a manifest never leaves: remember, skip the HEAD
 
-    def presign_put(self, run_id, part) -> dict:
+    def object_limit(self, part) -> int:
+        return self.settings.manifest_max_bytes if part == "manifest" else PART_MAX_BYTES
+
+    def check_body(self, part, size, crc) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise LayoutError(f"bytes must be a positive whole number, got {size!r}")
+        if size > self.object_limit(part):
+            raise TooLarge(f"{size} bytes is over the {self.object_limit(part)}-byte limit of "
+                           f"{'a manifest' if part == 'manifest' else 'a part'}")
+        if not isinstance(crc, str) or not CRC32C_HEX.fullmatch(crc):
+            raise LayoutError(f"crc32c must be 8 lowercase hex digits, got {crc!r}")
+
+    def presign_put(self, run_id, part, size, crc) -> dict:
         key = key_for(run_id, part)
+        self.check_body(part, size, crc)
         ttl = self.settings.presign_ttl_s
-        url = self._client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.settings.bucket, "Key": key}, ExpiresIn=ttl)
-        return {"url": url, "key": key, "method": "PUT", "expires": int(time.time()) + ttl}
+        url = self._client.generate_presigned_url("put_object", Params={
+            "Bucket": self.settings.bucket, "Key": key, "IfNoneMatch": "*",
+            "ContentLength": size, "ChecksumCRC32C": crc32c_b64(crc)}, ExpiresIn=ttl)
+        # the client must send exactly these (Content-Length follows from the body)
+        headers = {"If-None-Match": "*", "x-amz-checksum-crc32c": crc32c_b64(crc)}
+        return {"url": url, "key": key, "method": "PUT", "headers": headers, "expires": int(time.time()) + ttl}
+
+    def _head(self, key: str) -> dict | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._direct.head_object(Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def sealed(self, run_id: str) -> bool:
+        """A run is complete, and closed to writes, once its manifest is in the bucket."""
+        if run_id not in self._sealed and self._head(manifest_key(run_id)) is not None:
+            self._sealed.add(run_id)
+        return run_id in self._sealed
+
+    def stored(self, run_id, part, size, crc) -> tuple[bool, str]:
+        """Is this exact object (size and CRC32C) what the bucket holds under the key?
+
+        Answers a write-once refusal (412) after a PUT that was stored but whose
+        answer was lost: the part is then done, and counted once."""
+        key = key_for(run_id, part)
+        self.check_body(part, size, crc)
+        head = self._head(key)
+        if head is None:
+            return False, f"{key} is not in the bucket"
+        if head["ContentLength"] != size:
+            return False, f"{key} holds {head['ContentLength']} bytes, not {size}"
+        stored = head.get("ChecksumCRC32C")
+        if stored is None:
+            # stores that keep no checksum (moto): read the object back, it is at most the limit
+            import crc32c
+
+            body = self._direct.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+            stored = crc32c_b64(f"{crc32c.crc32c(body):08x}")
+        if stored != crc32c_b64(crc):
+            return False, f"{key} holds other bytes (CRC32C differs)"
+        return True, "stored object matches"

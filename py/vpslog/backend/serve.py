@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -10,10 +11,38 @@ import threading
 from . import _http
 from .settings import Settings
 
+OPEN_API_WARNING = """\
+vpslog serve: *** THE API IS OPEN ***: no VPSLOG_API_TOKEN is set, so anyone who can reach
+this server can create runs and upload to the bucket. Fine on 127.0.0.1 for development;
+set VPSLOG_API_TOKEN for anything else."""
 
-def serve(port: int = 8787, gateway_port: int = 0, ready=print) -> None:
+
+def check_exposure(settings: Settings, insecure_open_api: bool) -> None:
+    """Refuse an open API in front of a real bucket; shout about it in local dev."""
+    if settings.api_tokens:
+        return
+    if not settings.endpoint_is_local and not insecure_open_api:
+        raise ValueError(f"refusing to serve an open API for {settings.endpoint}: set VPSLOG_API_TOKEN "
+                         "(comma-separated tokens allowed), or pass --insecure-open-api if you really mean it")
+    print(OPEN_API_WARNING, file=sys.stderr, flush=True)
+
+
+def serve(port: int = 8787, gateway_port: int = 0, insecure_open_api: bool = False, ready=print) -> None:
     settings = Settings.from_env()
-    info = {"bucket": settings.bucket, "allowed_origins": list(settings.allowed_origins)}
+    check_exposure(settings, insecure_open_api)
+    if settings.run_secret_generated:
+        print("vpslog serve: VPSLOG_RUN_SECRET is not set: run tokens are signed with a key made now, "
+              "so a restart invalidates every run token (set it to keep them)", file=sys.stderr, flush=True)
+    # the audit trail: one JSON line per API decision, on stderr (stdout carries the ready line)
+    audit = logging.getLogger("vpslog.audit")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("audit %(message)s"))
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False
+
+    info = {"bucket": settings.bucket, "allowed_origins": list(settings.allowed_origins), "auth": bool(settings.api_tokens)}
+    direct = None
     if settings.endpoint is None:
         from .gateway import Faults, make_handler as gateway_handler
         from .local_s3 import create_bucket, start_moto
@@ -24,7 +53,7 @@ def serve(port: int = 8787, gateway_port: int = 0, ready=print) -> None:
         gw = _http.start(gateway_handler(("127.0.0.1", int(moto_url.rsplit(":", 1)[1])),
                                          {settings.access_key_id: settings.secret_access_key}, faults,
                                          settings.allowed_origins), gateway_port)
-        endpoint = f"http://127.0.0.1:{gw.server_address[1]}"
+        endpoint, direct = f"http://127.0.0.1:{gw.server_address[1]}", moto_url
         info.update(s3_endpoint=endpoint, upstream=moto_url, local=True)
     else:
         endpoint = settings.endpoint
@@ -32,7 +61,7 @@ def serve(port: int = 8787, gateway_port: int = 0, ready=print) -> None:
     from .api import make_handler as api_handler
     from .presign import Presigner
 
-    api = _http.start(api_handler(Presigner(settings, endpoint), settings.allowed_origins), port)
+    api = _http.start(api_handler(Presigner(settings, endpoint, direct), settings.allowed_origins), port)
     info["api"] = f"http://127.0.0.1:{api.server_address[1]}/api"
     ready(json.dumps(info), flush=True)
     stop = threading.Event()
