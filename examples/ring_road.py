@@ -45,6 +45,7 @@ class RingRoad(vpslog.Source):
         if self.first_edge + p["edges"] > 65536 or self.first_car + p["vehicles"] > 65536:
             raise ValueError("edge and vehicle ids must fit 0..65535: fewer workers, edges or vehicles")
         self.rng = part.rng("ring")
+        self.edge = []  # each car's edge, while running
 
     def edges(self):
         p, n = self.params, self.params["edges"]
@@ -61,13 +62,20 @@ class RingRoad(vpslog.Source):
                 "x1": [c + radius * math.cos(a) for c, a in zip(cx, angle1)],
                 "y1": [radius * math.sin(a) for a in angle1]}
 
+    def view(self):
+        """Cars per edge of this worker's ring, for the page's map."""
+        occ = [0] * self.params["edges"]
+        for e in self.edge:
+            occ[e] += 1
+        return {"edges": range(self.first_edge, self.first_edge + len(occ)), "occupancy": occ}
+
     def run(self, log):
         p, rng = self.params, self.rng
         n, dt, v0, ring, seg = p["vehicles"], p["dt"], p["v0"], self.ring, p["length_m"]
         a, b, s0, T, car = self.A, self.B, self.S0, self.T, self.CAR
         x = [i * ring / n for i in range(n)]
         v = [0.0] * n
-        edge = [int(xi // seg) for xi in x]
+        self.edge = edge = [int(xi // seg) for xi in x]
         for i in range(n):
             log.enter(0, self.first_car + i, self.first_edge + edge[i])
         brake_p = dt / p["brake_every_s"]

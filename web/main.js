@@ -1,6 +1,7 @@
 // Page UI: reads the form, drives the Pipeline, renders what it reports.
 import { Pipeline, MAX_SIMS } from './pipeline.js';
 import { SourcePanel } from './sources.js';
+import { LiveView } from './view.js';
 import * as P from '../workers/protocol.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -9,8 +10,9 @@ const startBtn = $('#start');
 const stopBtn = $('#stop');
 const pipeline = new Pipeline();
 const sources = new SourcePanel(form, pipeline, (e) => addError(e));
-// For the console and for tests; the page itself never needs it.
-window.vpslog = { pipeline };
+const view = new LiveView($('#live'), pipeline);
+// For the console, tests and the bench; the page itself never needs it.
+window.vpslog = { pipeline, view };
 const BOOT_ESTIMATE_MS = 5000;
 
 const fmt = new Intl.NumberFormat('en-US');

@@ -101,6 +101,12 @@ export class Pipeline extends EventTarget {
       case P.SIM_REPLY:
         sim.requests.settle(m);
         break;
+      case P.SIM_VIEW:
+        this.#emit('view', m);
+        return; // 10 Hz: not a change of the sims' state
+      case P.SIM_NETWORK:
+        this.#emit('network', m);
+        break;
       case P.SIM_STATUS:
         sim.status = m;
         break;

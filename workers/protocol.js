@@ -16,6 +16,12 @@ export const SIM_DECLARE = 'sim.declare';  // {id, spec, check?: {params, worker
 export const SIM_PROGRESS = 'sim.progress'; // {stage, detail}
 export const SIM_READY = 'sim.ready';       // {bootMs, bootMode: 'snapshot'|'fresh', python, catalog: [declaration], interruptible}
 export const SIM_REPLY = 'sim.reply';       // {id, ok, result | error}
+// The view channel: never log records, only compact aggregates, at most every VIEW_MS.
+export const SIM_VIEW = 'sim.view';         // {producer, simTimeMs, records, status: Float64Array[4] (cumulative, by status),
+                                            //  topEdges: Uint16Array, topCounts: Float64Array, occEdges: Uint16Array, occupancy: Uint16Array}
+export const SIM_NETWORK = 'sim.network';   // {edgeIds: Uint16Array, x0, y0, x1, y1, capacity: Float32Array}: the map, once per run (worker 0)
+export const VIEW_MS = 100;
+export const VIEW_TOP_EDGES = 12;
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
 export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats}
 export const SIM_ERROR = 'sim.error';       // {message}

@@ -13,6 +13,8 @@ const ACCESS = {
   uint32: ['getUint32', 'setUint32'],
 };
 const FIELDS = layout.fields.map((f) => ({ ...f, get: ACCESS[f.type][0], set: ACCESS[f.type][1] }));
+// Each field by name: {name, type, offset, get, set}.
+export const FIELD = Object.freeze(Object.fromEntries(FIELDS.map((f) => [f.name, f])));
 
 // Encode objects {time_ms, vehicle_id, edge_id, status} (pad is always 0).
 // Not the hot path (Python packs); used by tests and tools to speak the format.

@@ -4,7 +4,10 @@
 // buffers are in flight: with no credit left the model is simply not stepped,
 // so nothing is dropped and memory stays bounded.
 import * as P from './protocol.js';
-import { BUFFER_BYTES, RECORD_SIZE } from './record.js';
+import { BUFFER_BYTES, RECORD_SIZE, FIELD } from './record.js';
+
+const EDGE_OFFSET = FIELD.edge_id.offset;
+const STATUS_OFFSET = FIELD.status.offset;
 
 const MAX_BUFFERS_PER_CALL = 16;
 const STATUS_MS = 250;
@@ -160,6 +163,8 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
     runId, producer, port, pace,
     credits: P.CREDIT_WINDOW, seq: 0, records: 0, maxInFlight: 0,
     stopRequested: false, creditWaiter: null, waitMs: 0,
+    // view aggregates, counted from the buffers as they leave (never sent themselves)
+    status: new Float64Array(4), edgeEvents: new Uint32Array(65536), lastView: 0, viewBroken: false,
   });
   port.onmessage = (e) => {
     if (e.data?.type !== P.CREDIT || !(e.data.n > 0)) {
@@ -177,7 +182,9 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
   try {
     try {
       producerPy = bridge.make_producer(JSON.stringify(source));
-      port.postMessage(P.msg(P.META, { meta: JSON.parse(bridge.describe(producerPy)) }));
+      const meta = JSON.parse(bridge.describe(producerPy));
+      port.postMessage(P.msg(P.META, { meta }));
+      if (source.worker === 0) postNetwork(meta.run.network?.edges);
     } catch (e) {
       error = pyMessage(e);
       throw new Error(`the source did not start: ${error}`);
@@ -194,16 +201,18 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
         continue;
       }
       const sent = await send(s, producerPy.produce(Math.min(s.credits, MAX_BUFFERS_PER_CALL), until));
+      if (performance.now() - s.lastView >= P.VIEW_MS) postView(s, producerPy);
       if (sent === 0 && producerPy.exhausted) break;
       await yieldToEvents();
     }
     // Stop may arrive as SIGINT while Python runs; whatever the model logged stays.
     await send(s, producerPy.flush());
+    postView(s, producerPy);
     error = producerPy.error ?? null;
   } finally {
     // Even after a failure the logger must learn where this producer ended,
     // so it can close the run with what was already sent instead of waiting.
-    const stats = producerPy ? JSON.parse(bridge.stats(producerPy)) : null;
+    const stats = producerPy ? { ...JSON.parse(bridge.stats(producerPy)), status_counts: statusCounts(s) } : null;
     port.postMessage(P.msg(P.EOF, { records: s.records, buffers: s.seq, stats, ...(error ? { error } : {}) }));
     post(P.SIM_STOPPED, { producer, records: s.records, buffers: s.seq, waitMs: s.waitMs, maxInFlight: s.maxInFlight, stats, error });
     clearInterval(status);
@@ -211,6 +220,55 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
     port.close();
     active = null;
   }
+}
+
+const statusCounts = (s) => ({ enter: s.status[1], exit: s.status[2], error: s.status[3] });
+
+// The map's geometry, if the source's edge table has it: typed arrays, once.
+function postNetwork(edges) {
+  if (!edges?.x0) return;
+  const f32 = (k) => Float32Array.from(edges[k]);
+  const net = { edgeIds: Uint16Array.from(edges.edge_id), x0: f32('x0'), y0: f32('y0'), x1: f32('x1'), y1: f32('y1'), capacity: f32('capacity') };
+  self.postMessage(P.msg(P.SIM_NETWORK, net), Object.values(net).map((a) => a.buffer));
+}
+
+// One view message: status counts, the busiest edges so far, and the model's
+// own state (per-edge occupancy) if it publishes one.
+function postView(s, producerPy) {
+  s.lastView = performance.now();
+  const top = topEdges(s.edgeEvents, P.VIEW_TOP_EDGES);
+  let occEdges = new Uint16Array(0);
+  let occupancy = new Uint16Array(0);
+  if (!s.viewBroken) {
+    let v = null;
+    try {
+      v = producerPy.view();
+      const u16 = new Uint16Array(v.toJs().slice().buffer);
+      occEdges = u16.slice(0, u16.length / 2);
+      occupancy = u16.slice(u16.length / 2);
+    } catch (e) {
+      s.viewBroken = true; // a broken view() must not stop the logging
+      post(P.SIM_ERROR, { message: `the model's view() failed, the map stops updating: ${pyMessage(e)}` });
+    } finally {
+      v?.destroy();
+    }
+  }
+  const m = { producer: s.producer, simTimeMs: producerPy.sim_time_ms, records: s.records, status: s.status.slice(),
+    topEdges: top.edges, topCounts: top.counts, occEdges, occupancy };
+  self.postMessage(P.msg(P.SIM_VIEW, m), [m.status.buffer, m.topEdges.buffer, m.topCounts.buffer, occEdges.buffer, occupancy.buffer]);
+}
+
+function topEdges(counts, k) {
+  const edges = [];
+  for (let e = 0; e < counts.length; e++) {
+    const c = counts[e];
+    if (!c || (edges.length === k && c <= counts[edges[k - 1]])) continue;
+    let i = Math.min(edges.length, k - 1);
+    while (i > 0 && counts[edges[i - 1]] < c) i--;
+    edges.splice(i, 0, e);
+    if (edges.length > k) edges.pop();
+  }
+  return { edges: Uint16Array.from(edges), counts: Float64Array.from(edges, (e) => counts[e]) };
 }
 
 function waitForCredit(s) {
@@ -231,6 +289,11 @@ async function send(s, bytesPy) {
   let sent = 0;
   try {
     const data = view.data;
+    const { status, edgeEvents } = s;
+    for (let r = 0; r < data.byteLength; r += RECORD_SIZE) {
+      edgeEvents[data[r + EDGE_OFFSET] | (data[r + EDGE_OFFSET + 1] << 8)]++;
+      status[data[r + STATUS_OFFSET]]++;
+    }
     for (let off = 0; off < data.byteLength; off += BUFFER_BYTES) {
       while (s.credits === 0) await waitForCredit(s);
       const buf = data.slice(off, Math.min(off + BUFFER_BYTES, data.byteLength)).buffer;

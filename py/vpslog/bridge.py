@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from array import array
 
 from . import registry
 from .packer import BufferBatcher
@@ -141,6 +142,16 @@ class Producer:
         if self.code:
             run["code"] = self.code
         return {"run": {**src.describe(), **run}, "producer": {"worker": self.part.worker}}
+
+    def view(self) -> bytes:
+        """The source's view as uint16 edge ids then uint16 occupancies (clamped), or b""."""
+        v = self.source.view()
+        if not v:
+            return b""
+        edges, occ = array("H", v["edges"]), array("H", (min(n, 65535) for n in v["occupancy"]))
+        if len(edges) != len(occ):
+            raise ValueError(f"view(): {len(edges)} edges but {len(occ)} occupancies")
+        return edges.tobytes() + occ.tobytes()
 
     @property
     def stats(self) -> dict:

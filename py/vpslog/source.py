@@ -152,6 +152,13 @@ class Source:
         """This worker's own counters, reported when it stops."""
         return {}
 
+    def view(self) -> dict | None:
+        """The model's live state for the page's view, asked for at most 10 times a
+        second between steps: ``{"edges": ids, "occupancy": vehicles on each}``
+        (equal-length int sequences, this worker's edges), or None. It feeds the
+        map only, never the log."""
+        return None
+
 
 class EventLog:
     """Where a model logs its events.

@@ -244,3 +244,7 @@ class TrafficSource(Source):
     def stats(self) -> dict:
         sim = self.sim
         return {**sim.stats, "vehicles": [sim.vehicle_lo, sim.vehicle_hi], "edges": len(sim.edges)}
+
+    def view(self) -> dict:
+        occ = self.sim._occ
+        return {"edges": self.sim.edges, "occupancy": [occ[e] for e in self.sim.edges]}

@@ -1,8 +1,11 @@
 // Injected before the page's own scripts (Playwright add_init_script). Counts
 // every binary payload the main thread receives from any worker, so a test can
-// prove log data never reaches the page.
+// prove log data never reaches the page. The view channel (sim.view, and the
+// map's edge table, sim.network) is counted apart, with each message's size
+// and arrival time, so a test can bound its size and rate.
 (() => {
-  const probe = (window.__vpslogProbe = { messages: 0, binaryBytes: 0 });
+  const VIEW_TYPES = new Set(['sim.view', 'sim.network']);
+  const probe = (window.__vpslogProbe = { messages: 0, binaryBytes: 0, view: [] });
   const scan = (v, depth = 0) => {
     if (v instanceof ArrayBuffer) return v.byteLength;
     if (ArrayBuffer.isView(v)) return v.byteLength;
@@ -16,7 +19,9 @@
   };
   const count = (e) => {
     probe.messages++;
-    probe.binaryBytes += scan(e.data);
+    const bytes = scan(e.data);
+    if (VIEW_TYPES.has(e.data?.type)) probe.view.push({ type: e.data.type, producer: e.data.producer, bytes, t: performance.now() });
+    else probe.binaryBytes += bytes;
   };
   const Native = window.Worker;
   window.Worker = class extends Native {

@@ -35,7 +35,14 @@ def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, a
 
     # The main thread saw worker messages (stats, progress) but no record bytes.
     probe = page.evaluate("window.__vpslogProbe")
-    assert probe["messages"] > 10 and probe["binaryBytes"] == 0, probe
+    assert probe["messages"] > 10 and probe["binaryBytes"] == 0, {k: v for k, v in probe.items() if k != "view"}
+    # The view channel: at most 10 messages a second per sim, each a few hundred
+    # bytes of aggregates (this source publishes no occupancy), never a buffer of records.
+    views = [v for v in probe["view"] if v["type"] == "sim.view"]
+    for producer in (0, 1):
+        times = [v["t"] for v in views if v["producer"] == producer]
+        assert len(times) >= 10 and len(times) <= 10 * (times[-1] - times[0]) / 1000 + 2, len(times)
+    assert max(v["bytes"] for v in views) <= 256 < 4090
     # ...and the probe does see binary data when a worker sends some.
     page.evaluate("""() => new Promise((resolve) => {
         const w = new Worker(URL.createObjectURL(new Blob(['postMessage(new ArrayBuffer(4090))'])));
