@@ -34,7 +34,7 @@ RUN_JS = """async ([workers, mode, seconds]) => {
   const d = await done;
   const elapsed = (performance.now() - tStarted) / 1000;
   pl.removeEventListener('stats', watch);
-  if (mode === 'opfs') await pl.request('log.delete', { runId: d.runId });  // keep the profile small
+  if (mode === 'opfs') await pl.deleteRun(d.runId);  // keep the profile small
   return { records: d.manifest.records, produced: d.produced, elapsed, status: d.manifest.status, published: d.published,
            toDlq: window.vpslog.stats.partsToDlq ?? 0, ...peak };
 }"""

@@ -1,6 +1,6 @@
 // Page UI: reads the form, drives the Pipeline, renders what it reports.
 import { Pipeline, MAX_SIMS } from './pipeline.js';
-import * as P from '../workers/protocol.js';
+import { CREDIT_WINDOW } from '../workers/protocol.js';
 
 const $ = (sel) => document.querySelector(sel);
 const form = $('#run-form');
@@ -72,11 +72,11 @@ function renderSims() {
       bar.value = 0;
       text.textContent = 'failed (see errors)';
     } else {
-      bar.max = P.CREDIT_WINDOW;
+      bar.max = CREDIT_WINDOW;
       bar.value = s.state === 'running' ? s.status?.inFlight ?? 0 : 0;
       bar.title = 'buffers in flight';
       text.textContent = s.state === 'running'
-        ? `${fmt.format(s.status?.records ?? 0)} records · ${s.status?.inFlight ?? 0}/${P.CREDIT_WINDOW} in flight`
+        ? `${fmt.format(s.status?.records ?? 0)} records · ${s.status?.inFlight ?? 0}/${CREDIT_WINDOW} in flight`
         : `Python ${s.python} ready (boot ${(s.bootMs / 1000).toFixed(1)} s)`;
     }
     li.append(label, bar, text);
@@ -118,10 +118,26 @@ function renderStats(s) {
   }));
 }
 
+const STATUS_TEXT = {
+  open: { here: 'open (being written here)', elsewhere: 'open (being written in another tab)' },
+  recovered: 'recovered (interrupted, repaired)',
+};
+
+function statusText(r) {
+  const t = STATUS_TEXT[r.status];
+  return typeof t === 'object' ? t[r.live] ?? 'open' : t ?? r.status;
+}
+
+// Why a run cannot be downloaded right now, or null.
+const noDownload = (r) => (r.mode === 'cloud' ? 'a CLOUD run is in the bucket: use vpslog fetch once it has closed' : null);
+
+let refreshing = null;
 async function refreshRuns() {
+  // A burst of changes (several tabs) needs one listing, not one each.
+  refreshing ??= pipeline.listRuns().finally(() => { refreshing = null; });
   let runs;
   try {
-    runs = await pipeline.request(P.LOG_LIST);
+    runs = await refreshing;
   } catch (e) {
     addError({ source: 'runs', message: e.message });
     return;
@@ -130,6 +146,7 @@ async function refreshRuns() {
   $('#runs tbody').replaceChildren(...runs.map((r) => {
     const tr = document.createElement('tr');
     tr.dataset.runId = r.runId;
+    tr.dataset.status = r.status;
     const cell = (text, cls) => {
       const td = document.createElement('td');
       td.textContent = text;
@@ -138,8 +155,10 @@ async function refreshRuns() {
     };
     const actions = document.createElement('td');
     const dl = document.createElement('button');
-    dl.textContent = 'Download';
+    dl.textContent = r.live ? 'Download snapshot' : 'Download';
     dl.className = 'download';
+    dl.title = noDownload(r) ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot' : '');
+    dl.disabled = !!noDownload(r);
     dl.onclick = () => download(r.runId).catch((e) => addError({ source: 'download', message: e.message }));
     const del = document.createElement('button');
     del.textContent = 'Delete';
@@ -147,20 +166,20 @@ async function refreshRuns() {
     del.onclick = async () => {
       if (!confirm(`Delete ${r.runId}?`)) return;
       try {
-        await pipeline.request(P.LOG_DELETE, { runId: r.runId });
+        await pipeline.deleteRun(r.runId);
       } catch (e) {
         addError({ source: 'delete', message: e.message });
       }
       refreshRuns();
     };
     actions.append(dl, ' ', del);
-    tr.append(cell(r.runId), cell(fmtBytes(r.bytes), 'num'), cell(r.records == null ? '—' : fmt.format(r.records), 'num'), cell(r.status), actions);
+    tr.append(cell(r.runId), cell(fmtBytes(r.bytes), 'num'), cell(r.records == null ? '—' : fmt.format(r.records), 'num'), cell(statusText(r), 'status'), actions);
     return tr;
   }));
 }
 
 async function download(runId) {
-  const { bin, manifest } = await pipeline.request(P.LOG_GET, { runId });
+  const { bin, manifest } = await pipeline.getRun(runId);
   for (const [file, name] of [[bin, `${runId}.bin`], [manifest, `${runId}.manifest.json`]]) {
     const url = URL.createObjectURL(file);
     const a = Object.assign(document.createElement('a'), { href: url, download: name });
@@ -169,6 +188,16 @@ async function download(runId) {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   }
+}
+
+// Where a CLOUD run's parts are: only parts that reached the bucket are said to be there.
+function cloudWhere(runId, manifest, published, delivery) {
+  const n = manifest.parts.length;
+  const up = delivery?.partsUploaded ?? 0;
+  const queued = n - up;
+  const parts = `${n} part${n === 1 ? '' : 's'} under runs/${runId}/`;
+  if (!queued && published === 'uploaded') return ` in ${parts} in the bucket (manifest uploaded: run complete)`;
+  return ` in ${parts}: ${up} in the bucket, ${queued} waiting in the dead-letter queue (manifest ${published === 'uploaded' ? 'uploaded' : 'queued until they are uploaded'})`;
 }
 
 form.addEventListener('submit', async (e) => {
@@ -202,9 +231,10 @@ pipeline.addEventListener('stats', (e) => {
   renderStats(e.detail);
 });
 pipeline.addEventListener('error', (e) => addError(e.detail));
+pipeline.addEventListener('runs', refreshRuns);
 pipeline.addEventListener('sims', renderSims);
 pipeline.addEventListener('run', (e) => {
-  const { state, manifest, produced, runId, sims, published } = e.detail;
+  const { state, manifest, produced, runId, sims, published, delivery } = e.detail;
   if (state === 'closed') {
     stopBtn.disabled = true;
     startBtn.disabled = false;
@@ -219,14 +249,9 @@ pipeline.addEventListener('run', (e) => {
     });
     const traffic = manifest.source?.source === 'traffic'
       ? ` ${fmt.format(Number(el.dataset.traversals))} edge traversals;` : '';
-    const where = manifest.mode === 'cloud'
-      ? ` in ${manifest.parts.length} part${manifest.parts.length === 1 ? '' : 's'} under runs/${runId}/ in the bucket (manifest ${published === 'uploaded' ? 'uploaded: run complete' : 'queued until the dead-letter queue drains'})`
-      : '';
+    const where = manifest.mode === 'cloud' ? cloudWhere(runId, manifest, published, delivery) : '';
     el.textContent = `${runId}: ${manifest.status};${traffic} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
     el.hidden = false;
-    refreshRuns();
-  } else if (state === 'running') {
-    refreshRuns();
   }
 });
 

@@ -3,16 +3,12 @@ local S3 (moto) through the verifying gateway, faults injected there. In every
 case the records in the bucket, reassembled by `vpslog fetch` and checked by
 `vpslog verify`, are exactly the records the sim workers reported producing."""
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
-from pageflow import BOOT_TIMEOUT_MS, verify_cli
+from pageflow import BOOT_TIMEOUT_MS, fetch_cli, verify_cli
 
 import harness
-from vpslog.backend.settings import Settings
 
 pytestmark = pytest.mark.browser
 PART = 5 * 1024 * 1024
@@ -60,11 +56,7 @@ def wait_until(page, js, timeout_s=90):
 
 
 def fetch_and_verify(backend, run_id, tmp_path):
-    env = {**os.environ, "VPSLOG_S3_ENDPOINT": backend["upstream"],
-           "VPSLOG_S3_ACCESS_KEY_ID": Settings(None).access_key_id,
-           "VPSLOG_S3_SECRET_ACCESS_KEY": Settings(None).secret_access_key}
-    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "fetch", f"s3://{backend['bucket']}/runs/{run_id}",
-                          "--out", str(tmp_path)], capture_output=True, text=True, env=env)
+    out = fetch_cli(backend, run_id, tmp_path)
     assert out.returncode == 0, out.stderr
     code, report = verify_cli(tmp_path / f"{run_id}.bin")
     assert code == 0, report

@@ -11,12 +11,15 @@
 import { createCrc32c } from '../checksum.js';
 import { RECORD_SIZE } from '../record.js';
 import { putWithRetry, RETRY } from '../upload.js';
+import { Sink } from './base.js';
 
 export const PART_BYTES = 5 * 1024 * 1024;
 export const MAX_IN_FLIGHT = 3;
 
-export class CloudSink {
-  static persistent = false; // nothing under runs/ in OPFS; the bucket holds the run
+export class CloudSink extends Sink {
+  // The bucket holds the records; runs/ keeps only the open run's manifest and
+  // progress, so that an interrupted run can be recovered.
+  static catalogued = true;
 
   static async open(runId, { cloud, dlq } = {}) {
     if (!cloud?.api || !/^https?:\/\//.test(cloud.api)) throw new Error('CLOUD mode needs an absolute presign API URL (cloud.api)');
@@ -24,6 +27,7 @@ export class CloudSink {
   }
 
   constructor(runId, cloud, dlq, runCrc, partCrc) {
+    super();
     this.runId = runId;
     this.api = cloud.api;
     this.retry = { ...RETRY, ...(cloud.retry ?? {}) };
@@ -39,7 +43,6 @@ export class CloudSink {
     this.handoff = null;      // promise of a DLQ write under way
     this.bytes = 0;
     this.stats_ = { partsUploaded: 0, bytesUploaded: 0, retries: 0, partsToDlq: 0 };
-    this.onReady = () => {};
   }
 
   get ready() {
@@ -77,6 +80,7 @@ export class CloudSink {
     const part = {
       part: n, key: `runs/${this.runId}/part-${String(n).padStart(6, '0')}.bin`,
       bytes: this.fillingBytes, records: this.fillingBytes / RECORD_SIZE, crc32c: this.partCrc.digest('hex'),
+      through: this.#runCrcSoFar(),
     };
     this.partCrc.init();
     this.parts.push(part);
@@ -84,6 +88,14 @@ export class CloudSink {
     this.filling = [];
     this.fillingBytes = 0;
     this.#dispatch();
+  }
+
+  // The run's CRC32C up to here, without ending the running checksum.
+  #runCrcSoFar() {
+    const state = this.runCrc.save();
+    const hex = this.runCrc.digest('hex');
+    this.runCrc.load(state);
+    return hex;
   }
 
   #dispatch() {
@@ -136,6 +148,12 @@ export class CloudSink {
     }
   }
 
+  // Safe parts: in the bucket or the DLQ (the logger records them for recovery).
+  checkpoint() {
+    const parts = this.parts.filter((p) => p.state);
+    return { bytes: parts.reduce((a, p) => a + p.bytes, 0), parts };
+  }
+
   // Seal the final short part and wait until every part is uploaded or queued.
   async close() {
     this.#seal();
@@ -143,7 +161,8 @@ export class CloudSink {
       this.#dispatch();
       await Promise.race([...this.uploads, this.handoff].filter(Boolean));
     }
-    return { bytes: this.bytes, checksum: { algorithm: 'crc32c', value: this.runCrc.digest('hex') }, error: null, parts: this.parts };
+    const parts = this.parts.map(({ part, key, bytes, records, crc32c }) => ({ part, key, bytes, records, crc32c }));
+    return { bytes: this.bytes, checksum: { algorithm: 'crc32c', value: this.runCrc.digest('hex') }, error: null, parts };
   }
 
   // The manifest goes last, and only when every part is in the bucket; otherwise
