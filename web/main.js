@@ -173,10 +173,77 @@ async function refreshRuns() {
       refreshRuns();
     };
     actions.append(dl, ' ', del);
-    tr.append(cell(r.runId), cell(fmtBytes(r.bytes), 'num'), cell(r.records == null ? '—' : fmt.format(r.records), 'num'), cell(statusText(r), 'status'), actions);
+    const pinCell = document.createElement('td');
+    const pin = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'pin', checked: !!r.pinned });
+    pin.title = 'a pinned run is never removed by the retention policy';
+    pin.onchange = () => pipeline.pinRun(r.runId, pin.checked).catch((e) => addError({ source: 'pin', message: e.message }));
+    pinCell.append(pin);
+    tr.append(cell(r.runId), cell(fmtBytes(r.bytes), 'num'), cell(r.records == null ? '—' : fmt.format(r.records), 'num'), cell(statusText(r), 'status'), pinCell, actions);
     return tr;
   }));
+  refreshStorage();
 }
+
+const MiB = 1 << 20;
+const retentionForm = $('#retention-form');
+
+async function refreshStorage(u) {
+  try {
+    u ??= await pipeline.storageUsage();
+  } catch (e) {
+    addError({ source: 'storage', message: e.message });
+    return;
+  }
+  const items = [
+    ['Used', `${fmtBytes(u.estimate.usage)} of ${fmtBytes(u.estimate.quota)}`],
+    ...Object.entries(u.bytesByStatus).map(([status, bytes]) => [`Runs ${status}`, fmtBytes(bytes)]),
+    ['Dead-letter queue', fmtBytes(u.dlqBytes)],
+    ['Quarantine', fmtBytes(u.quarantineBytes)],
+    ['Download snapshots', fmtBytes(u.snapshotBytes)],
+  ];
+  $('#storage').replaceChildren(...items.map(([k, v]) => {
+    const d = document.createElement('div');
+    d.dataset.stat = k;
+    d.append(Object.assign(document.createElement('dt'), { textContent: k }), Object.assign(document.createElement('dd'), { textContent: v }));
+    return d;
+  }));
+  window.vpslog.storage = u;
+  if (!retentionForm.dataset.loaded) {
+    const p = u.policy;
+    const el = retentionForm.elements;
+    el.maxTotalMiB.value = p.maxTotalBytes === null ? '' : p.maxTotalBytes / MiB;
+    el.maxAgeDays.value = p.maxAgeDays ?? '';
+    el.minHeadroomMiB.value = p.minHeadroomBytes / MiB;
+    el.freeSpaceForRuns.checked = p.freeSpaceForRuns;
+    retentionForm.dataset.loaded = 'yes';
+  }
+}
+
+retentionForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const el = retentionForm.elements;
+  const mib = (v) => (v.trim() === '' ? null : Number(v) * MiB);
+  try {
+    const u = await pipeline.setRetention({
+      maxTotalBytes: mib(el.maxTotalMiB.value), maxAgeDays: el.maxAgeDays.value.trim() === '' ? null : Number(el.maxAgeDays.value),
+      minHeadroomBytes: mib(el.minHeadroomMiB.value) ?? 0, freeSpaceForRuns: el.freeSpaceForRuns.checked,
+    });
+    $('#retention-state').textContent = 'saved and applied';
+    refreshStorage(u);
+  } catch (err) {
+    $('#retention-state').textContent = err.message;
+  }
+});
+
+async function showPersistence(ask) {
+  const state = ask ? await pipeline.requestPersistence() : { persisted: await navigator.storage.persisted() };
+  const el = $('#persist-state');
+  el.dataset.persisted = state.persisted;
+  el.textContent = state.persisted ? 'persistent: the browser will not evict this data under storage pressure'
+    : ask ? 'not granted: the browser may evict this data under storage pressure' : 'not persistent (best effort)';
+}
+$('#persist').addEventListener('click', () => showPersistence(true).catch((e) => addError({ source: 'storage', message: e.message })));
+showPersistence(false).catch(() => {});
 
 async function download(runId) {
   const { bin, manifest } = await pipeline.getRun(runId);

@@ -49,6 +49,26 @@ export class Pipeline extends EventTarget {
     return this.#request(P.LOG_DELETE, { runId });
   }
 
+  // {estimate: {usage, quota}, bytesByStatus, dlqBytes, quarantineBytes, snapshotBytes, policy}
+  storageUsage() {
+    return this.#request(P.LOG_USAGE);
+  }
+
+  // Save and apply the retention policy {maxTotalBytes, maxAgeDays, minHeadroomBytes, freeSpaceForRuns}.
+  setRetention(policy) {
+    return this.#request(P.LOG_POLICY, { policy });
+  }
+
+  pinRun(runId, pinned) {
+    return this.#request(P.LOG_PIN, { runId, pinned });
+  }
+
+  // Only the page may ask (StorageManager.persist() is not exposed to workers).
+  async requestPersistence() {
+    const granted = await navigator.storage.persist();
+    return { granted, persisted: await navigator.storage.persisted() };
+  }
+
   // Lower level than start(): open a run for producers the caller attaches itself (tests).
   openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) {
     return this.#request(P.LOG_OPEN, { runId, mode, config, producers, cloud });

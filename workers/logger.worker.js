@@ -14,7 +14,8 @@ import { openManifest, closeManifest, withSource } from './manifest.js';
 import { deleteRun, getRun, listRuns } from './catalogue.js';
 import { recoverOrphans, repairIfOrphan } from './recovery.js';
 import { CHANNEL, holdLock, runLock } from './locks.js';
-import { JSON_RESERVE, manifestName, progressName, removeIfAny, runsDir, writeJson } from './storage.js';
+import { expectedRunBytes, loadPolicy, refusal, savePolicy, selectForRemoval } from './retention.js';
+import { JSON_RESERVE, manifestName, opfsDir, progressName, removeIfAny, runsDir, writeJson } from './storage.js';
 
 // Storage strategies behind one interface (sinks/base.js).
 const SINKS = { opfs: OpfsSink, null: NullSink, cloud: CloudSink };
@@ -59,6 +60,7 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
     throw new Error('open needs a non-empty list of distinct producer ids');
   }
   await dlqLoaded;
+  if (Sink.persistent) await preflight(config);
   // Held until the run is closed: any tab that finds the run open with this
   // lock free knows its writer is gone (recovery.js).
   const releaseLock = await holdLock(runLock(runId));
@@ -296,7 +298,8 @@ function onRepaired(manifests) {
 }
 
 // "Parts uploaded" counts every part this tab put in the bucket, live or replayed from the DLQ.
-const withReplays = (t) => (t.partsUploaded === undefined ? t : { ...t, partsUploaded: t.partsUploaded + dlq.partsReplayed });
+const withReplays = (t) => (t.partsUploaded === undefined && !dlq.partsReplayed ? t
+  : { ...t, partsUploaded: (t.partsUploaded ?? 0) + dlq.partsReplayed });
 
 function postStats() {
   if (!run) {
@@ -339,11 +342,78 @@ async function deleteAndAnnounce({ runId }) {
   announce(runId, 'deleted');
 }
 
+async function listWithPins() {
+  const [runs, policy] = await Promise.all([listRuns(current()), loadPolicy()]);
+  return runs.map((r) => ({ ...r, pinned: policy.pinned.includes(r.runId) }));
+}
+
+// Apply the retention policy; `need` bytes for a run about to start (pre-flight).
+async function applyRetention(policy, { free, need } = {}) {
+  const runs = await listRuns(current());
+  for (const runId of selectForRemoval(runs, policy, { free, need })) {
+    await deleteRun(runId, current());
+    reportError(`retention: removed run ${runId}`);
+    announce(runId, 'deleted');
+  }
+}
+
+async function freeBytes() {
+  const { usage = 0, quota = 0 } = await navigator.storage.estimate();
+  return { free: quota - usage, quota, usage };
+}
+
+// Before a run: apply the policy, free space for the run if the policy says
+// so, and refuse a run that cannot fit with the minimum headroom.
+async function preflight(config) {
+  const policy = await loadPolicy();
+  const expected = expectedRunBytes(config, RECORD_SIZE);
+  const need = (expected ?? 0) + policy.minHeadroomBytes;
+  await applyRetention(policy, { ...(await freeBytes()), need });
+  const { free, quota } = await freeBytes();
+  const why = refusal(expected, policy, free, quota);
+  if (why) throw new Error(why);
+}
+
+async function dirBytes(name) {
+  let n = 0;
+  for await (const [, h] of (await opfsDir(name)).entries()) if (h.kind === 'file') n += (await h.getFile()).size;
+  return n;
+}
+
+async function usage() {
+  const [runs, policy, estimate] = await Promise.all([listRuns(current()), loadPolicy(), navigator.storage.estimate()]);
+  const bytesByStatus = {};
+  for (const r of runs) bytesByStatus[r.status] = (bytesByStatus[r.status] ?? 0) + (r.bytes ?? 0);
+  return {
+    estimate: { usage: estimate.usage, quota: estimate.quota }, bytesByStatus,
+    dlqBytes: await dirBytes('dlq'), quarantineBytes: await dirBytes('quarantine'), snapshotBytes: await dirBytes('snapshots'),
+    policy,
+  };
+}
+
+async function setPolicy({ policy }) {
+  const saved = await savePolicy({ ...policy, pinned: (await loadPolicy()).pinned });
+  await applyRetention(saved);
+  return usage();
+}
+
+async function pin({ runId, pinned }) {
+  const policy = await loadPolicy();
+  const ids = new Set(policy.pinned);
+  if (pinned) ids.add(runId);
+  else ids.delete(runId);
+  await savePolicy({ ...policy, pinned: [...ids] });
+  announce(runId, 'pinned');
+}
+
 const REQUESTS = {
   [P.LOG_OPEN]: openRun,
-  [P.LOG_LIST]: () => listRuns(current()),
+  [P.LOG_LIST]: listWithPins,
   [P.LOG_GET]: ({ runId }) => getRun(runId),
   [P.LOG_DELETE]: deleteAndAnnounce,
+  [P.LOG_USAGE]: usage,
+  [P.LOG_POLICY]: setPolicy,
+  [P.LOG_PIN]: pin,
 };
 
 self.onmessage = async (e) => {
@@ -405,5 +475,8 @@ async function replay() {
 replay();
 
 // Runs left open by a tab that died are repaired as soon as any tab starts.
+// Then the retention policy is applied.
 dlqLoaded.then(() => recoverOrphans(dlq, reportError)).then(onRepaired)
-  .catch((e) => reportError(`recovery of interrupted runs failed: ${e.message}`));
+  .catch((e) => reportError(`recovery of interrupted runs failed: ${e.message}`))
+  .then(async () => applyRetention(await loadPolicy()))
+  .catch((e) => reportError(`retention: ${e.message}`));
