@@ -348,13 +348,18 @@ async function listWithPins() {
 }
 
 // Apply the retention policy; `need` bytes for a run about to start (pre-flight).
+// Returns the bytes removed (estimate() catches up with deletions only later).
 async function applyRetention(policy, { free, need } = {}) {
   const runs = await listRuns(current());
+  const size = new Map(runs.map((r) => [r.runId, r.bytes ?? 0]));
+  let removed = 0;
   for (const runId of selectForRemoval(runs, policy, { free, need })) {
     await deleteRun(runId, current());
+    removed += size.get(runId);
     reportError(`retention: removed run ${runId}`);
     announce(runId, 'deleted');
   }
+  return removed;
 }
 
 async function freeBytes() {
@@ -368,9 +373,9 @@ async function preflight(config) {
   const policy = await loadPolicy();
   const expected = expectedRunBytes(config, RECORD_SIZE);
   const need = (expected ?? 0) + policy.minHeadroomBytes;
-  await applyRetention(policy, { ...(await freeBytes()), need });
   const { free, quota } = await freeBytes();
-  const why = refusal(expected, policy, free, quota);
+  const removed = await applyRetention(policy, { free, need });
+  const why = refusal(expected, policy, free + removed, quota);
   if (why) throw new Error(why);
 }
 

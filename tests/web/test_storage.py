@@ -67,32 +67,43 @@ def test_usage_persistence_retention_with_pins(page, app_url):
     assert set(runs(page)) == {ids[0], ids[2]}
 
 
-def test_preflight_refuses_a_run_that_cannot_fit_or_frees_space_by_policy(page, context, app_url):
+def test_preflight_refuses_a_run_that_cannot_fit_or_frees_space_by_policy(page, app_url):
+    # Chrome's estimate() ignores a CDP quota override, so the real quota is used:
+    # a run too long for it, and a headroom set so that only the old run's space makes it fit.
     boot(page, app_url)
-    old = page.evaluate(RUN, [1, 200_000])  # ~2 MB closed run
-    used = page.evaluate("navigator.storage.estimate()")["usage"]
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(app_url))
-    context.new_cdp_session(page).send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": used + 2 * MiB})
+    old = page.evaluate(RUN, [1, 400_000])  # ~4 MB closed run
+    old_bytes = runs(page)[old]["bytes"]
 
-    # 2 s at 200 k/s = 4 MB + 1 MiB headroom: cannot fit in ~2 MiB free
     page.fill("input[name=workers]", "1")
     page.select_option("select[name=source]", "load")
-    page.fill("fieldset[data-source=load] input[name=rate]", "200000")
+    page.fill("fieldset[data-source=load] input[name=rate]", "50000000")
     page.select_option("select[name=pace]", "realtime")
-    page.fill("input[name=durationS]", "2")
+    page.fill("input[name=durationS]", "86400")  # 43 TB
     page.click("#start")
     error = page.locator("#form-error")
     error.wait_for()
-    assert "not enough storage for this run: it needs about 3.8 MiB for its configured length plus 1.0 MiB headroom" in error.inner_text()
+    assert "not enough storage for this run: it needs about 41198730.5 MiB for its configured length plus 1.0 MiB headroom" in error.inner_text()
     assert set(runs(page)) == {old}  # nothing was created
 
-    # the policy may free space for runs: the old closed run goes, the new one starts and closes
-    page.check("#retention-form input[name=freeSpaceForRuns]")
+    # 1 s at 100 k/s (~1 MB) with a headroom that leaves it half the old run short
+    est = page.evaluate("navigator.storage.estimate()")
+    headroom = est["quota"] - est["usage"] - 1_000_000 + old_bytes // 2
+    page.fill("#retention-form input[name=minHeadroomMiB]", str(headroom / MiB))
     page.click("#save-retention")
     page.wait_for_selector("#retention-state:text('saved and applied')")
-    page.fill("input[name=durationS]", "1")  # 1.9 MiB + headroom: fits only without the old run
+    page.fill("fieldset[data-source=load] input[name=rate]", "100000")
+    page.fill("input[name=durationS]", "1")
     page.click("#start")
-    page.wait_for_selector("#run-result:not([hidden])", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#form-error').innerText.includes('not enough storage')")
+    assert set(runs(page)) == {old}
+    # the policy may free space for runs: the old closed run goes, the new one starts and closes
+    page.check("#retention-form input[name=freeSpaceForRuns]")
+    page.evaluate("document.querySelector('#retention-state').textContent = ''")
+    page.click("#save-retention")
+    page.wait_for_selector("#retention-state:text('saved and applied')")
+    page.click("#start")
+    page.wait_for_function(f"() => !['', '{old}'].includes(document.querySelector('#run-result').dataset.runId ?? '')",
+                           timeout=60_000)
     assert "closed" in page.inner_text("#run-result")
     left = runs(page)
     assert old not in left and len(left) == 1

@@ -12,9 +12,9 @@ pytestmark = pytest.mark.browser
 START = """([mode, seconds, rate, retry]) => window.vpslog.pipeline.start({
   workers: 1, pace: 'realtime', durationS: seconds, mode, cloud: retry ? { retry } : undefined,
   source: { source: 'load', rate, vehicles: 20000, edges: 4000, error_rate: 0.001, seed: 3 } })"""
-CLOSED = """() => new Promise((resolve) => window.vpslog.pipeline.addEventListener('run', function on(e) {
-  if (e.detail.state === 'closed') resolve(e.detail.runId);
-}))"""
+WATCH_CLOSE = """() => { window.__closed = null; window.vpslog.pipeline.addEventListener('run', (e) => {
+  if (e.detail.state === 'closed') window.__closed = e.detail.runId;
+}); }"""
 
 
 def open_page(context, app_url, page=None):
@@ -56,9 +56,9 @@ def test_another_tabs_open_run_is_listed_live_downloads_as_a_snapshot_and_cannot
     assert cell.inner_text().startswith("open")
 
     # A stops; B shows the final state by itself
-    closed = a.evaluate_handle(CLOSED)
+    a.evaluate(WATCH_CLOSE)
     a.evaluate("window.vpslog.pipeline.stop()")
-    closed.json_value()
+    a.wait_for_function("() => window.__closed", timeout=60_000)
     b.wait_for_function(f"() => document.querySelector(\"#runs tr[data-run-id='{run_id}'] td.status\").innerText === 'closed'",
                         timeout=10_000)
     final_bin, final = download_run(b, run_id, tmp_path / "final")
@@ -72,9 +72,9 @@ def test_every_tab_notices_dlq_work_and_exactly_one_replays_it(page, context, ap
     a = open_page(context, app_url, page)
     b = open_page(context, app_url)
     harness.set_faults(backend, refuse_for_s=600)  # the endpoint is down
-    closed = a.evaluate_handle(CLOSED)
+    a.evaluate(WATCH_CLOSE)
     run_id = a.evaluate(START, ["cloud", 2, 500_000, {"maxElapsedMs": 1000}])
-    closed.json_value()
+    a.wait_for_function("() => window.__closed", timeout=90_000)
     result = a.inner_text("#run-result")
     entries = a.evaluate("window.vpslog.stats.dlqEntries")
     assert entries >= 2
