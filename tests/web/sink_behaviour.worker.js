@@ -37,6 +37,18 @@ self.onmessage = async ({ data: { mode, api, runId, bytes } }) => {
     seen.expectedChecksum = crc.digest('hex');
     seen.published = (await sink.publish({ run_id: runId, note: 'sink behaviour test' })) ?? null;
     seen.uploadingAfterClose = sink.uploading;
+    // After close every byte is safe: a checkpoint's parts (CLOUD) carry the run's
+    // CRC32C through their last byte, which recovery writes into the manifest.
+    const after = sink.checkpoint();
+    seen.checkpointAfterClose = after && { bytes: after.bytes };
+    let end = 0;
+    seen.throughOk = [];
+    for (const part of after?.parts ?? []) {
+      end += part.bytes;
+      const c = await createCrc32c();
+      c.update(data.subarray(0, end));
+      seen.throughOk.push(c.digest('hex') === part.through);
+    }
     if (Strategy.persistent) {
       const file = await (await (await runsDir()).getFileHandle(binName(runId))).getFile();
       const back = new Uint8Array(await file.arrayBuffer());

@@ -1,7 +1,8 @@
 """Interrupted runs are repaired, and the README's loss bound holds.
 
 A run is interrupted at a random moment by a page reload, by closing the
-browser, or by killing the renderer (CDP Page.crash); the next page start finds
+browser, or by killing the renderer process (SIGKILL; CDP Page.crash crashes it
+too, but the command then never returns to Playwright); the next page start finds
 the run `open` with its Web Lock free and repairs it. Every trial then downloads
 the recovered run as a user would and checks that:
 - `vpslog verify` accepts it (status `recovered`, one warning line);
@@ -14,8 +15,11 @@ One browser profile and one dev server for the module; each trial's recovery
 page is the next trial's run page, so a trial costs one Python boot."""
 
 import json
+import os
 import random
+import signal
 import tempfile
+from pathlib import Path
 
 import pytest
 from pageflow import BOOT_TIMEOUT_MS, download_run, fetch_cli, verify_cli
@@ -109,10 +113,22 @@ def browser(playwright_instance, profile):
             return self.ctx.pages[0] if self.ctx.pages else self.ctx.new_page()
 
     b = Browser()
+    b.profile = profile
     b.reopen()
     yield b
     assert not b.guard.off_host, b.guard.off_host
     b.ctx.close()
+
+
+def renderer_pids(profile):
+    """Renderer processes of the module's own browser (its profile directory is unique)."""
+    for d in Path("/proc").iterdir():
+        try:
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if d.name.isdigit() and b"--type=renderer" in cmd and f"--user-data-dir={profile}".encode() in cmd:
+            yield int(d.name)
 
 
 def interrupt(browser, page, how):
@@ -122,11 +138,10 @@ def interrupt(browser, page, how):
         return page
     if how == "close":
         return browser.reopen()
-    cdp = browser.ctx.new_cdp_session(page)
-    try:
-        cdp.send("Page.crash")
-    except Exception:  # noqa: BLE001 - the target dies under the command
-        pass
+    for pid in renderer_pids(browser.profile):
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(Exception, match="crashed"):
+        page.evaluate("1")
     page.close()
     return browser.ctx.new_page()
 

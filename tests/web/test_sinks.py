@@ -52,6 +52,7 @@ def test_every_sink_honours_the_sink_interface(page, app_url, backend, mode):
     elif mode == "cloud":
         assert not seen["persistent"] and seen["catalogued"]
         assert seen["published"] == "uploaded"
+        assert seen["checkpointAfterClose"] == {"bytes": BYTES} and seen["throughOk"] == [True, True]
         keys, data = bucket_bytes(backend, run_id)
         assert keys == [f"runs/{run_id}/manifest.json", f"runs/{run_id}/part-000001.bin", f"runs/{run_id}/part-000002.bin"]
         assert len(data) == BYTES and data[:4] == bytes([0, 7, 14, 21])

@@ -50,13 +50,14 @@ export class CloudSink extends Sink {
   }
 
   append(u8) {
-    this.runCrc.update(u8);
     this.bytes += u8.byteLength;
     let off = 0;
     while (off < u8.byteLength) {
       const take = Math.min(PART_BYTES - this.fillingBytes, u8.byteLength - off);
       const piece = u8.subarray(off, off + take); // the transferred buffer is ours: no copy
       this.filling.push(piece);
+      // per piece, so that the run's checksum through a part ends exactly at its last byte
+      this.runCrc.update(piece);
       this.partCrc.update(piece);
       this.fillingBytes += take;
       off += take;
