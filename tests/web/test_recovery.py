@@ -18,6 +18,8 @@ import json
 import os
 import random
 import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -214,3 +216,25 @@ def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(brow
     assert sum(survived) == manifest["records"] and min(survived) > 0
     # runs/ keeps nothing of a CLOUD run once it is recovered
     assert run_id not in [r["runId"] for r in page.evaluate("window.vpslog.pipeline.listRuns()")]
+
+
+TRAFFIC = {"source": "traffic", "vehicles": 20_000, "grid": 24, "alpha": 0.15, "beta": 4, "spread": 0.1,
+           "duration_s": 1800, "error_rate": 0.0005, "seed": 4}
+
+
+def test_vpslog_analyze_reads_a_recovered_traffic_run(browser, app_url, tmp_path):
+    page = browser.page()
+    page.goto(app_url)
+    page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
+    run_id = page.evaluate(START.replace("'realtime'", "'max'"), TRAFFIC)
+    page.wait_for_function("() => (window.vpslog.stats?.records ?? 0) > 200000", timeout=60_000, polling=50)
+    page.reload()
+    page.locator(f"#runs tr[data-run-id='{run_id}'][data-status='recovered']").wait_for(timeout=30_000)
+    bin_path, manifest = download_run(page, run_id, tmp_path)
+    assert manifest["status"] == "recovered" and manifest["source"]["network"]["edges"]
+    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "analyze", str(bin_path), "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    a = json.loads(out.stdout)
+    assert a["records"] == manifest["records"] and a["traversals"] > 10_000
+    assert a["reported_traversals"] is None  # the sims never reported: they died with the tab
