@@ -14,8 +14,10 @@ import { openManifest, closeManifest, withSource } from './manifest.js';
 import { deleteRun, getRun, listRuns } from './catalogue.js';
 import { recoverOrphans, repairIfOrphan } from './recovery.js';
 import { CHANNEL, holdLock, runLock } from './locks.js';
-import { expectedRunBytes, loadPolicy, refusal, savePolicy, selectForRemoval } from './retention.js';
-import { JSON_RESERVE, manifestName, opfsDir, progressName, removeIfAny, runsDir, writeJson } from './storage.js';
+import {
+  applyRetention, expectedRunBytes, loadPolicy, preflight, setPinned, setPolicy, storageUsage, withPins,
+} from './retention.js';
+import { JSON_RESERVE, manifestName, progressName, removeIfAny, runsDir, writeJson } from './storage.js';
 
 // Storage strategies behind one interface (sinks/base.js).
 const SINKS = { opfs: OpfsSink, null: NullSink, cloud: CloudSink };
@@ -60,7 +62,7 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
     throw new Error('open needs a non-empty list of distinct producer ids');
   }
   await dlqLoaded;
-  if (Sink.persistent) await preflight(config);
+  if (Sink.persistent) await preflight(expectedRunBytes(config, RECORD_SIZE), catalogue);
   // Held until the run is closed: any tab that finds the run open with this
   // lock free knows its writer is gone (recovery.js).
   const releaseLock = await holdLock(runLock(runId));
@@ -342,82 +344,28 @@ async function deleteAndAnnounce({ runId }) {
   announce(runId, 'deleted');
 }
 
-async function listWithPins() {
-  const [runs, policy] = await Promise.all([listRuns(current()), loadPolicy()]);
-  return runs.map((r) => ({ ...r, pinned: policy.pinned.includes(r.runId) }));
-}
-
-// Apply the retention policy; `need` bytes for a run about to start (pre-flight).
-// Returns the bytes removed (estimate() catches up with deletions only later).
-async function applyRetention(policy, { free, need } = {}) {
-  const runs = await listRuns(current());
-  const size = new Map(runs.map((r) => [r.runId, r.bytes ?? 0]));
-  let removed = 0;
-  for (const runId of selectForRemoval(runs, policy, { free, need })) {
+// The catalogue as retention.js sees it: listing, and removal that every tab hears of.
+const catalogue = {
+  runs: () => listRuns(current()),
+  remove: async (runId) => {
     await deleteRun(runId, current());
-    removed += size.get(runId);
     reportError(`retention: removed run ${runId}`);
     announce(runId, 'deleted');
-  }
-  return removed;
-}
-
-async function freeBytes() {
-  const { usage = 0, quota = 0 } = await navigator.storage.estimate();
-  return { free: quota - usage, quota, usage };
-}
-
-// Before a run: apply the policy, free space for the run if the policy says
-// so, and refuse a run that cannot fit with the minimum headroom.
-async function preflight(config) {
-  const policy = await loadPolicy();
-  const expected = expectedRunBytes(config, RECORD_SIZE);
-  const need = (expected ?? 0) + policy.minHeadroomBytes;
-  const { free, quota } = await freeBytes();
-  const removed = await applyRetention(policy, { free, need });
-  const why = refusal(expected, policy, free + removed, quota);
-  if (why) throw new Error(why);
-}
-
-async function dirBytes(name) {
-  let n = 0;
-  for await (const [, h] of (await opfsDir(name)).entries()) if (h.kind === 'file') n += (await h.getFile()).size;
-  return n;
-}
-
-async function usage() {
-  const [runs, policy, estimate] = await Promise.all([listRuns(current()), loadPolicy(), navigator.storage.estimate()]);
-  const bytesByStatus = {};
-  for (const r of runs) bytesByStatus[r.status] = (bytesByStatus[r.status] ?? 0) + (r.bytes ?? 0);
-  return {
-    estimate: { usage: estimate.usage, quota: estimate.quota }, bytesByStatus,
-    dlqBytes: await dirBytes('dlq'), quarantineBytes: await dirBytes('quarantine'), snapshotBytes: await dirBytes('snapshots'),
-    policy,
-  };
-}
-
-async function setPolicy({ policy }) {
-  const saved = await savePolicy({ ...policy, pinned: (await loadPolicy()).pinned });
-  await applyRetention(saved);
-  return usage();
-}
+  },
+};
 
 async function pin({ runId, pinned }) {
-  const policy = await loadPolicy();
-  const ids = new Set(policy.pinned);
-  if (pinned) ids.add(runId);
-  else ids.delete(runId);
-  await savePolicy({ ...policy, pinned: [...ids] });
+  await setPinned(runId, pinned);
   announce(runId, 'pinned');
 }
 
 const REQUESTS = {
   [P.LOG_OPEN]: openRun,
-  [P.LOG_LIST]: listWithPins,
+  [P.LOG_LIST]: () => withPins(listRuns(current())),
   [P.LOG_GET]: ({ runId }) => getRun(runId),
   [P.LOG_DELETE]: deleteAndAnnounce,
-  [P.LOG_USAGE]: usage,
-  [P.LOG_POLICY]: setPolicy,
+  [P.LOG_USAGE]: () => storageUsage(catalogue),
+  [P.LOG_POLICY]: ({ policy }) => setPolicy(policy, catalogue),
   [P.LOG_PIN]: pin,
 };
 
@@ -483,5 +431,5 @@ replay();
 // Then the retention policy is applied.
 dlqLoaded.then(() => recoverOrphans(dlq, reportError)).then(onRepaired)
   .catch((e) => reportError(`recovery of interrupted runs failed: ${e.message}`))
-  .then(async () => applyRetention(await loadPolicy()))
+  .then(async () => applyRetention(await loadPolicy(), catalogue))
   .catch((e) => reportError(`retention: ${e.message}`));

@@ -1,8 +1,9 @@
 // Storage management: the retention policy (remembered in OPFS, so the logger
-// applies it at startup without the page), what it removes, and the pre-flight
-// check before a run. Only closed, unpinned runs are ever removed: open and
-// recovered runs and the DLQ hold data that is not safe anywhere else.
-import { opfsDir, readJsonIfAny, writeJson } from './storage.js';
+// applies it at startup without the page), what it removes, the pre-flight
+// check before a run, and the usage figures. Only closed, unpinned runs are
+// ever removed: open and recovered runs and the DLQ hold data that is not safe
+// anywhere else. `catalogue` is {runs(): entries, remove(runId)} from the logger.
+import { dirBytes, opfsDir, readJsonIfAny, writeJson } from './storage.js';
 
 const POLICY_FILE = 'retention.json';
 const DAY_MS = 86_400_000;
@@ -78,4 +79,63 @@ export function refusal(expected, policy, free, quota) {
     : `about ${MiB(expected)} for its configured length plus ${MiB(policy.minHeadroomBytes)} headroom`;
   return `not enough storage for this run: it needs ${what}, but only ${MiB(Math.max(free, 0))} of the ${MiB(quota)} quota is free. `
     + 'Delete or unpin stored runs, shorten the run, or let the retention policy free space for runs.';
+}
+
+export async function withPins(runsPromise) {
+  const [runs, policy] = await Promise.all([runsPromise, loadPolicy()]);
+  return runs.map((r) => ({ ...r, pinned: policy.pinned.includes(r.runId) }));
+}
+
+export async function setPinned(runId, pinned) {
+  const policy = await loadPolicy();
+  const ids = new Set(policy.pinned);
+  if (pinned) ids.add(runId);
+  else ids.delete(runId);
+  await savePolicy({ ...policy, pinned: [...ids] });
+}
+
+async function freeBytes() {
+  const { usage = 0, quota = 0 } = await navigator.storage.estimate();
+  return { free: quota - usage, quota };
+}
+
+// Apply the policy; `need` bytes for a run about to start (pre-flight). Returns
+// the bytes removed (estimate() catches up with deletions only later).
+export async function applyRetention(policy, catalogue, { free, need } = {}) {
+  const runs = await catalogue.runs();
+  const size = new Map(runs.map((r) => [r.runId, r.bytes ?? 0]));
+  let removed = 0;
+  for (const runId of selectForRemoval(runs, policy, { free, need })) {
+    await catalogue.remove(runId);
+    removed += size.get(runId);
+  }
+  return removed;
+}
+
+// Before a run of `expected` bytes (null: unknown): apply the policy, free
+// space for the run if the policy says so, and refuse a run that cannot fit.
+export async function preflight(expected, catalogue) {
+  const policy = await loadPolicy();
+  const { free, quota } = await freeBytes();
+  const removed = await applyRetention(policy, catalogue, { free, need: (expected ?? 0) + policy.minHeadroomBytes });
+  const why = refusal(expected, policy, free + removed, quota);
+  if (why) throw new Error(why);
+}
+
+export async function storageUsage(catalogue) {
+  const [runs, policy, estimate] = await Promise.all([catalogue.runs(), loadPolicy(), navigator.storage.estimate()]);
+  const bytesByStatus = {};
+  for (const r of runs) bytesByStatus[r.status] = (bytesByStatus[r.status] ?? 0) + (r.bytes ?? 0);
+  return {
+    estimate: { usage: estimate.usage, quota: estimate.quota }, bytesByStatus,
+    dlqBytes: await dirBytes('dlq'), quarantineBytes: await dirBytes('quarantine'), snapshotBytes: await dirBytes('snapshots'),
+    policy,
+  };
+}
+
+// Save the policy (pins are kept: they are set per run) and apply it.
+export async function setPolicy(policy, catalogue) {
+  const saved = await savePolicy({ ...policy, pinned: (await loadPolicy()).pinned });
+  await applyRetention(saved, catalogue);
+  return storageUsage(catalogue);
 }

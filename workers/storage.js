@@ -15,6 +15,13 @@ export async function opfsDir(name) {
 
 export const runsDir = () => opfsDir(RUNS_DIR);
 
+// Total size of the files in a top-level directory.
+export async function dirBytes(name) {
+  let n = 0;
+  for await (const [, h] of (await opfsDir(name)).entries()) if (h.kind === 'file') n += (await h.getFile()).size;
+  return n;
+}
+
 export async function exists(dir, name) {
   try {
     await dir.getFileHandle(name);
