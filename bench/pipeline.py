@@ -34,7 +34,7 @@ RUN_JS = """async ([workers, mode, seconds]) => {
   const d = await done;
   const elapsed = (performance.now() - tStarted) / 1000;
   pl.removeEventListener('stats', watch);
-  if (mode === 'opfs') await pl.request('log.delete', { runId: d.runId });  // keep the profile small
+  if (mode === 'opfs') await pl.deleteRun(d.runId);  // keep the profile small
   return { records: d.manifest.records, produced: d.produced, elapsed, status: d.manifest.status, published: d.published,
            toDlq: window.vpslog.stats.partsToDlq ?? 0, ...peak };
 }"""
@@ -64,7 +64,7 @@ FRAMES_JS = """async ([mode, seconds]) => {
   const gaps = await (RAF)(seconds * 0.8);
   const d = done && await done;
   obs.disconnect();
-  if (d && mode === 'opfs') await pl.request('log.delete', { runId: d.runId });
+  if (d && mode === 'opfs') await pl.deleteRun(d.runId);
   return { gaps, longTasks, draws: window.vpslog.view.drawMs.slice(-50) };
 }"""
 

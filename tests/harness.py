@@ -125,14 +125,16 @@ class OffHostGuard:
 
 
 @contextlib.contextmanager
-def persistent_context(playwright, **kwargs):
-    """A fresh persistent profile: OPFS is ~25x faster than in an incognito context."""
-    with tempfile.TemporaryDirectory(prefix="vpslog-profile-") as profile:
+def persistent_context(playwright, profile=None, **kwargs):
+    """A persistent profile (a fresh one unless `profile` names a directory to
+    reuse, e.g. to reopen the browser on the same OPFS): OPFS is ~25x faster
+    than in an incognito context."""
+    with contextlib.ExitStack() as stack:
+        if profile is None:
+            profile = stack.enter_context(tempfile.TemporaryDirectory(prefix="vpslog-profile-"))
         ctx = playwright.chromium.launch_persistent_context(
             profile, executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True,
             accept_downloads=True, **kwargs,
         )
-        try:
-            yield ctx
-        finally:
-            ctx.close()
+        stack.callback(ctx.close)
+        yield ctx

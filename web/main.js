@@ -2,7 +2,7 @@
 import { Pipeline, MAX_SIMS } from './pipeline.js';
 import { SourcePanel } from './sources.js';
 import { LiveView } from './view.js';
-import * as P from '../workers/protocol.js';
+import { CREDIT_WINDOW } from '../workers/protocol.js';
 
 const $ = (sel) => document.querySelector(sel);
 const form = $('#run-form');
@@ -85,11 +85,11 @@ function renderSims() {
       bar.value = 0;
       text.textContent = 'failed (see errors)';
     } else {
-      bar.max = P.CREDIT_WINDOW;
+      bar.max = CREDIT_WINDOW;
       bar.value = s.state === 'running' ? s.status?.inFlight ?? 0 : 0;
       bar.title = 'buffers in flight';
       text.textContent = s.state === 'running'
-        ? `${fmt.format(s.status?.records ?? 0)} records · ${s.status?.inFlight ?? 0}/${P.CREDIT_WINDOW} in flight`
+        ? `${fmt.format(s.status?.records ?? 0)} records · ${s.status?.inFlight ?? 0}/${CREDIT_WINDOW} in flight`
         : `Python ${s.python} ready (${s.bootMode === 'snapshot' ? 'from a memory snapshot' : 'booted'} in ${(s.bootMs / 1000).toFixed(1)} s)`;
     }
     li.append(label, bar, text);
@@ -131,10 +131,26 @@ function renderStats(s) {
   }));
 }
 
+const STATUS_TEXT = {
+  open: { here: 'open (being written here)', elsewhere: 'open (being written in another tab)' },
+  recovered: 'recovered (interrupted, repaired)',
+};
+
+function statusText(r) {
+  const t = STATUS_TEXT[r.status];
+  return typeof t === 'object' ? t[r.live] ?? 'open' : t ?? r.status;
+}
+
+// Why a run cannot be downloaded right now, or null.
+const noDownload = (r) => (r.mode === 'cloud' ? 'a CLOUD run is in the bucket: use vpslog fetch once it has closed' : null);
+
+let refreshing = null;
 async function refreshRuns() {
+  // A burst of changes (several tabs) needs one listing, not one each.
+  refreshing ??= pipeline.listRuns().finally(() => { refreshing = null; });
   let runs;
   try {
-    runs = await pipeline.request(P.LOG_LIST);
+    runs = await refreshing;
   } catch (e) {
     addError({ source: 'runs', message: e.message });
     return;
@@ -143,6 +159,7 @@ async function refreshRuns() {
   $('#runs tbody').replaceChildren(...runs.map((r) => {
     const tr = document.createElement('tr');
     tr.dataset.runId = r.runId;
+    tr.dataset.status = r.status;
     const cell = (text, cls) => {
       const td = document.createElement('td');
       td.textContent = text;
@@ -151,8 +168,10 @@ async function refreshRuns() {
     };
     const actions = document.createElement('td');
     const dl = document.createElement('button');
-    dl.textContent = 'Download';
+    dl.textContent = r.live ? 'Download snapshot' : 'Download';
     dl.className = 'download';
+    dl.title = noDownload(r) ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot' : '');
+    dl.disabled = !!noDownload(r);
     dl.onclick = () => download(r.runId).catch((e) => addError({ source: 'download', message: e.message }));
     const del = document.createElement('button');
     del.textContent = 'Delete';
@@ -160,20 +179,87 @@ async function refreshRuns() {
     del.onclick = async () => {
       if (!confirm(`Delete ${r.runId}?`)) return;
       try {
-        await pipeline.request(P.LOG_DELETE, { runId: r.runId });
+        await pipeline.deleteRun(r.runId);
       } catch (e) {
         addError({ source: 'delete', message: e.message });
       }
       refreshRuns();
     };
     actions.append(dl, ' ', del);
-    tr.append(cell(r.runId), cell(fmtBytes(r.bytes), 'num'), cell(r.records == null ? '—' : fmt.format(r.records), 'num'), cell(r.status), actions);
+    const pinCell = document.createElement('td');
+    const pin = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'pin', checked: !!r.pinned });
+    pin.title = 'a pinned run is never removed by the retention policy';
+    pin.onchange = () => pipeline.pinRun(r.runId, pin.checked).catch((e) => addError({ source: 'pin', message: e.message }));
+    pinCell.append(pin);
+    tr.append(cell(r.runId), cell(fmtBytes(r.bytes), 'num'), cell(r.records == null ? '—' : fmt.format(r.records), 'num'), cell(statusText(r), 'status'), pinCell, actions);
     return tr;
   }));
+  refreshStorage();
 }
 
+const MiB = 1 << 20;
+const retentionForm = $('#retention-form');
+
+async function refreshStorage(u) {
+  try {
+    u ??= await pipeline.storageUsage();
+  } catch (e) {
+    addError({ source: 'storage', message: e.message });
+    return;
+  }
+  const items = [
+    ['Used', `${fmtBytes(u.estimate.usage)} of ${fmtBytes(u.estimate.quota)}`],
+    ...Object.entries(u.bytesByStatus).map(([status, bytes]) => [`Runs ${status}`, fmtBytes(bytes)]),
+    ['Dead-letter queue', fmtBytes(u.dlqBytes)],
+    ['Quarantine', fmtBytes(u.quarantineBytes)],
+    ['Download snapshots', fmtBytes(u.snapshotBytes)],
+  ];
+  $('#storage').replaceChildren(...items.map(([k, v]) => {
+    const d = document.createElement('div');
+    d.dataset.stat = k;
+    d.append(Object.assign(document.createElement('dt'), { textContent: k }), Object.assign(document.createElement('dd'), { textContent: v }));
+    return d;
+  }));
+  window.vpslog.storage = u;
+  if (!retentionForm.dataset.loaded) {
+    const p = u.policy;
+    const el = retentionForm.elements;
+    el.maxTotalMiB.value = p.maxTotalBytes === null ? '' : p.maxTotalBytes / MiB;
+    el.maxAgeDays.value = p.maxAgeDays ?? '';
+    el.minHeadroomMiB.value = p.minHeadroomBytes / MiB;
+    el.freeSpaceForRuns.checked = p.freeSpaceForRuns;
+    retentionForm.dataset.loaded = 'yes';
+  }
+}
+
+retentionForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const el = retentionForm.elements;
+  const mib = (v) => (v.trim() === '' ? null : Number(v) * MiB);
+  try {
+    const u = await pipeline.setRetention({
+      maxTotalBytes: mib(el.maxTotalMiB.value), maxAgeDays: el.maxAgeDays.value.trim() === '' ? null : Number(el.maxAgeDays.value),
+      minHeadroomBytes: mib(el.minHeadroomMiB.value) ?? 0, freeSpaceForRuns: el.freeSpaceForRuns.checked,
+    });
+    $('#retention-state').textContent = 'saved and applied';
+    refreshStorage(u);
+  } catch (err) {
+    $('#retention-state').textContent = err.message;
+  }
+});
+
+async function showPersistence(ask) {
+  const state = ask ? await pipeline.requestPersistence() : { persisted: await navigator.storage.persisted() };
+  const el = $('#persist-state');
+  el.dataset.persisted = state.persisted;
+  el.textContent = state.persisted ? 'persistent: the browser will not evict this data under storage pressure'
+    : ask ? 'not granted: the browser may evict this data under storage pressure' : 'not persistent (best effort)';
+}
+$('#persist').addEventListener('click', () => showPersistence(true).catch((e) => addError({ source: 'storage', message: e.message })));
+showPersistence(false).catch(() => {});
+
 async function download(runId) {
-  const { bin, manifest } = await pipeline.request(P.LOG_GET, { runId });
+  const { bin, manifest } = await pipeline.getRun(runId);
   for (const [file, name] of [[bin, `${runId}.bin`], [manifest, `${runId}.manifest.json`]]) {
     const url = URL.createObjectURL(file);
     const a = Object.assign(document.createElement('a'), { href: url, download: name });
@@ -182,6 +268,16 @@ async function download(runId) {
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 60_000);
   }
+}
+
+// Where a CLOUD run's parts are: only parts that reached the bucket are said to be there.
+function cloudWhere(runId, manifest, published, delivery) {
+  const n = manifest.parts.length;
+  const up = delivery?.partsUploaded ?? 0;
+  const queued = n - up;
+  const parts = `${n} part${n === 1 ? '' : 's'} under runs/${runId}/`;
+  if (!queued && published === 'uploaded') return ` in ${parts} in the bucket (manifest uploaded: run complete)`;
+  return ` in ${parts}: ${up} in the bucket, ${queued} waiting in the dead-letter queue (manifest ${published === 'uploaded' ? 'uploaded' : 'queued until they are uploaded'})`;
 }
 
 form.addEventListener('submit', async (e) => {
@@ -214,9 +310,10 @@ pipeline.addEventListener('stats', (e) => {
   renderStats(e.detail);
 });
 pipeline.addEventListener('error', (e) => addError(e.detail));
+pipeline.addEventListener('runs', refreshRuns);
 pipeline.addEventListener('sims', renderSims);
 pipeline.addEventListener('run', (e) => {
-  const { state, manifest, produced, runId, sims, published } = e.detail;
+  const { state, manifest, produced, runId, sims, published, delivery } = e.detail;
   if (state === 'closed') {
     stopBtn.disabled = true;
     startBtn.disabled = false;
@@ -231,9 +328,7 @@ pipeline.addEventListener('run', (e) => {
     });
     const traversals = Number(el.dataset.traversals);
     const moved = traversals ? ` ${fmt.format(traversals)} edge traversals;` : '';
-    const where = manifest.mode === 'cloud'
-      ? ` in ${manifest.parts.length} part${manifest.parts.length === 1 ? '' : 's'} under runs/${runId}/ in the bucket (manifest ${published === 'uploaded' ? 'uploaded: run complete' : 'queued until the dead-letter queue drains'})`
-      : '';
+    const where = manifest.mode === 'cloud' ? cloudWhere(runId, manifest, published, delivery) : '';
     el.textContent = `${runId}: ${manifest.status};${moved} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
     // A model that raised: its traceback, as the manifest keeps it.
     for (const p of manifest.producers.filter((q) => q.error)) {
@@ -245,9 +340,6 @@ pipeline.addEventListener('run', (e) => {
     const stopped = sims.filter((q) => q.stats?.interrupted).map((q) => q.producer).sort((a, b) => a - b);
     if (stopped.length) el.append(` Stop interrupted a model step that did not yield in sim ${stopped.join(', ')}.`);
     el.hidden = false;
-    refreshRuns();
-  } else if (state === 'running') {
-    refreshRuns();
   }
 });
 

@@ -31,8 +31,56 @@ export class Pipeline extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  request(type, fields = {}) {
+  // The one request/reply path to the logger; callers use the methods below.
+  #request(type, fields = {}) {
     return this.requests.call(type, fields);
+  }
+
+  // Stored runs of every tab of this origin: [{runId, bytes, records, status, mode, createdAt, live}].
+  listRuns() {
+    return this.#request(P.LOG_LIST);
+  }
+
+  // {bin: File, manifest: File}; a run still being written comes as a snapshot of its whole records.
+  getRun(runId) {
+    return this.#request(P.LOG_GET, { runId });
+  }
+
+  deleteRun(runId) {
+    return this.#request(P.LOG_DELETE, { runId });
+  }
+
+  // {estimate: {usage, quota}, bytesByStatus, dlqBytes, quarantineBytes, snapshotBytes, policy}
+  storageUsage() {
+    return this.#request(P.LOG_USAGE);
+  }
+
+  // Save and apply the retention policy {maxTotalBytes, maxAgeDays, minHeadroomBytes, freeSpaceForRuns}.
+  setRetention(policy) {
+    return this.#request(P.LOG_POLICY, { policy });
+  }
+
+  pinRun(runId, pinned) {
+    return this.#request(P.LOG_PIN, { runId, pinned });
+  }
+
+  // Only the page may ask (StorageManager.persist() is not exposed to workers).
+  async requestPersistence() {
+    const granted = await navigator.storage.persist();
+    return { granted, persisted: await navigator.storage.persisted() };
+  }
+
+  // Lower level than start(): open a run for producers the caller attaches itself (tests).
+  openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) {
+    return this.#request(P.LOG_OPEN, { runId, mode, config, producers, cloud });
+  }
+
+  attachProducer(producer, port) {
+    this.logger.postMessage(P.msg(P.LOG_ATTACH, { producer, port }), [port]);
+  }
+
+  stopLogger() {
+    this.logger.postMessage(P.msg(P.LOG_STOP));
   }
 
   #fromLogger(m) {
@@ -50,7 +98,11 @@ export class Pipeline extends EventTarget {
         if (this.run?.runId === m.runId) this.stop();
         break;
       case P.LOG_CLOSED:
-        this.#onClosed(m.manifest, m.published);
+        this.#emit('logclosed', m);
+        this.#onClosed(m.manifest, m.published, m.delivery);
+        break;
+      case P.LOG_RUNS_CHANGED:
+        this.#emit('runs', m);
         break;
       default:
         this.#emit('error', { source: 'logger', message: `unexpected message ${JSON.stringify(m?.type)}` });
@@ -174,11 +226,11 @@ export class Pipeline extends EventTarget {
     const runId = run?.runId ?? `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
     const producers = this.sims.slice(0, workers).map((s) => s.id);
     const config = { workers, source, pace, durationS };
-    await this.request(P.LOG_OPEN, { runId, mode, config, producers, cloud: run && { api: this.api, ...cloud, run } });
+    await this.openRun({ runId, mode, config, producers, cloud: run && { api: this.api, ...cloud, run } });
     this.run = { runId, producers, produced: new Map(), stopping: false, timer: null };
     for (const sim of this.sims.slice(0, workers)) {
       const ch = new MessageChannel();
-      this.logger.postMessage(P.msg(P.LOG_ATTACH, { producer: sim.id, port: ch.port1 }), [ch.port1]);
+      this.attachProducer(sim.id, ch.port1);
       sim.state = 'running';
       // Each sim simulates its own part (vehicles, edges, random stream) of the one run.
       const part = { ...source, worker: sim.id, workers, ...(provenance ? { code: provenance } : {}) };
@@ -195,7 +247,7 @@ export class Pipeline extends EventTarget {
     r.stopping = true;
     clearTimeout(r.timer);
     for (const id of r.producers) this.sims[id].worker.postMessage(P.msg(P.SIM_STOP));
-    this.logger.postMessage(P.msg(P.LOG_STOP));
+    this.stopLogger();
     r.interrupter = setInterval(() => this.#interruptStuckSims(r), STOP_GRACE_MS);
     this.#emit('run', { state: 'stopping', runId: r.runId });
   }
@@ -220,10 +272,9 @@ export class Pipeline extends EventTarget {
     this.#maybeClosed();
   }
 
-  #onClosed(manifest, published) {
+  #onClosed(manifest, published, delivery) {
     if (!this.run) return;
-    this.run.manifest = manifest;
-    this.run.published = published;
+    Object.assign(this.run, { manifest, published, delivery });
     // A sim's final report can trail the logger's close by a moment; a dead sim never sends it.
     setTimeout(() => this.#maybeClosed(true), 2000);
     this.#maybeClosed();
@@ -236,6 +287,6 @@ export class Pipeline extends EventTarget {
     this.run = null;
     const sims = [...r.produced.values()];
     const produced = sims.reduce((a, s) => a + s.records, 0);
-    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, produced, sims });
+    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, delivery: r.delivery, produced, sims });
   }
 }

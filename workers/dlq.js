@@ -7,15 +7,10 @@
 // this run, another object already stored), moves to quarantine/.
 import { createCrc32c } from './checksum.js';
 import { RECORD_SIZE } from './record.js';
-import { exists, writeJson } from './storage.js';
+import { exists, opfsDir as dir, writeFile, writeJson } from './storage.js';
 import { putOnce, renewIfDue, UploadError } from './upload.js';
 
 const SCAN_LIMIT = 32; // bounded scan: the oldest of the first K entries
-
-async function dir(name) {
-  const root = await navigator.storage.getDirectory();
-  return root.getDirectoryHandle(name, { create: true });
-}
 
 export async function crc32cOf(bytes) {
   const h = await createCrc32c();
@@ -33,44 +28,49 @@ export class DeadLetterQueue {
     this.partsByRun = new Map(); // runId -> part entries waiting (a manifest waits for them)
     this.replaying = false;
     this.replayed = 0;
+    this.partsReplayed = 0;
     this.lastError = null;
+    this.onChange = () => {}; // entries added or removed (the logger tells the other tabs)
   }
 
-  // Count what a previous page left behind.
+  // Count what is queued: at start (a previous page left it) and whenever another tab changed it.
+  // Counted aside and swapped in at the end, so overlapping loads never add up.
   async load() {
     const d = await dir('dlq');
+    const counts = { entries: 0, bytes: 0, partsByRun: new Map() };
     for await (const [name, handle] of d.entries()) {
       if (!name.endsWith('.json')) continue;
-      const meta = JSON.parse(await (await handle.getFile()).text());
-      this.#count(meta, +1);
+      try {
+        DeadLetterQueue.#add(counts, JSON.parse(await (await handle.getFile()).text()), +1);
+      } catch (e) {
+        if (e.name !== 'NotFoundError') throw e; // replayed by another tab meanwhile
+      }
     }
-    const q = await dir('quarantine');
-    for await (const [name] of q.entries()) if (name.endsWith('.json')) this.quarantined++;
+    let quarantined = 0;
+    for await (const [name] of (await dir('quarantine')).entries()) if (name.endsWith('.json')) quarantined++;
+    Object.assign(this, counts, { quarantined });
     return this;
   }
 
+  static #add(counts, meta, sign) {
+    counts.entries += sign;
+    counts.bytes += sign * meta.bytes;
+    if (meta.kind === 'part') counts.partsByRun.set(meta.runId, (counts.partsByRun.get(meta.runId) ?? 0) + sign);
+  }
+
   #count(meta, sign) {
-    this.entries += sign;
-    this.bytes += sign * meta.bytes;
-    if (meta.kind === 'part') this.partsByRun.set(meta.runId, (this.partsByRun.get(meta.runId) ?? 0) + sign);
+    DeadLetterQueue.#add(this, meta, sign);
   }
 
   // meta: {kind: 'part'|'manifest', runId, run: {runId, token, expires, renewAfter}, part, bytes, records, crc32c, attempts, lastError}
   async put(meta, bytes) {
     const d = await dir('dlq');
     const name = entryName(meta);
-    const access = await (await d.getFileHandle(`${name}.bin`, { create: true })).createSyncAccessHandle();
-    try {
-      access.truncate(0);
-      const n = access.write(bytes, { at: 0 });
-      if (n !== bytes.byteLength) throw new Error(`dead-letter write of ${name} returned ${n} of ${bytes.byteLength} bytes (storage full?)`);
-      access.flush();
-    } finally {
-      access.close();
-    }
+    await writeFile(d, `${name}.bin`, bytes);
     const replacing = await exists(d, `${name}.json`);
     await writeJson(d, `${name}.json`, { ...meta, createdAt: new Date().toISOString() });
     if (!replacing) this.#count(meta, +1);
+    this.onChange();
   }
 
   // One replay step: upload the oldest of the first SCAN_LIMIT entries. Every
@@ -139,27 +139,23 @@ export class DeadLetterQueue {
     await d.removeEntry(`${name}.json`);
     this.#count(meta, -1);
     this.replayed++;
+    if (meta.kind === 'part') this.partsReplayed++;
     this.lastError = null;
+    this.onChange();
     return true;
   }
 
   async #quarantine(d, name, meta, reason) {
     const q = await dir('quarantine');
     const src = await (await d.getFileHandle(`${name}.bin`)).getFile();
-    const access = await (await q.getFileHandle(`${name}.bin`, { create: true })).createSyncAccessHandle();
-    try {
-      access.truncate(0);
-      access.write(new Uint8Array(await src.arrayBuffer()), { at: 0 });
-      access.flush();
-    } finally {
-      access.close();
-    }
+    await writeFile(q, `${name}.bin`, new Uint8Array(await src.arrayBuffer()));
     await writeJson(q, `${name}.json`, { ...meta, quarantinedAt: new Date().toISOString(), reason });
     await d.removeEntry(`${name}.bin`);
     await d.removeEntry(`${name}.json`);
     this.#count(meta, -1);
     this.quarantined++;
     this.lastError = `quarantined ${name}: ${reason}`;
+    this.onChange();
   }
 
   stats() {

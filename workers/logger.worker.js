@@ -1,27 +1,38 @@
 // Logger worker: owns storage. Receives record buffers from N producer ports,
 // returns credits (bounded in-flight), writes through a sink, drains every
-// producer on stop, and posts low-rate stats to the page.
+// producer on stop, and posts low-rate stats to the page. The run catalogue,
+// recovery of orphaned runs and the DLQ live in their own modules; this file
+// is the run session, the message router and the timers that drive them.
 import * as P from './protocol.js';
 import { RECORD_SIZE } from './record.js';
-import { OpfsSink, SinkError } from './sinks/opfs.js';
+import { SinkError } from './sinks/base.js';
+import { OpfsSink } from './sinks/opfs.js';
 import { NullSink } from './sinks/null.js';
 import { CloudSink } from './sinks/cloud.js';
 import { DeadLetterQueue } from './dlq.js';
 import { openManifest, closeManifest, withSource } from './manifest.js';
-import { JSON_RESERVE, binName, manifestName, readJson, runsDir, writeJson } from './storage.js';
+import { deleteRun, getRun, listRuns } from './catalogue.js';
+import { recoverOrphans, repairIfOrphan } from './recovery.js';
+import { CHANNEL, holdLock, runLock } from './locks.js';
+import {
+  applyRetention, expectedRunBytes, loadPolicy, preflight, setPinned, setPolicy, storageUsage, withPins,
+} from './retention.js';
+import { JSON_RESERVE, manifestName, progressName, removeIfAny, runsDir, writeJson } from './storage.js';
 
-// Storage strategies behind one interface: open(runId, opts), append(u8), tick(),
-// close() (may be async), stats(), ready; publish(manifest) where the run leaves the browser.
+// Storage strategies behind one interface (sinks/base.js).
 const SINKS = { opfs: OpfsSink, null: NullSink, cloud: CloudSink };
 const REPLAY_MS = 1000;
 const STATS_MS = 500;
 const TICK_MS = 50;
+const CHECKPOINT_MS = 1000;
 const DRAIN_TIMEOUT_MS = 30_000;
 const MAX_ERROR_MESSAGES = 20;
 
 let run = null;
 let cloudConfig = null;
+const tabs = new BroadcastChannel(CHANNEL);
 const dlq = new DeadLetterQueue();
+dlq.onChange = () => tabs.postMessage(P.msg(P.TAB_DLQ));
 const dlqLoaded = dlq.load().catch((e) => reportError(`cannot read the dead-letter queue: ${e.message}`));
 const NO_TOTALS = { runId: null, records: 0, bytes: 0, bytesWritten: 0, bytesStaged: 0, writes: 0, producers: 0, rejected: 0, dropped: 0 };
 let lastStats = { t: performance.now(), records: 0, totals: NO_TOTALS };
@@ -51,18 +62,29 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
     throw new Error('open needs a non-empty list of distinct producer ids');
   }
   await dlqLoaded;
-  const sink = await Sink.open(runId, { cloud: cloud ?? cloudConfig, dlq });
+  if (Sink.persistent) await preflight(expectedRunBytes(config, RECORD_SIZE), catalogue);
+  // Held until the run is closed: any tab that finds the run open with this
+  // lock free knows its writer is gone (recovery.js).
+  const releaseLock = await holdLock(runLock(runId));
+  let sink;
+  try {
+    sink = await Sink.open(runId, { cloud: cloud ?? cloudConfig, dlq });
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
   sink.onReady = () => run?.sink === sink && run.producers.forEach(returnCredits);
   const r = {
-    runId, sink, dir: Sink.persistent ? await runsDir() : null,
+    runId, sink, releaseLock, dir: Sink.catalogued ? await runsDir() : null, persistent: Sink.persistent,
     manifest: openManifest({ runId, mode, config, producers }), source: null,
-    manifestSize: 0, manifestWrites: Promise.resolve(),
+    manifestSize: 0, manifestWrites: Promise.resolve(), checkpointAt: performance.now(), checkpointing: null,
     producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null, failed: null,
   };
   errors.rejected_messages = 0;
   errors.messages = [];
   await saveManifest(r, r.manifest, JSON_RESERVE);
   run = r;
+  announce(runId, 'open');
   lastStats = { t: performance.now(), records: 0, totals: NO_TOTALS };
   return runId;
 }
@@ -92,6 +114,24 @@ function onMeta(p, meta) {
   }
   // Written now, while the disk has room: the edge table can be large.
   saveManifest(run, withSource(run.manifest, run.source, producerSources(run)), JSON_RESERVE);
+}
+
+// What survives if this tab dies now, for recovery.js: the sink's safe bytes
+// (and CLOUD parts), and per-producer counts when they describe exactly those bytes.
+function checkpoint(r) {
+  if (!r.dir || r.checkpointing || r.failed) return;
+  r.checkpointAt = performance.now();
+  const cp = r.sink.checkpoint();
+  if (!cp) return;
+  const received = [...r.producers.values()];
+  const exact = received.reduce((a, p) => a + p.records, 0) * RECORD_SIZE === cp.bytes;
+  const progress = {
+    at: new Date().toISOString(), ...cp,
+    producers: exact ? Object.fromEntries(received.map((p) => [p.id, p.records])) : null,
+  };
+  r.checkpointing = writeJson(r.dir, progressName(r.runId), progress)
+    .catch((e) => reportError(`could not record the progress of ${r.runId}: ${e.message}`))
+    .finally(() => { r.checkpointing = null; });
 }
 
 const producerSources = (r) => new Map([...r.producers.values()].map((p) => [p.id, p.meta?.producer ?? null]));
@@ -203,27 +243,72 @@ async function finish() {
     };
   });
   const manifest = closeManifest({ ...r.manifest, source: r.source }, { producers, sink, errors: structuredClone(errors) });
-  await saveManifest(r, manifest, 0);
+  await r.checkpointing;
+  if (r.persistent) await saveManifest(r, manifest, 0);
   let published;
-  if (r.sink.publish) {
-    try {
-      published = await r.sink.publish(manifest);
-    } catch (e) {
-      reportError(`could not upload or queue the manifest of ${r.runId}: ${e.message}`);
-    }
+  try {
+    published = await r.sink.publish(manifest);
+  } catch (e) {
+    reportError(`could not upload or queue the manifest of ${r.runId}: ${e.message}`);
   }
+  if (r.dir) {
+    await r.manifestWrites;
+    // A CLOUD run now lives in the bucket (or the DLQ): runs/ forgets it.
+    const leftovers = r.persistent ? [progressName(r.runId)] : [progressName(r.runId), manifestName(r.runId)];
+    await Promise.all(leftovers.map((n) => removeIfAny(r.dir, n)))
+      .catch((e) => reportError(`could not tidy runs/ after ${r.runId}: ${e.message}`));
+  }
+  r.releaseLock();
   run = null;
+  const s = r.sink.stats();
   lastStats.totals = {
-    ...lastStats.totals, ...r.sink.stats(), bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records,
+    ...lastStats.totals, ...s, bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records,
   };
   postStats();
-  post(P.LOG_CLOSED, { manifest, published });
+  post(P.LOG_CLOSED, { manifest, published, delivery: { partsUploaded: s.partsUploaded ?? 0, partsQueued: s.partsToDlq ?? 0 } });
+  announce(r.runId, manifest.status);
 }
+
+// Every tab's runs table follows changes made by any tab.
+function announce(runId, status) {
+  tabs.postMessage(P.msg(P.TAB_RUNS, { runId, status }));
+  post(P.LOG_RUNS_CHANGED, { runId, status });
+}
+
+tabs.onmessage = (e) => {
+  const m = e.data;
+  if (m?.type === P.TAB_RUNS) {
+    post(P.LOG_RUNS_CHANGED, { runId: m.runId, status: m.status });
+    if (m.status === 'open') watch(m.runId);
+  } else if (m?.type === P.TAB_DLQ) {
+    // another tab queued or replayed entries: count them again, so that this
+    // tab shows them and takes its turn replaying them
+    dlq.load().catch((err) => reportError(`cannot read the dead-letter queue: ${err.message}`));
+  }
+};
+
+// Wait for the lock of a run another tab writes: it is granted when that tab
+// closes the run (nothing to do) or dies (the run is an orphan: repair it).
+function watch(runId) {
+  navigator.locks.request(runLock(runId), () => repairIfOrphan(runId, dlq).then((m) => m && onRepaired([m])))
+    .catch((e) => reportError(`could not repair run ${runId}: ${e.message}`));
+}
+
+function onRepaired(manifests) {
+  for (const m of manifests) {
+    reportError(`run ${m.run_id} was interrupted (${m.recovery.cause}); recovered ${m.records} whole records`);
+    announce(m.run_id, m.status);
+  }
+}
+
+// "Parts uploaded" counts every part this tab put in the bucket, live or replayed from the DLQ.
+const withReplays = (t) => (t.partsUploaded === undefined && !dlq.partsReplayed ? t
+  : { ...t, partsUploaded: (t.partsUploaded ?? 0) + dlq.partsReplayed });
 
 function postStats() {
   if (!run) {
     // Idle: keep showing the last run's totals.
-    post(P.LOG_STATS, { ...lastStats.totals, ...dlq.stats(), state: 'idle', recordsPerSec: 0, buffersInFlight: 0 });
+    post(P.LOG_STATS, { ...withReplays(lastStats.totals), ...dlq.stats(), state: 'idle', recordsPerSec: 0, buffersInFlight: 0 });
     return;
   }
   const now = performance.now();
@@ -243,7 +328,7 @@ function postStats() {
     dropped: records - (s.bytesWritten + s.bytesStaged) / RECORD_SIZE,
   };
   post(P.LOG_STATS, {
-    ...totals,
+    ...withReplays(totals),
     ...dlq.stats(),
     state: run.finishing ? 'closing' : run.stopping ? 'draining' : 'logging',
     recordsPerSec: dt > 0 ? (records - lastStats.records) / dt : 0,
@@ -254,55 +339,48 @@ function postStats() {
   lastStats = { t: now, records, totals };
 }
 
-async function listRuns() {
-  const dir = await runsDir();
-  const runs = new Map();
-  for await (const [name, handle] of dir.entries()) {
-    if (handle.kind !== 'file') continue;
-    const m = /^(.*)\.(bin|manifest\.json)$/.exec(name);
-    if (!m) continue;
-    const entry = runs.get(m[1]) ?? { runId: m[1], bytes: null, records: null, status: 'no manifest', createdAt: null };
-    if (m[2] === 'bin') {
-      entry.bytes = run?.runId === m[1] ? run.sink.stats().bytesWritten : (await handle.getFile()).size;
-    } else {
-      try {
-        const man = await readJson(dir, name);
-        Object.assign(entry, { status: man.status, records: man.records, createdAt: man.created_at });
-      } catch (e) {
-        entry.status = `unreadable manifest: ${e.message}`;
-      }
-    }
-    runs.set(m[1], entry);
-  }
-  return [...runs.values()].sort((a, b) => String(b.createdAt).localeCompare(String(a.createdAt)));
+const current = () => run && { runId: run.runId, bytes: run.sink.stats().bytesWritten };
+
+async function deleteAndAnnounce({ runId }) {
+  await deleteRun(runId, current());
+  announce(runId, 'deleted');
 }
 
-async function getRun({ runId }) {
-  const dir = await runsDir();
-  // File objects are references to the stored bytes: the page can hand them to
-  // a download without the data ever being copied into its heap.
-  return {
-    bin: await (await dir.getFileHandle(binName(runId))).getFile(),
-    manifest: await (await dir.getFileHandle(manifestName(runId))).getFile(),
-  };
+// The catalogue as retention.js sees it: listing, and removal that every tab hears of.
+const catalogue = {
+  runs: () => listRuns(current()),
+  remove: async (runId) => {
+    await deleteRun(runId, current());
+    reportError(`retention: removed run ${runId}`);
+    announce(runId, 'deleted');
+  },
+};
+
+async function pin({ runId, pinned }) {
+  await setPinned(runId, pinned);
+  announce(runId, 'pinned');
 }
 
-async function deleteRun({ runId }) {
-  if (run?.runId === runId) throw new Error(`run ${runId} is being logged; stop it first`);
-  const dir = await runsDir();
-  for (const name of [binName(runId), manifestName(runId)]) {
-    try {
-      await dir.removeEntry(name);
-    } catch (e) {
-      if (e.name !== 'NotFoundError') throw e;
-    }
-  }
-}
-
-const REQUESTS = { [P.LOG_OPEN]: openRun, [P.LOG_LIST]: listRuns, [P.LOG_GET]: getRun, [P.LOG_DELETE]: deleteRun };
+const REQUESTS = {
+  [P.LOG_OPEN]: openRun,
+  [P.LOG_LIST]: () => withPins(listRuns(current())),
+  [P.LOG_GET]: ({ runId }) => getRun(runId),
+  [P.LOG_DELETE]: deleteAndAnnounce,
+  [P.LOG_USAGE]: () => storageUsage(catalogue),
+  [P.LOG_POLICY]: ({ policy }) => setPolicy(policy, catalogue),
+  [P.LOG_PIN]: pin,
+};
 
 self.onmessage = async (e) => {
   const m = e.data;
+  if (Object.hasOwn(REQUESTS, m?.type)) {
+    try {
+      post(P.LOG_REPLY, { id: m.id, ok: true, result: await REQUESTS[m.type](m) });
+    } catch (err) {
+      post(P.LOG_REPLY, { id: m.id, ok: false, error: err.message });
+    }
+    return;
+  }
   try {
     switch (m?.type) {
       case P.LOG_CONFIG:
@@ -313,16 +391,6 @@ self.onmessage = async (e) => {
         break;
       case P.LOG_STOP:
         stop();
-        break;
-      case P.LOG_OPEN:
-      case P.LOG_LIST:
-      case P.LOG_GET:
-      case P.LOG_DELETE:
-        try {
-          post(P.LOG_REPLY, { id: m.id, ok: true, result: await REQUESTS[m.type](m) });
-        } catch (err) {
-          post(P.LOG_REPLY, { id: m.id, ok: false, error: err.message });
-        }
         break;
       default:
         // Record data only ever arrives on producer ports, never on the control channel.
@@ -338,6 +406,7 @@ setInterval(() => {
   if (!run || run.failed) return;
   try {
     run.sink.tick();
+    if (performance.now() - run.checkpointAt >= CHECKPOINT_MS && !run.finishing) checkpoint(run);
   } catch (e) {
     storageFailed(e);
   }
@@ -359,3 +428,10 @@ async function replay() {
   setTimeout(replay, next);
 }
 replay();
+
+// Runs left open by a tab that died are repaired as soon as any tab starts.
+// Then the retention policy is applied.
+dlqLoaded.then(() => recoverOrphans(dlq, reportError)).then(onRepaired)
+  .catch((e) => reportError(`recovery of interrupted runs failed: ${e.message}`))
+  .then(async () => applyRetention(await loadPolicy(), catalogue))
+  .catch((e) => reportError(`retention: ${e.message}`));

@@ -42,9 +42,8 @@ export function withSource(manifest, source, producerSources) {
 export function closeManifest(manifest, { producers, sink, errors }) {
   const received = producers.reduce((a, p) => a + p.records, 0);
   const records = sink.bytes / RECORD_SIZE;
-  const parts = sink.parts?.map(({ part, key, bytes, records: n, crc32c }) => ({ part, key, bytes, records: n, crc32c }));
   return {
-    ...(parts ? { parts } : {}),
+    ...(sink.parts ? { parts: sink.parts } : {}),
     ...manifest,
     // A sink that failed or a model that raised: what was stored is valid, the run is not whole.
     status: sink.error || producers.some((p) => p.error) ? 'error' : 'closed',

@@ -3,7 +3,7 @@
 // with the validators here, so a malformed message is rejected the same way
 // wherever it arrives.
 import { RECORD_SIZE } from './record.js';
-import manifestSchema from '../py/vpslog/manifest.schema.json';
+import manifestSchema from '../py/vpslog/manifest.schema.json' with { type: 'json' };
 
 // page -> sim worker
 export const SIM_BOOT = 'sim.boot';        // {indexURL, interrupt?: SharedArrayBuffer (Int32 [1]) for Stop, snapshots?: false to boot afresh}
@@ -42,12 +42,20 @@ export const LOG_STOP = 'log.stop';
 export const LOG_LIST = 'log.list';        // {id}
 export const LOG_GET = 'log.get';          // {id, runId}
 export const LOG_DELETE = 'log.delete';    // {id, runId}
+export const LOG_USAGE = 'log.usage';      // {id} -> {estimate: {usage, quota}, bytesByStatus, dlqBytes, quarantineBytes, snapshotBytes, policy}
+export const LOG_POLICY = 'log.policy';    // {id, policy}: save the retention policy and apply it -> usage
+export const LOG_PIN = 'log.pin';          // {id, runId, pinned}: exempt a run from retention (or not)
 // logger -> page
 export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, ...}
-export const LOG_CLOSED = 'log.closed';    // {manifest, published: 'uploaded'|'queued'|undefined}
+export const LOG_CLOSED = 'log.closed';    // {manifest, published: 'uploaded'|'queued'|undefined, delivery: {partsUploaded, partsQueued}}
 export const LOG_REPLY = 'log.reply';      // {id, ok, result | error}
 export const LOG_ERROR = 'log.error';      // {message}
 export const LOG_FAILED = 'log.failed';    // {runId, message}: storage failed, the run should stop
+export const LOG_RUNS_CHANGED = 'log.runs'; // {runId, status}: a run of any tab opened, closed, was recovered or deleted
+
+// logger <-> logger of every other tab of the origin (BroadcastChannel, workers/locks.js)
+export const TAB_RUNS = 'tab.runs';        // {runId, status: 'open'|'closed'|'error'|'recovered'|'deleted'|'pinned'}
+export const TAB_DLQ = 'tab.dlq';          // the dead-letter queue changed: count it again
 
 // Each producer may have this many buffers in flight; the logger returns
 // credits as it consumes them, in batches of CREDIT_BATCH.

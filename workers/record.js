@@ -1,5 +1,5 @@
 // The 10-byte record, read from the same layout.json the Python package uses.
-import layout from '../py/vpslog/layout.json';
+import layout from '../py/vpslog/layout.json' with { type: 'json' };
 
 export const LAYOUT = layout;
 export const RECORD_SIZE = layout.record_size;

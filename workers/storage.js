@@ -1,12 +1,25 @@
-// OPFS layout shared by the logger's sinks and its run listing:
-// runs/<runId>.bin (records) and runs/<runId>.manifest.json.
+// OPFS layout shared by the logger's sinks, its run catalogue and recovery:
+// runs/<runId>.bin (records), runs/<runId>.manifest.json, and while the run is
+// open runs/<runId>.progress.json (what is safe so far, for recovery).
 export const RUNS_DIR = 'runs';
 export const binName = (runId) => `${runId}.bin`;
 export const manifestName = (runId) => `${runId}.manifest.json`;
+export const progressName = (runId) => `${runId}.progress.json`;
+export const RUN_FILE_RE = /^(.*)\.(bin|manifest\.json|progress\.json)$/;
 
-export async function runsDir() {
+// A top-level OPFS directory: runs/, dlq/, quarantine/, snapshots/, settings/.
+export async function opfsDir(name) {
   const root = await navigator.storage.getDirectory();
-  return root.getDirectoryHandle(RUNS_DIR, { create: true });
+  return root.getDirectoryHandle(name, { create: true });
+}
+
+export const runsDir = () => opfsDir(RUNS_DIR);
+
+// Total size of the files in a top-level directory.
+export async function dirBytes(name) {
+  let n = 0;
+  for await (const [, h] of (await opfsDir(name)).entries()) if (h.kind === 'file') n += (await h.getFile()).size;
+  return n;
 }
 
 export async function exists(dir, name) {
@@ -25,17 +38,37 @@ export async function exists(dir, name) {
 export const JSON_RESERVE = 16 * 1024;
 
 export async function writeJson(dir, name, value, { minSize = 0, headroom = 0 } = {}) {
-  const handle = await dir.getFileHandle(name, { create: true });
-  const access = await handle.createSyncAccessHandle();
+  const json = new TextEncoder().encode(JSON.stringify(value, null, 1) + '\n');
+  const bytes = new Uint8Array(Math.max(minSize, json.byteLength + headroom)).fill(0x20);
+  bytes.set(json);
+  await writeFile(dir, name, bytes);
+  return bytes.byteLength;
+}
+
+// The one checked write to an OPFS sync access handle. Chrome at quota may
+// return a bogus count instead of throwing, Firefox a short one: anything but
+// the full length is an error (a StorageWriteError naming `what`).
+export class StorageWriteError extends Error {}
+
+export function writeAll(access, bytes, at, what) {
+  let n;
   try {
-    const json = new TextEncoder().encode(JSON.stringify(value, null, 1) + '\n');
-    const bytes = new Uint8Array(Math.max(minSize, json.byteLength + headroom)).fill(0x20);
-    bytes.set(json);
-    const n = access.write(bytes, { at: 0 });
-    if (n !== bytes.byteLength) throw new Error(`writing ${name}: wrote ${n} of ${bytes.byteLength} bytes (storage full?)`);
+    n = access.write(bytes, { at });
+  } catch (e) {
+    throw new StorageWriteError(`${what}: write of ${bytes.byteLength} bytes at ${at} failed: ${e.name}: ${e.message}`);
+  }
+  if (n !== bytes.byteLength) {
+    throw new StorageWriteError(`${what}: write of ${bytes.byteLength} bytes at ${at} returned ${n} (storage full?)`);
+  }
+}
+
+// Replace a whole file with `bytes`, checked and flushed.
+export async function writeFile(dir, name, bytes) {
+  const access = await (await dir.getFileHandle(name, { create: true })).createSyncAccessHandle();
+  try {
+    writeAll(access, bytes, 0, name);
     if (access.getSize() > bytes.byteLength) access.truncate(bytes.byteLength);
     access.flush();
-    return bytes.byteLength;
   } finally {
     access.close();
   }
@@ -44,6 +77,24 @@ export async function writeJson(dir, name, value, { minSize = 0, headroom = 0 } 
 export async function readJson(dir, name) {
   const file = await (await dir.getFileHandle(name)).getFile();
   return JSON.parse(await file.text());
+}
+
+// readJson, or null if the file does not exist.
+export async function readJsonIfAny(dir, name) {
+  try {
+    return await readJson(dir, name);
+  } catch (e) {
+    if (e.name === 'NotFoundError') return null;
+    throw e;
+  }
+}
+
+export async function removeIfAny(dir, name) {
+  try {
+    await dir.removeEntry(name);
+  } catch (e) {
+    if (e.name !== 'NotFoundError') throw e;
+  }
 }
 
 // Human-readable cause for the errors OPFS throws when opening a handle.

@@ -20,6 +20,8 @@ def _verify(args) -> int:
         print(f"{r.path}: {r.records} records, {r.bytes} bytes, time {span}, {counts}, crc32c {r.checksum}")
         if r.manifest:
             print(f"manifest: {r.manifest}")
+        for w in r.warnings:
+            print(f"WARNING: {w}", file=sys.stderr)
         for p in r.problems:
             print(f"FAIL: {p}", file=sys.stderr)
         print("OK" if r.ok else f"{len(r.problems)} problem(s)")

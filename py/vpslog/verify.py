@@ -26,6 +26,7 @@ class Report:
     checksum: str | None = None
     manifest: str | None = None
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -76,14 +77,31 @@ def _scan(path: Path, report: Report) -> None:
         report.problems.append(f"{bad_pad} record(s) with a non-zero pad byte")
 
 
+def _status_warning(m: dict) -> str | None:
+    """Runs that are valid but not closed normally: what the user must know about them."""
+    if m["status"] == "recovered":
+        r = m.get("recovery") or {}
+        return (f"run was interrupted and recovered at {m.get('recovered_at')}: {r.get('cause')}; "
+                f"it holds the whole records written before, {r.get('unattributed_records', 0)} of them "
+                f"not attributed to a producer, {r.get('trailing_bytes_cut', 0)} trailing byte(s) cut")
+    if m["status"] == "snapshot":
+        return f"snapshot taken at {m.get('snapshot_at')} of a run that was still being written: it may have grown since"
+    return None
+
+
 def _check_manifest(m: dict, report: Report) -> None:
-    if m["status"] != "closed":
+    warning = _status_warning(m)
+    if warning:
+        report.warnings.append(warning)
+    elif m["status"] != "closed":
         report.problems.append(f"manifest status is {m['status']!r}, not 'closed' (run ended abnormally?)")
     if m["bytes"] != report.bytes:
         report.problems.append(f"manifest says {m['bytes']} bytes, file has {report.bytes}")
     if m["records"] != report.records:
         report.problems.append(f"manifest says {m['records']} records, file has {report.records}")
-    received = sum(p.get("records", 0) for p in m["producers"])
+    # records a recovered run or snapshot could not attribute to a producer
+    unattributed = (m.get("recovery") or m.get("snapshot") or {}).get("unattributed_records", 0)
+    received = sum(p.get("records", 0) for p in m["producers"]) + unattributed
     dropped = (m.get("errors") or {}).get("dropped_records", 0)
     if received != m["records"] + dropped:
         report.problems.append(

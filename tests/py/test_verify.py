@@ -101,6 +101,38 @@ def test_manifest_mismatches_fail(tmp_path, overrides, expected):
     assert any(expected in p for p in r.problems), r.problems
 
 
+RECOVERED = {
+    "status": "recovered", "recovered_at": "2026-11-28T05:00:00.000Z",
+    "recovery": {"cause": "the tab writing this run stopped without closing it", "trailing_bytes_cut": 3,
+                 "unattributed_records": 400, "last_checkpoint_at": None},
+    "producers": [{"id": 0, "records": 9_600}],
+}
+
+
+def test_a_recovered_run_passes_with_a_warning(tmp_path, capsys):
+    path = write_run(tmp_path, record.pack(RECS), **RECOVERED)
+    r = verify(path)
+    assert r.ok, r.problems
+    assert len(r.warnings) == 1 and "interrupted and recovered at 2026-11-28T05:00:00.000Z" in r.warnings[0]
+    assert "400 of them not attributed to a producer, 3 trailing byte(s) cut" in r.warnings[0]
+    assert main(["verify", str(path)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith("WARNING: run was interrupted")] and not [
+        line for line in err if line.startswith("FAIL")]
+
+
+def test_a_recovered_run_still_fails_on_bad_counts(tmp_path):
+    r = verify(write_run(tmp_path, record.pack(RECS), **{**RECOVERED, "producers": [{"id": 0, "records": 1}]}))
+    assert any("producers account for 401 records" in p for p in r.problems), r.problems
+
+
+def test_a_snapshot_passes_with_a_warning(tmp_path):
+    r = verify(write_run(tmp_path, record.pack(RECS), status="snapshot", snapshot_at="2026-11-28T05:00:00.000Z",
+                         snapshot={"note": "copy", "unattributed_records": 10_000}, producers=[{"id": 0, "records": 0}]))
+    assert r.ok, r.problems
+    assert r.warnings == ["snapshot taken at 2026-11-28T05:00:00.000Z of a run that was still being written: it may have grown since"]
+
+
 def test_unreadable_manifest_and_missing_file(tmp_path):
     path = write_run(tmp_path, record.pack(RECS))
     (tmp_path / "run-x.manifest.json").write_text("{truncated")

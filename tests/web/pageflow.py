@@ -1,6 +1,7 @@
 """Driving the page as a user does: start a run, wait for it, download it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -75,3 +76,14 @@ def assert_same_events(browser_bin, native_bin):
     assert len(browser) == len(native) > 0
     assert np.array_equal(np.sort(browser, order=["vehicle_id", "time_ms"], kind="stable"),
                           np.sort(native, order=["vehicle_id", "time_ms"], kind="stable"))
+
+
+def fetch_cli(backend, run_id, dest):
+    """`vpslog fetch` of a CLOUD run from the local S3 into ``dest``; returns the CompletedProcess."""
+    from vpslog.backend.settings import Settings
+
+    env = {**os.environ, "VPSLOG_S3_ENDPOINT": backend["upstream"],
+           "VPSLOG_S3_ACCESS_KEY_ID": Settings(None).access_key_id,
+           "VPSLOG_S3_SECRET_ACCESS_KEY": Settings(None).secret_access_key}
+    return subprocess.run([sys.executable, "-m", "vpslog.cli", "fetch", f"s3://{backend['bucket']}/runs/{run_id}",
+                           "--out", str(dest)], capture_output=True, text=True, env=env)

@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import pytest
-from pageflow import BOOT_TIMEOUT_MS, verify_cli
+from pageflow import BOOT_TIMEOUT_MS, fetch_cli, verify_cli
 
 import harness
 from vpslog.backend.runs import token_id
@@ -65,11 +65,7 @@ def wait_until(page, js, timeout_s=90):
 
 
 def fetch_and_verify(backend, run_id, tmp_path):
-    env = {**os.environ, "VPSLOG_S3_ENDPOINT": backend["upstream"],
-           "VPSLOG_S3_ACCESS_KEY_ID": Settings(None).access_key_id,
-           "VPSLOG_S3_SECRET_ACCESS_KEY": Settings(None).secret_access_key}
-    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "fetch", f"s3://{backend['bucket']}/runs/{run_id}",
-                          "--out", str(tmp_path)], capture_output=True, text=True, env=env)
+    out = fetch_cli(backend, run_id, tmp_path)
     assert out.returncode == 0, out.stderr
     code, report = verify_cli(tmp_path / f"{run_id}.bin")
     assert code == 0, report

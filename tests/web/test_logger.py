@@ -5,7 +5,6 @@ logger like the wiring does, then sends junk between valid chunks."""
 
 import pytest
 
-from harness import REPO
 from vpslog import record
 
 pytestmark = pytest.mark.browser
@@ -13,26 +12,23 @@ pytestmark = pytest.mark.browser
 GOOD_A = [(1, 2, 3, 1), (4, 5, 6, 2), (7, 8, 9, 3)]
 GOOD_B = [(10, 11, 12, 1), (13, 14, 15, 2)]
 
-SCRIPT = """async ([protoUrl, goodA, goodB]) => {
-  const P = await import(protoUrl);
+SCRIPT = """async ([goodA, goodB]) => {
   const pl = window.vpslog.pipeline;
   const errors = [];
   pl.addEventListener('error', (e) => errors.push(e.detail.message));
-  const closed = new Promise((resolve) => pl.logger.addEventListener('message', (e) => {
-    if (e.data.type === P.LOG_CLOSED) resolve(e.data.manifest);
-  }));
+  const closed = new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest)));
   const refusals = [];
-  const tryRequest = (type, fields) => pl.request(type, fields).then(() => 'ok', (e) => refusals.push(e.message));
+  const refused = (p) => p.then(() => 'ok', (e) => refusals.push(e.message));
 
   const runId = 'test-malformed';
-  await pl.request(P.LOG_OPEN, { runId, mode: 'opfs', config: { test: true }, producers: [7] });
-  await tryRequest(P.LOG_OPEN, { runId: 'second', mode: 'opfs', producers: [1] });
-  await tryRequest(P.LOG_DELETE, { runId });
+  await pl.openRun({ runId, mode: 'opfs', config: { test: true }, producers: [7] });
+  await refused(pl.openRun({ runId: 'second', mode: 'opfs', producers: [1] }));
+  await refused(pl.deleteRun(runId));
 
   const ch = new MessageChannel();
-  pl.logger.postMessage(P.msg(P.LOG_ATTACH, { producer: 7, port: ch.port1 }), [ch.port1]);
+  pl.attachProducer(7, ch.port1);
   const stray = new MessageChannel();
-  pl.logger.postMessage(P.msg(P.LOG_ATTACH, { producer: 99, port: stray.port1 }), [stray.port1]);
+  pl.attachProducer(99, stray.port1);
   const credits = [];
   ch.port2.onmessage = (e) => credits.push(e.data);
 
@@ -54,22 +50,21 @@ SCRIPT = """async ([protoUrl, goodA, goodB]) => {
   send({ type: 'eof', records: 5, buffers: 2 });
   send({ type: 'chunk', seq: 5, buf: buf(goodA) });  // after eof
   await new Promise((r) => setTimeout(r, 200));
-  pl.logger.postMessage(P.msg(P.LOG_STOP));
+  pl.stopLogger();
   const manifest = await closed;
   await new Promise((r) => setTimeout(r, 100));
-  const { bin } = await pl.request(P.LOG_GET, { runId });
+  const { bin } = await pl.getRun(runId);
   const stored = Array.from(new Uint8Array(await bin.arrayBuffer()));
-  await tryRequest(P.LOG_OPEN, { runId, mode: 'opfs', producers: [1] });
-  await tryRequest(P.LOG_OPEN, { runId: '../escape', mode: 'opfs', producers: [1] });
-  await tryRequest(P.LOG_OPEN, { runId: 'taped', mode: 'tape', producers: [1] });
+  await refused(pl.openRun({ runId, mode: 'opfs', producers: [1] }));
+  await refused(pl.openRun({ runId: '../escape', mode: 'opfs', producers: [1] }));
+  await refused(pl.openRun({ runId: 'taped', mode: 'tape', producers: [1] }));
   return { manifest, stored, errors, credits, refusals };
 }"""
 
 
 def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
     page.goto(app_url)
-    out = page.evaluate(SCRIPT, [f"{app_url}@fs{REPO / 'workers/protocol.js'}",
-                                 list(record.pack(GOOD_A)), list(record.pack(GOOD_B))])
+    out = page.evaluate(SCRIPT, [list(record.pack(GOOD_A)), list(record.pack(GOOD_B))])
     m = out["manifest"]
     # exactly the valid chunks, in order
     assert bytes(out["stored"]) == record.pack(GOOD_A + GOOD_B)
@@ -96,7 +91,7 @@ def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
     assert sum(c["n"] for c in out["credits"]) == 6
     assert out["refusals"] == [
         "run test-malformed is still open",
-        "run test-malformed is being logged; stop it first",
+        "run test-malformed is being written by this tab; stop it first",
         "run test-malformed already exists; refusing to overwrite it",
         'invalid run id "../escape"',
         'mode "tape" is not available',

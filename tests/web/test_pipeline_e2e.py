@@ -68,5 +68,5 @@ def test_delete_removes_a_stored_run(page, app_url):
     page.on("dialog", lambda d: d.accept())
     row.locator("button.delete").click()
     row.wait_for(state="detached")
-    runs = page.evaluate("window.vpslog.pipeline.request('log.list')")
+    runs = page.evaluate("window.vpslog.pipeline.listRuns()")
     assert result["runId"] not in [r["runId"] for r in runs]

@@ -13,12 +13,15 @@
 import { createCrc32c } from '../checksum.js';
 import { RECORD_SIZE } from '../record.js';
 import { putWithRetry, renewIfDue, RETRY } from '../upload.js';
+import { Sink } from './base.js';
 
 export const PART_BYTES = 5 * 1024 * 1024;
 export const MAX_IN_FLIGHT = 3;
 
-export class CloudSink {
-  static persistent = false; // nothing under runs/ in OPFS; the bucket holds the run
+export class CloudSink extends Sink {
+  // The bucket holds the records; runs/ keeps only the open run's manifest and
+  // progress, so that an interrupted run can be recovered.
+  static catalogued = true;
 
   static async open(runId, { cloud, dlq } = {}) {
     if (!cloud?.api || !/^https?:\/\//.test(cloud.api)) throw new Error('CLOUD mode needs an absolute presign API URL (cloud.api)');
@@ -27,6 +30,7 @@ export class CloudSink {
   }
 
   constructor(runId, cloud, dlq, runCrc, partCrc) {
+    super();
     this.runId = runId;
     this.api = cloud.api;
     this.cap = { ...cloud.run };
@@ -44,7 +48,6 @@ export class CloudSink {
     this.handoff = null;      // promise of a DLQ write under way
     this.bytes = 0;
     this.stats_ = { partsUploaded: 0, bytesUploaded: 0, retries: 0, partsToDlq: 0 };
-    this.onReady = () => {};
   }
 
   get ready() {
@@ -52,13 +55,14 @@ export class CloudSink {
   }
 
   append(u8) {
-    this.runCrc.update(u8);
     this.bytes += u8.byteLength;
     let off = 0;
     while (off < u8.byteLength) {
       const take = Math.min(PART_BYTES - this.fillingBytes, u8.byteLength - off);
       const piece = u8.subarray(off, off + take); // the transferred buffer is ours: no copy
       this.filling.push(piece);
+      // per piece, so that the run's checksum through a part ends exactly at its last byte
+      this.runCrc.update(piece);
       this.partCrc.update(piece);
       this.fillingBytes += take;
       off += take;
@@ -87,6 +91,7 @@ export class CloudSink {
     const part = {
       part: n, key: `runs/${this.runId}/part-${String(n).padStart(6, '0')}.bin`,
       bytes: this.fillingBytes, records: this.fillingBytes / RECORD_SIZE, crc32c: this.partCrc.digest('hex'),
+      through: this.#runCrcSoFar(),
     };
     this.partCrc.init();
     this.parts.push(part);
@@ -94,6 +99,14 @@ export class CloudSink {
     this.filling = [];
     this.fillingBytes = 0;
     this.#dispatch();
+  }
+
+  // The run's CRC32C up to here, without ending the running checksum.
+  #runCrcSoFar() {
+    const state = this.runCrc.save();
+    const hex = this.runCrc.digest('hex');
+    this.runCrc.load(state);
+    return hex;
   }
 
   #dispatch() {
@@ -146,6 +159,12 @@ export class CloudSink {
     }
   }
 
+  // Safe parts: in the bucket or the DLQ (the logger records them for recovery).
+  checkpoint() {
+    const parts = this.parts.filter((p) => p.state);
+    return { bytes: parts.reduce((a, p) => a + p.bytes, 0), parts };
+  }
+
   // Seal the final short part and wait until every part is uploaded or queued.
   async close() {
     this.#seal();
@@ -153,7 +172,8 @@ export class CloudSink {
       this.#dispatch();
       await Promise.race([...this.uploads, this.handoff].filter(Boolean));
     }
-    return { bytes: this.bytes, checksum: { algorithm: 'crc32c', value: this.runCrc.digest('hex') }, error: null, parts: this.parts };
+    const parts = this.parts.map(({ part, key, bytes, records, crc32c }) => ({ part, key, bytes, records, crc32c }));
+    return { bytes: this.bytes, checksum: { algorithm: 'crc32c', value: this.runCrc.digest('hex') }, error: null, parts };
   }
 
   // The manifest goes last, and only when every part is in the bucket; otherwise

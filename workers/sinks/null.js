@@ -1,23 +1,18 @@
 // Null sink: accepts and counts records, stores nothing. It exists to measure
 // the transport ceiling (sim -> port -> logger) without storage costs; the
 // benchmark runs it side by side with the OPFS sink.
-export class NullSink {
-  static persistent = false;
-  ready = true;
+import { Sink } from './base.js';
 
+export class NullSink extends Sink {
   static async open() {
     return new NullSink();
   }
 
-  constructor() {
-    this.bytes = 0;
-  }
+  bytes = 0;
 
   append(u8) {
     this.bytes += u8.byteLength;
   }
-
-  tick() {}
 
   close() {
     return { bytes: this.bytes, checksum: null, error: null };

@@ -5,17 +5,16 @@
 // when it is full or its oldest byte is STAGE_MAX_MS old; the handle is
 // flush()ed (made durable) at most every FLUSH_MS and at close.
 import { createCrc32c } from '../checksum.js';
-import { binName, explainOpenError, exists, runsDir } from '../storage.js';
+import { StorageWriteError, binName, explainOpenError, exists, runsDir, writeAll } from '../storage.js';
+import { Sink, SinkError } from './base.js';
 
 export const STAGING_BYTES = 64 * 1024;
 export const STAGE_MAX_MS = 200;
 export const FLUSH_MS = 1000;
 
-export class SinkError extends Error {}
-
-export class OpfsSink {
-  static persistent = true;
-  ready = true; // writes are synchronous: it never holds producers back
+export class OpfsSink extends Sink {
+  static persistent = true; // writes are synchronous: it is always ready
+  static catalogued = true;
 
   static async open(runId) {
     const dir = await runsDir();
@@ -31,6 +30,7 @@ export class OpfsSink {
   }
 
   constructor(access, crc) {
+    super();
     this.access = access;
     this.crc = crc;
     this.staging = new Uint8Array(STAGING_BYTES);
@@ -64,6 +64,14 @@ export class OpfsSink {
     if (this.durable !== this.written && now - this.lastFlush >= FLUSH_MS) this.#flush(now);
   }
 
+  // Everything appended so far is written and flushed: a tab that dies now loses none of it.
+  checkpoint() {
+    if (this.failed) return null;
+    this.#writeStaged();
+    if (this.durable !== this.written) this.#flush(performance.now());
+    return { bytes: this.written };
+  }
+
   // Writes what is staged, makes it durable and releases the handle.
   // Returns the facts the manifest records about the data.
   close() {
@@ -95,14 +103,12 @@ export class OpfsSink {
   }
 
   #write(u8) {
-    let n;
     try {
-      n = this.access.write(u8, { at: this.written });
+      writeAll(this.access, u8, this.written, 'run data');
     } catch (e) {
-      this.#fail(`write of ${u8.byteLength} bytes at ${this.written} failed: ${e.name}: ${e.message}`);
+      if (!(e instanceof StorageWriteError)) throw e;
+      this.#fail(e.message);
     }
-    // Chrome at quota may return a bogus count instead of throwing; Firefox a short one.
-    if (n !== u8.byteLength) this.#fail(`write of ${u8.byteLength} bytes at ${this.written} returned ${n} (storage full?)`);
     this.crc.update(u8);
     this.written += u8.byteLength;
     this.writes++;

@@ -89,7 +89,7 @@ def analyze(bin_path, manifest_path=None, out_dir=None, interval_s: int = 300) -
                .with_columns(pl.col("traversals").fill_null(0))
                .with_columns((pl.col("traversals") / span_h).alias("flow_veh_h")).sort("edge_id"))
     intervals = pl.concat(per_interval).sort("interval_begin_s", "edge_id")
-    reported = [p.get("stats", {}).get("traversals") for p in manifest["producers"]]
+    reported = [(p.get("stats") or {}).get("traversals") for p in manifest["producers"]]  # None: never reported (recovered run)
     truth = (manifest.get("source") or {}).get("ground_truth")
     result = {
         "run_id": manifest.get("run_id"),

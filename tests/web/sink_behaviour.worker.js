@@ -1,0 +1,61 @@
+// Runs inside a real worker (OPFS sync handles exist only there): drives one
+// storage strategy through the Sink interface and reports what it saw. The
+// same script runs for every strategy (tests/web/test_sinks.py).
+import { createCrc32c } from '../../workers/checksum.js';
+import { DeadLetterQueue } from '../../workers/dlq.js';
+import { RECORD_SIZE } from '../../workers/record.js';
+import { binName, runsDir } from '../../workers/storage.js';
+import { Sink } from '../../workers/sinks/base.js';
+import { CloudSink } from '../../workers/sinks/cloud.js';
+import { NullSink } from '../../workers/sinks/null.js';
+import { OpfsSink } from '../../workers/sinks/opfs.js';
+
+const STRATEGIES = { opfs: OpfsSink, cloud: CloudSink, null: NullSink };
+
+self.onmessage = async ({ data: { mode, api, runId, bytes } }) => {
+  try {
+    const Strategy = STRATEGIES[mode];
+    const dlq = await new DeadLetterQueue().load();
+    const sink = await Strategy.open(runId, { cloud: { api }, dlq });
+    const data = new Uint8Array(bytes);
+    for (let i = 0; i < data.byteLength; i++) data[i] = (i * 7 + (i >> 10)) & 0xff;
+    const crc = await createCrc32c();
+    crc.update(data);
+    const seen = { isSink: sink instanceof Sink, persistent: Strategy.persistent, catalogued: Strategy.catalogued, readyAtOpen: sink.ready };
+    // Buffers of whole records, as producers send them: one 409-record buffer at a time.
+    const step = 409 * RECORD_SIZE;
+    for (let off = 0; off < data.byteLength; off += step) {
+      sink.append(data.slice(off, off + step));
+      sink.tick();
+    }
+    const cp = sink.checkpoint();
+    seen.checkpoint = cp && { bytes: cp.bytes };
+    seen.statsKeys = Object.keys(sink.stats());
+    while (!sink.ready) await new Promise((r) => setTimeout(r, 20));
+    const closed = await sink.close();
+    seen.closed = { bytes: closed.bytes, checksum: closed.checksum, error: closed.error };
+    seen.expectedChecksum = crc.digest('hex');
+    seen.published = (await sink.publish({ run_id: runId, note: 'sink behaviour test' })) ?? null;
+    seen.uploadingAfterClose = sink.uploading;
+    // After close every byte is safe: a checkpoint's parts (CLOUD) carry the run's
+    // CRC32C through their last byte, which recovery writes into the manifest.
+    const after = sink.checkpoint();
+    seen.checkpointAfterClose = after && { bytes: after.bytes };
+    let end = 0;
+    seen.throughOk = [];
+    for (const part of after?.parts ?? []) {
+      end += part.bytes;
+      const c = await createCrc32c();
+      c.update(data.subarray(0, end));
+      seen.throughOk.push(c.digest('hex') === part.through);
+    }
+    if (Strategy.persistent) {
+      const file = await (await (await runsDir()).getFileHandle(binName(runId))).getFile();
+      const back = new Uint8Array(await file.arrayBuffer());
+      seen.storedEqual = back.byteLength === data.byteLength && back.every((b, i) => b === data[i]);
+    }
+    self.postMessage(seen);
+  } catch (e) {
+    self.postMessage({ error: `${e.name}: ${e.message}` });
+  }
+};

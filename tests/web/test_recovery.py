@@ -1,0 +1,240 @@
+"""Interrupted runs are repaired, and the README's loss bound holds.
+
+A run is interrupted at a random moment by a page reload, by closing the
+browser, or by killing the renderer process (SIGKILL; CDP Page.crash crashes it
+too, but the command then never returns to Playwright); the next page start finds
+the run `open` with its Web Lock free and repairs it. Every trial then downloads
+the recovered run as a user would and checks that:
+- `vpslog verify` accepts it (status `recovered`, one warning line);
+- every record is valid and each producer's records are a gap-free prefix of
+  its stream (the load generator is deterministic: vpslog.loadgen regenerates it);
+- the loss, against the sims' last reported counts, is within the README bound:
+  the staging buffer + per sim 16 buffers in flight + a partial buffer.
+
+One browser profile and one dev server for the module; each trial's recovery
+page is the next trial's run page, so a trial costs one Python boot."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from pageflow import BOOT_TIMEOUT_MS, download_run, fetch_cli, verify_cli
+
+import harness
+from vpslog import packer
+from vpslog.loadgen import LoadConfig, SyntheticLoad
+from vpslog.record import RECORD_SIZE, RECORDS_PER_BUFFER
+
+pytestmark = pytest.mark.browser
+TRIALS = 5
+WORKERS = 2
+SOURCE = {"source": "load", "rate": 50_000, "vehicles": 20_000, "edges": 4_000, "error_rate": 0.001, "seed": 9}
+BUFFER = RECORD_SIZE * RECORDS_PER_BUFFER
+STAGING_RECORDS = 64 * 1024 // RECORD_SIZE
+# README: the staging buffer, and per sim 16 buffers in flight and a partial buffer (< 409 records)
+LOSS_BOUND = STAGING_RECORDS + WORKERS * (16 * RECORDS_PER_BUFFER + RECORDS_PER_BUFFER - 1)
+SEED = random.randrange(1 << 30)
+RESULTS = []
+
+START = """async (source) => {
+  const pl = window.vpslog.pipeline;
+  return pl.start({ workers: %d, source, pace: 'realtime', durationS: 0, mode: 'opfs' });
+}""" % WORKERS
+
+# The sims report their counts every 250 ms: take fresh reports from all of them,
+# so the reference the loss is measured against lags as little as possible.
+FRESH_COUNTS = """() => new Promise((resolve) => {
+  const pl = window.vpslog.pipeline;
+  const seen = new Map();
+  const before = pl.sims.map((s) => s.status);
+  pl.addEventListener('sims', function on() {
+    pl.sims.forEach((s, i) => { if (s.status !== before[i]) seen.set(i, s.status.records); });
+    if (seen.size === pl.sims.length) { pl.removeEventListener('sims', on); resolve([...seen.entries()].sort().map(([, n]) => n)); }
+  });
+})"""
+
+
+class Streams:
+    """Each producer's expected buffers, regenerated with the same source code the sims run."""
+
+    def __init__(self, source):
+        cfg = LoadConfig.from_dict({k: v for k, v in source.items() if k != "source"})
+        self.sources = [SyntheticLoad(cfg, w, WORKERS) for w in range(WORKERS)]
+        self.pending = [b"" for _ in range(WORKERS)]
+
+    def peek(self, w, n):
+        while len(self.pending[w]) < n:
+            self.pending[w] += packer.pack_columns(*self.sources[w].next_batch(RECORDS_PER_BUFFER))
+        return self.pending[w][:n]
+
+    def take(self, w, n):
+        self.pending[w] = self.pending[w][n:]
+
+
+def per_producer_prefix(data: bytes, source=SOURCE) -> list[int]:
+    """Attribute each buffer of the file to the producer whose stream continues
+    with exactly those bytes; fails on any record that fits no producer's next one."""
+    streams, counts = Streams(source), [0] * WORKERS
+    for off in range(0, len(data), BUFFER):
+        chunk = data[off:off + BUFFER]
+        owner = [w for w in range(WORKERS) if streams.peek(w, len(chunk)) == chunk]
+        assert owner, f"bytes at {off} are not the next buffer of any producer's stream (gap or corruption)"
+        streams.take(owner[0], len(chunk))
+        counts[owner[0]] += len(chunk) // RECORD_SIZE
+    return counts
+
+
+@pytest.fixture(scope="module")
+def profile():
+    with tempfile.TemporaryDirectory(prefix="vpslog-recovery-") as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_instance, profile):
+    """The module's browser: `reopen()` closes it and starts it again on the same profile."""
+    class Browser:
+        ctx = None
+
+        def reopen(self):
+            if self.ctx:
+                self.ctx.close()
+            self.ctx = playwright_instance.chromium.launch_persistent_context(
+                profile, executable_path=harness.chromium_path(), args=harness.CHROMIUM_ARGS, headless=True,
+                accept_downloads=True)
+            self.guard = harness.OffHostGuard(self.ctx)
+            return self.page()
+
+        def page(self):
+            return self.ctx.pages[0] if self.ctx.pages else self.ctx.new_page()
+
+    b = Browser()
+    b.profile = profile
+    b.reopen()
+    yield b
+    assert not b.guard.off_host, b.guard.off_host
+    b.ctx.close()
+
+
+def renderer_pids(profile):
+    """Renderer processes of the module's own browser (its profile directory is unique)."""
+    for d in Path("/proc").iterdir():
+        try:
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if d.name.isdigit() and b"--type=renderer" in cmd and f"--user-data-dir={profile}".encode() in cmd:
+            yield int(d.name)
+
+
+def interrupt(browser, page, how):
+    """Interrupt the run; returns the page on which the app starts again."""
+    if how == "reload":
+        page.reload()
+        return page
+    if how == "close":
+        return browser.reopen()
+    for pid in renderer_pids(browser.profile):
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(Exception, match="crashed"):
+        page.evaluate("1")
+    page.close()
+    return browser.ctx.new_page()
+
+
+def check_recovered(page, app_url, run_id, counts, tmp_path, how, trial):
+    row = page.locator(f"#runs tr[data-run-id='{run_id}'][data-status='recovered']")
+    row.wait_for(timeout=30_000)
+    assert "recovered" in row.locator("td.status").inner_text()
+    bin_path, manifest = download_run(page, run_id, tmp_path)
+    code, report = verify_cli(bin_path)
+    assert code == 0 and report["ok"], report
+    assert len(report["warnings"]) == 1 and "interrupted and recovered" in report["warnings"][0]
+    assert manifest["status"] == "recovered" and manifest["recovered_at"] and manifest["recovery"]["cause"]
+    data = bin_path.read_bytes()
+    assert len(data) % RECORD_SIZE == 0 and len(data) == manifest["bytes"]
+    survived = per_producer_prefix(data)
+    # counts from the last checkpoint never claim more than the file holds
+    for p, n in zip(manifest["producers"], survived):
+        assert p["records"] <= n
+    loss = [c - s for c, s in zip(counts, survived)]
+    RESULTS.append({"how": how, "trial": trial, "reported": counts, "survived": survived, "loss": sum(loss),
+                    "bound": LOSS_BOUND, "cut_bytes": manifest["recovery"]["trailing_bytes_cut"]})
+    print(json.dumps(RESULTS[-1]))
+    assert sum(loss) <= LOSS_BOUND, RESULTS[-1]
+    assert min(survived) > 0
+
+
+@pytest.mark.parametrize("how", ["reload", "close", "crash"])
+def test_interrupted_runs_are_recovered_within_the_loss_bound(browser, app_url, tmp_path, how):
+    rng = random.Random(f"{SEED}-{how}")
+    page = browser.page()
+    page.goto(app_url)
+    for trial in range(TRIALS):
+        page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
+        run_id = page.evaluate(START, SOURCE)
+        page.wait_for_timeout(rng.uniform(600, 3000))  # a random moment of the run
+        counts = page.evaluate(FRESH_COUNTS)
+        page = interrupt(browser, page, how)
+        if page.url != app_url:
+            page.goto(app_url)
+        check_recovered(page, app_url, run_id, counts, tmp_path / f"{how}-{trial}", how, trial)
+    print(f"seed {SEED}: {how}: loss per trial {[r['loss'] for r in RESULTS if r['how'] == how]} (bound {LOSS_BOUND})")
+
+
+CLOUD_SOURCE = {**SOURCE, "rate": 500_000}
+
+
+def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(browser, app_url, backend, tmp_path):
+    """Parts already in the bucket stay; the next start writes a recovered manifest
+    for the gap-free prefix of safe parts, uploaded after the DLQ has drained."""
+    harness.set_faults(backend)
+    page = browser.page()
+    page.goto(app_url)
+    page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
+    run_id = page.evaluate(START.replace("mode: 'opfs'", "mode: 'cloud'"), CLOUD_SOURCE)
+    page.wait_for_function("() => (window.vpslog.stats?.partsUploaded ?? 0) >= 3", timeout=60_000, polling=100)
+    page.wait_for_timeout(1500)  # a checkpoint has recorded them
+    assert fetch_cli(backend, run_id, tmp_path / "early").returncode != 0  # no manifest yet: not fetchable
+    page.reload()
+    page.wait_for_function("() => window.vpslog.stats && window.vpslog.stats.replayed >= 1 && window.vpslog.stats.dlqEntries === 0",
+                           timeout=60_000, polling=250)
+    out = fetch_cli(backend, run_id, tmp_path)
+    assert out.returncode == 0, out.stderr
+    code, report = verify_cli(tmp_path / f"{run_id}.bin")
+    assert code == 0 and len(report["warnings"]) == 1, report
+    manifest = json.loads((tmp_path / f"{run_id}.manifest.json").read_text())
+    assert manifest["status"] == "recovered" and manifest["mode"] == "cloud"
+    assert len(manifest["parts"]) >= 3 and manifest["records"] == sum(p["records"] for p in manifest["parts"])
+    survived = per_producer_prefix((tmp_path / f"{run_id}.bin").read_bytes(), CLOUD_SOURCE)
+    assert sum(survived) == manifest["records"] and min(survived) > 0
+    # runs/ keeps nothing of a CLOUD run once it is recovered
+    assert run_id not in [r["runId"] for r in page.evaluate("window.vpslog.pipeline.listRuns()")]
+
+
+TRAFFIC = {"source": "traffic", "vehicles": 20_000, "grid": 24, "alpha": 0.15, "beta": 4, "spread": 0.1,
+           "duration_s": 1800, "error_rate": 0.0005, "seed": 4}
+
+
+def test_vpslog_analyze_reads_a_recovered_traffic_run(browser, app_url, tmp_path):
+    page = browser.page()
+    page.goto(app_url)
+    page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
+    run_id = page.evaluate(START.replace("'realtime'", "'max'"), TRAFFIC)
+    page.wait_for_function("() => (window.vpslog.stats?.records ?? 0) > 200000", timeout=60_000, polling=50)
+    page.reload()
+    page.locator(f"#runs tr[data-run-id='{run_id}'][data-status='recovered']").wait_for(timeout=30_000)
+    bin_path, manifest = download_run(page, run_id, tmp_path)
+    assert manifest["status"] == "recovered" and manifest["source"]["network"]["edges"]
+    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "analyze", str(bin_path), "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    a = json.loads(out.stdout)
+    assert a["records"] == manifest["records"] and a["traversals"] > 10_000
+    assert a["reported_traversals"] is None  # the sims never reported: they died with the tab

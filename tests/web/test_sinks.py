@@ -1,0 +1,60 @@
+"""One behaviour test for every storage strategy (workers/sinks/), run in a real
+worker against real OPFS and, for CLOUD, the real local S3 behind the gateway:
+the interface in sinks/base.js means the same thing whichever sink is behind it."""
+
+import os
+
+import boto3
+import pytest
+
+from harness import REPO
+from vpslog.backend.settings import Settings
+
+pytestmark = pytest.mark.browser
+BYTES = 6 * 1024 * 1024 - 6 * 1024 * 1024 % 4090  # whole buffers; over one 5 MiB CLOUD part
+
+DRIVE = """async ([url, msg]) => {
+  const w = new Worker(url, { type: 'module' });
+  const out = await new Promise((resolve) => { w.onmessage = (e) => resolve(e.data); w.postMessage(msg); });
+  w.terminate();
+  return out;
+}"""
+
+
+def bucket_bytes(backend, run_id):
+    s = Settings(None)
+    s3 = boto3.client("s3", endpoint_url=backend["upstream"], region_name="auto",
+                      aws_access_key_id=s.access_key_id, aws_secret_access_key=s.secret_access_key)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=backend["bucket"], Prefix=f"runs/{run_id}/")["Contents"])
+    return keys, b"".join(s3.get_object(Bucket=backend["bucket"], Key=k)["Body"].read() for k in keys if k.endswith(".bin"))
+
+
+@pytest.mark.parametrize("mode", ["opfs", "cloud", "null"])
+def test_every_sink_honours_the_sink_interface(page, app_url, backend, mode):
+    page.goto(app_url)
+    run_id = f"sink-{mode}-{os.getpid()}"
+    seen = page.evaluate(DRIVE, [f"{app_url}@fs{REPO / 'tests/web/sink_behaviour.worker.js'}",
+                                 {"mode": mode, "api": backend["api"], "runId": run_id, "bytes": BYTES}])
+    assert "error" not in seen, seen
+    # the interface, identical for every strategy
+    assert seen["isSink"] and seen["readyAtOpen"] is True
+    assert {"bytesWritten", "bytesStaged", "writes"} <= set(seen["statsKeys"])
+    assert seen["closed"]["bytes"] == BYTES and seen["closed"]["error"] is None
+    assert seen["uploadingAfterClose"] is False
+    assert seen["checkpoint"] is None or 0 <= seen["checkpoint"]["bytes"] <= BYTES
+    if seen["closed"]["checksum"] is not None:
+        assert seen["closed"]["checksum"] == {"algorithm": "crc32c", "value": seen["expectedChecksum"]}
+    # where the records went, per strategy
+    if mode == "opfs":
+        assert seen["persistent"] and seen["catalogued"] and seen["storedEqual"]
+        assert seen["checkpoint"] == {"bytes": BYTES}  # a checkpoint makes everything appended durable
+        assert seen["published"] is None
+    elif mode == "cloud":
+        assert not seen["persistent"] and seen["catalogued"]
+        assert seen["published"] == "uploaded"
+        assert seen["checkpointAfterClose"] == {"bytes": BYTES} and seen["throughOk"] == [True, True]
+        keys, data = bucket_bytes(backend, run_id)
+        assert keys == [f"runs/{run_id}/manifest.json", f"runs/{run_id}/part-000001.bin", f"runs/{run_id}/part-000002.bin"]
+        assert len(data) == BYTES and data[:4] == bytes([0, 7, 14, 21])
+    else:
+        assert not seen["persistent"] and not seen["catalogued"] and seen["closed"]["checksum"] is None

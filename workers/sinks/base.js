@@ -1,0 +1,61 @@
+// The one interface every storage strategy implements, with a default for each
+// member (the way wa-sqlite's FacadeVFS does for its VFSes): a sink overrides
+// what it does differently, and the logger calls every member without probing.
+//
+//   static persistent  the run's records live in OPFS runs/<runId>.bin
+//   static catalogued  its manifest lives in runs/ while it is open (listed, recoverable)
+//   static open(runId, {cloud, dlq})  -> a sink, or throws SinkError
+//   ready              false while the sink cannot take more: the logger holds credits
+//   onReady()          set by the logger; the sink calls it when ready again
+//   uploading          true while records are on their way out of the browser
+//   append(u8)         synchronous; throws SinkError once storage refuses
+//   tick(now)          the logger's timer: time-based writes and flushes
+//   checkpoint()       what survives if the tab dies now: {bytes, parts?} or null;
+//                      the OPFS sink first makes everything appended durable
+//   close()            -> {bytes, checksum, error, parts?} (may be async)
+//   publish(manifest)  -> 'uploaded' | 'queued' | undefined (the run leaves the browser)
+//   stats()            -> {bytesWritten, bytesStaged, writes, ...sink-specific figures}
+
+export class SinkError extends Error {}
+
+export class Sink {
+  static persistent = false;
+  static catalogued = false;
+
+  static async open() {
+    throw new SinkError(`${this.name} cannot open runs`);
+  }
+
+  onReady = () => {};
+
+  // Accessors, not fields: a subclass's getter must not be shadowed by an own property.
+  get ready() {
+    return true;
+  }
+
+  get uploading() {
+    return false;
+  }
+
+  append() {
+    throw new SinkError(`${this.constructor.name} cannot store records`);
+  }
+
+  tick() {}
+
+  checkpoint() {
+    return null;
+  }
+
+  close() {
+    return { bytes: 0, checksum: null, error: null };
+  }
+
+  async publish() {
+    return undefined;
+  }
+
+  stats() {
+    return { bytesWritten: 0, bytesStaged: 0, writes: 0 };
+  }
+}
