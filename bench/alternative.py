@@ -84,6 +84,7 @@ def measure(page, base_url: str, seconds: float = 4, reps: int = 3, source: str 
         row = {
             "records": median([r["records"] for r in rs]),
             "records_per_s": median([r["records"] / r["elapsed"] for r in rs]),
+            "elapsed_s": median([r["elapsed"] for r in rs]),
             "raf_p50_ms": pct(gaps, .5), "raf_p99_ms": pct(gaps, .99), "raf_max_ms": max(gaps, default=float("nan")),
             "long_tasks": median([r["longTasks"] for r in rs]),
             "long_task_ms": median([r["longTaskMs"] for r in rs]),
@@ -111,13 +112,13 @@ def measure(page, base_url: str, seconds: float = 4, reps: int = 3, source: str 
 def table(results: dict, seconds: float, reps: int, source: str) -> str:
     lines = [f"vpslog vs the obvious alternative: source '{source}', {WORKERS} sims, pace=max, "
              f"{seconds:g} s runs x {reps}, medians (Chromium, persistent profile)",
-             f"{'configuration':<48}{'k rec/s':>9}{'B/rec':>8}{'rAF p50':>9}{'p99':>7}{'max':>7}"
+             f"{'configuration':<48}{'k rec/s':>9}{'B/rec':>8}{'run s':>7}{'rAF p50':>9}{'p99':>7}{'max':>7}"
              f"{'long tasks':>12}{'ms':>7}"]
     for config in CONFIGS:
         r = results[config]
         rate = f"{r['records_per_s'] / 1e3:>9,.0f}" if r["records"] else f"{'-':>9}"
         size = f"{r['bytes_per_record']:>8.1f}" if "bytes_per_record" in r else f"{'-':>8}"
-        lines.append(f"{LABELS[config]:<48}{rate}{size}{r['raf_p50_ms']:>9.1f}{r['raf_p99_ms']:>7.1f}"
+        lines.append(f"{LABELS[config]:<48}{rate}{size}{r['elapsed_s']:>7.1f}{r['raf_p50_ms']:>9.1f}{r['raf_p99_ms']:>7.1f}"
                      f"{r['raf_max_ms']:>7.1f}{r['long_tasks']:>12g}{r['long_task_ms']:>7.0f}")
     v, q = results["vpslog"], results["ratios"]
     lines += [
