@@ -177,6 +177,11 @@ def main() -> None:
             for m in frames:
                 frames[m].append(page.evaluate(FRAMES_JS.replace("(RAF)", f"({RAF_JS})"), [m, args.seconds]))
 
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import alternative
+
+        alt = alternative.measure(page, url, seconds=args.seconds, reps=args.reps, source="load")
+
         raf_idle, raf_busy = [], []
         configs = [(w, m) for w in (1, 2) for m in ("opfs", "null")] + [(2, "cloud")]
         for rep in range(args.reps):
@@ -247,6 +252,8 @@ def main() -> None:
     print(f"  p99 ratio OPFS/no run: {stats['opfs'] / stats['none']:.2f}, null/no run: {stats['null'] / stats['none']:.2f}")
     draws = [x for r in frames["opfs"] for x in r["draws"]]
     print(f"  map redraws during the OPFS runs: median {median(draws):.1f} ms, max {max(draws, default=0):.1f} ms")
+    print()
+    print(alternative.table(alt, args.seconds, args.reps, "load"))
     t = render["times"]
     print(f"map drawing alone: {render['edges']:,} edges, {render['vehicles']:,} vehicles: median {median(t):.1f} ms,"
           f" p95 {pct(t, .95):.1f} ms per redraw (at most 10 redraws/s, on new view data);"

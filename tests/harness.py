@@ -138,3 +138,20 @@ def persistent_context(playwright, profile=None, **kwargs):
         )
         stack.callback(ctx.close)
         yield ctx
+
+
+@contextlib.contextmanager
+def app_page():
+    """The whole app as `npm start` serves it (backend + dev server) in a fresh
+    persistent Chromium profile: yields (page at the app, app URL) and fails
+    if anything was requested off 127.0.0.1. For benchmarks run on their own."""
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    with backend(f"http://127.0.0.1:{port}") as api, dev_server(port, api["api"].removesuffix("/api")) as url, \
+            sync_playwright() as p, persistent_context(p) as ctx:
+        guard = OffHostGuard(ctx)
+        page = ctx.new_page()
+        page.goto(url)
+        yield page, url
+        assert not guard.off_host, guard.off_host
