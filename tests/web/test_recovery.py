@@ -218,7 +218,8 @@ def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(brow
     assert run_id not in [r["runId"] for r in page.evaluate("window.vpslog.pipeline.listRuns()")]
 
 
-TRAFFIC = {"source": "traffic", "vehicles": 20_000, "grid": 24, "alpha": 0.15, "beta": 4, "spread": 0.1,
+# large enough that the run is still going when the page reloads
+TRAFFIC = {"source": "traffic", "vehicles": 65_535, "grid": 64, "alpha": 0.15, "beta": 4, "spread": 0.1,
            "duration_s": 1800, "error_rate": 0.0005, "seed": 4}
 
 
@@ -227,7 +228,8 @@ def test_vpslog_analyze_reads_a_recovered_traffic_run(browser, app_url, tmp_path
     page.goto(app_url)
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
     run_id = page.evaluate(START.replace("'realtime'", "'max'"), TRAFFIC)
-    page.wait_for_function("() => (window.vpslog.stats?.records ?? 0) > 200000", timeout=60_000, polling=50)
+    page.wait_for_function("() => (window.vpslog.stats?.records ?? 0) > 100000", timeout=60_000, polling=50)
+    assert page.evaluate("window.vpslog.pipeline.run?.runId") == run_id  # not closed yet
     page.reload()
     page.locator(f"#runs tr[data-run-id='{run_id}'][data-status='recovered']").wait_for(timeout=30_000)
     bin_path, manifest = download_run(page, run_id, tmp_path)
