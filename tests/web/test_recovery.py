@@ -23,12 +23,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 from pageflow import BOOT_TIMEOUT_MS, download_run, fetch_cli, verify_cli
 
 import harness
 from vpslog import packer
 from vpslog.loadgen import LoadConfig, SyntheticLoad
+from vpslog.manifest import schema
 from vpslog.record import RECORD_SIZE, RECORDS_PER_BUFFER
 
 pytestmark = pytest.mark.browser
@@ -157,6 +159,7 @@ def check_recovered(page, app_url, run_id, counts, tmp_path, how, trial):
     assert code == 0 and report["ok"], report
     assert len(report["warnings"]) == 1 and "interrupted and recovered" in report["warnings"][0]
     assert manifest["status"] == "recovered" and manifest["recovered_at"] and manifest["recovery"]["cause"]
+    jsonschema.validate(manifest, schema())
     data = bin_path.read_bytes()
     assert len(data) % RECORD_SIZE == 0 and len(data) == manifest["bytes"]
     survived = per_producer_prefix(data)
@@ -211,6 +214,7 @@ def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(brow
     assert code == 0 and len(report["warnings"]) == 1, report
     manifest = json.loads((tmp_path / f"{run_id}.manifest.json").read_text())
     assert manifest["status"] == "recovered" and manifest["mode"] == "cloud"
+    jsonschema.validate(manifest, schema())
     assert len(manifest["parts"]) >= 3 and manifest["records"] == sum(p["records"] for p in manifest["parts"])
     survived = per_producer_prefix((tmp_path / f"{run_id}.bin").read_bytes(), CLOUD_SOURCE)
     assert sum(survived) == manifest["records"] and min(survived) > 0
