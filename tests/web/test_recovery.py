@@ -244,3 +244,41 @@ def test_vpslog_analyze_reads_a_recovered_traffic_run(browser, app_url, tmp_path
     a = json.loads(out.stdout)
     assert a["records"] == manifest["records"] and a["traversals"] > 10_000
     assert a["reported_traversals"] is None  # the sims never reported: they died with the tab
+
+
+PLANT = """async ([runId, bin, manifest]) => {
+  const runs = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs', { create: true });
+  for (const [name, data] of [[`${runId}.bin`, new Uint8Array(bin)], [`${runId}.manifest.json`, new TextEncoder().encode(manifest)]]) {
+    const w = await (await runs.getFileHandle(name, { create: true })).createWritable();
+    await w.write(data);
+    await w.close();
+  }
+}"""
+
+
+def test_a_torn_trailing_record_is_cut_and_the_rest_kept(browser, app_url, tmp_path):
+    """An orphan whose last write was cut mid-record (as a dying tab can leave it)."""
+    import crc32c
+
+    from vpslog import record
+    from vpslog.manifest import closed_manifest
+
+    run_id = "run-torn-tail"
+    good = record.pack([(i, i % 7, i % 11, 1 + i % 2) for i in range(100)])
+    m = closed_manifest(run_id=run_id, mode="opfs", config={"workers": 1, "source": {"source": "load"}, "pace": "max",
+                                                             "durationS": 0},
+                        source=None, producers=[{"id": 0, "records": 0, "buffers": 0, "reported_records": None,
+                                                 "source": None, "stats": None}],
+                        records=0, checksum="00000000", created_at="2026-11-28T00:00:00.000Z")
+    m.update(status="open", closed_at=None, bytes=0, checksum=None)
+    page = browser.page()
+    page.goto(app_url)
+    page.evaluate(PLANT, [run_id, list(good + b"\x07\x07\x07"), json.dumps(m)])
+    page.reload()  # the logger finds the orphan at start
+    page.locator(f"#runs tr[data-run-id='{run_id}'][data-status='recovered']").wait_for(timeout=30_000)
+    bin_path, manifest = download_run(page, run_id, tmp_path)
+    assert bin_path.read_bytes() == good
+    assert manifest["recovery"]["trailing_bytes_cut"] == 3 and manifest["recovery"]["unattributed_records"] == 100
+    assert manifest["records"] == 100 and manifest["checksum"]["value"] == f"{crc32c.crc32c(good):08x}"
+    code, report = verify_cli(bin_path)
+    assert code == 0, report
