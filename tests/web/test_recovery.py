@@ -23,12 +23,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import jsonschema
 import pytest
 from pageflow import BOOT_TIMEOUT_MS, download_run, fetch_cli, verify_cli
 
 import harness
 from vpslog import packer
 from vpslog.loadgen import LoadConfig, SyntheticLoad
+from vpslog.manifest import schema
 from vpslog.record import RECORD_SIZE, RECORDS_PER_BUFFER
 
 pytestmark = pytest.mark.browser
@@ -157,6 +159,7 @@ def check_recovered(page, app_url, run_id, counts, tmp_path, how, trial):
     assert code == 0 and report["ok"], report
     assert len(report["warnings"]) == 1 and "interrupted and recovered" in report["warnings"][0]
     assert manifest["status"] == "recovered" and manifest["recovered_at"] and manifest["recovery"]["cause"]
+    jsonschema.validate(manifest, schema())
     data = bin_path.read_bytes()
     assert len(data) % RECORD_SIZE == 0 and len(data) == manifest["bytes"]
     survived = per_producer_prefix(data)
@@ -211,6 +214,7 @@ def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(brow
     assert code == 0 and len(report["warnings"]) == 1, report
     manifest = json.loads((tmp_path / f"{run_id}.manifest.json").read_text())
     assert manifest["status"] == "recovered" and manifest["mode"] == "cloud"
+    jsonschema.validate(manifest, schema())
     assert len(manifest["parts"]) >= 3 and manifest["records"] == sum(p["records"] for p in manifest["parts"])
     survived = per_producer_prefix((tmp_path / f"{run_id}.bin").read_bytes(), CLOUD_SOURCE)
     assert sum(survived) == manifest["records"] and min(survived) > 0
@@ -218,7 +222,8 @@ def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(brow
     assert run_id not in [r["runId"] for r in page.evaluate("window.vpslog.pipeline.listRuns()")]
 
 
-TRAFFIC = {"source": "traffic", "vehicles": 20_000, "grid": 24, "alpha": 0.15, "beta": 4, "spread": 0.1,
+# large enough that the run is still going when the page reloads
+TRAFFIC = {"source": "traffic", "vehicles": 65_535, "grid": 64, "alpha": 0.15, "beta": 4, "spread": 0.1,
            "duration_s": 1800, "error_rate": 0.0005, "seed": 4}
 
 
@@ -227,7 +232,8 @@ def test_vpslog_analyze_reads_a_recovered_traffic_run(browser, app_url, tmp_path
     page.goto(app_url)
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
     run_id = page.evaluate(START.replace("'realtime'", "'max'"), TRAFFIC)
-    page.wait_for_function("() => (window.vpslog.stats?.records ?? 0) > 200000", timeout=60_000, polling=50)
+    page.wait_for_function("() => (window.vpslog.stats?.records ?? 0) > 100000", timeout=60_000, polling=50)
+    assert page.evaluate("window.vpslog.pipeline.run?.runId") == run_id  # not closed yet
     page.reload()
     page.locator(f"#runs tr[data-run-id='{run_id}'][data-status='recovered']").wait_for(timeout=30_000)
     bin_path, manifest = download_run(page, run_id, tmp_path)
@@ -238,3 +244,41 @@ def test_vpslog_analyze_reads_a_recovered_traffic_run(browser, app_url, tmp_path
     a = json.loads(out.stdout)
     assert a["records"] == manifest["records"] and a["traversals"] > 10_000
     assert a["reported_traversals"] is None  # the sims never reported: they died with the tab
+
+
+PLANT = """async ([runId, bin, manifest]) => {
+  const runs = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs', { create: true });
+  for (const [name, data] of [[`${runId}.bin`, new Uint8Array(bin)], [`${runId}.manifest.json`, new TextEncoder().encode(manifest)]]) {
+    const w = await (await runs.getFileHandle(name, { create: true })).createWritable();
+    await w.write(data);
+    await w.close();
+  }
+}"""
+
+
+def test_a_torn_trailing_record_is_cut_and_the_rest_kept(browser, app_url, tmp_path):
+    """An orphan whose last write was cut mid-record (as a dying tab can leave it)."""
+    import crc32c
+
+    from vpslog import record
+    from vpslog.manifest import closed_manifest
+
+    run_id = "run-torn-tail"
+    good = record.pack([(i, i % 7, i % 11, 1 + i % 2) for i in range(100)])
+    m = closed_manifest(run_id=run_id, mode="opfs", config={"workers": 1, "source": {"source": "load"}, "pace": "max",
+                                                             "durationS": 0},
+                        source=None, producers=[{"id": 0, "records": 0, "buffers": 0, "reported_records": None,
+                                                 "source": None, "stats": None}],
+                        records=0, checksum="00000000", created_at="2026-11-28T00:00:00.000Z")
+    m.update(status="open", closed_at=None, bytes=0, checksum=None)
+    page = browser.page()
+    page.goto(app_url)
+    page.evaluate(PLANT, [run_id, list(good + b"\x07\x07\x07"), json.dumps(m)])
+    page.reload()  # the logger finds the orphan at start
+    page.locator(f"#runs tr[data-run-id='{run_id}'][data-status='recovered']").wait_for(timeout=30_000)
+    bin_path, manifest = download_run(page, run_id, tmp_path)
+    assert bin_path.read_bytes() == good
+    assert manifest["recovery"]["trailing_bytes_cut"] == 3 and manifest["recovery"]["unattributed_records"] == 100
+    assert manifest["records"] == 100 and manifest["checksum"]["value"] == f"{crc32c.crc32c(good):08x}"
+    code, report = verify_cli(bin_path)
+    assert code == 0, report

@@ -2,10 +2,12 @@
 context, each with its own logger, coordinating through Web Locks and a
 BroadcastChannel over the same OPFS."""
 
+import jsonschema
 import pytest
 from pageflow import BOOT_TIMEOUT_MS, download_run, fetch_cli, verify_cli
 
 import harness
+from vpslog.manifest import schema
 
 pytestmark = pytest.mark.browser
 
@@ -42,6 +44,7 @@ def test_another_tabs_open_run_is_listed_live_downloads_as_a_snapshot_and_cannot
     # Download in B while A writes: a consistent snapshot of whole records, and a manifest saying so
     snap_bin, snap = download_run(b, run_id, tmp_path / "snap")
     assert snap["status"] == "snapshot" and snap["snapshot_at"]
+    jsonschema.validate(snap, schema())
     assert snap_bin.stat().st_size == snap["bytes"] > 0 and snap["bytes"] % 10 == 0
     code, report = verify_cli(snap_bin)
     assert code == 0 and report["warnings"], report
