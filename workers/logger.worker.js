@@ -76,6 +76,8 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
   sink.onReady = () => run?.sink === sink && run.producers.forEach(returnCredits);
   const r = {
     runId, sink, releaseLock, dir: Sink.catalogued ? await runsDir() : null, persistent: Sink.persistent,
+    // a CLOUD run's capability (renewed in place by the sink): recovery needs it to publish the run
+    capability: cloud?.run ?? null,
     manifest: openManifest({ runId, mode, config, producers }), source: null,
     manifestSize: 0, manifestWrites: Promise.resolve(), checkpointAt: performance.now(), checkpointing: null,
     producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null, failed: null,
@@ -128,6 +130,7 @@ function checkpoint(r) {
   const progress = {
     at: new Date().toISOString(), ...cp,
     producers: exact ? Object.fromEntries(received.map((p) => [p.id, p.records])) : null,
+    ...(r.capability ? { run: r.capability } : {}),
   };
   r.checkpointing = writeJson(r.dir, progressName(r.runId), progress)
     .catch((e) => reportError(`could not record the progress of ${r.runId}: ${e.message}`))

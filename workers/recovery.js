@@ -102,7 +102,12 @@ export async function repairIfOrphan(runId, dlq) {
   if (manifest.mode === 'cloud') {
     const m = repairCloud(manifest, progress);
     const body = new TextEncoder().encode(JSON.stringify(m, null, 1));
-    await dlq.put({ kind: 'manifest', runId, part: 0, bytes: body.byteLength, records: 0, crc32c: null, attempts: 0, lastError: 'recovered run' }, body);
+    const crc = await createCrc32c();
+    crc.update(body);
+    // With the run's capability from the last checkpoint (without one the DLQ
+    // quarantines it, saying so) and its CRC32C, which the presigned PUT signs.
+    await dlq.put({ kind: 'manifest', runId, run: progress?.run, part: 0, bytes: body.byteLength, records: 0,
+      crc32c: crc.digest('hex'), attempts: 0, lastError: 'recovered run' }, body);
     // The bucket holds the run now (or will, once the DLQ drains): nothing stays in runs/.
     await removeIfAny(dir, manifestName(runId));
     await removeIfAny(dir, progressName(runId));

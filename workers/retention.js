@@ -33,8 +33,9 @@ export function normalizePolicy(p = {}) {
 // pace with a length. Other runs' size cannot be known beforehand (null).
 export function expectedRunBytes(config, recordSize) {
   const { source, pace, durationS, workers } = config ?? {};
-  if (source?.source !== 'load' || pace !== 'realtime' || !(durationS > 0)) return null;
-  return Math.ceil(source.rate * durationS) * workers * recordSize;
+  const rate = source?.params?.rate;
+  if (source?.source !== 'load' || !(rate > 0) || pace !== 'realtime' || !(durationS > 0)) return null;
+  return Math.ceil(rate * durationS) * workers * recordSize;
 }
 
 // Run ids to remove, oldest first. runs: catalogue entries {runId, status,

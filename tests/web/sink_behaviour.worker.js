@@ -9,19 +9,23 @@ import { Sink } from '../../workers/sinks/base.js';
 import { CloudSink } from '../../workers/sinks/cloud.js';
 import { NullSink } from '../../workers/sinks/null.js';
 import { OpfsSink } from '../../workers/sinks/opfs.js';
+import { createRun } from '../../workers/upload.js';
 
 const STRATEGIES = { opfs: OpfsSink, cloud: CloudSink, null: NullSink };
 
-self.onmessage = async ({ data: { mode, api, runId, bytes } }) => {
+self.onmessage = async ({ data: { mode, api, apiToken, runId: localId, bytes } }) => {
   try {
     const Strategy = STRATEGIES[mode];
     const dlq = await new DeadLetterQueue().load();
-    const sink = await Strategy.open(runId, { cloud: { api }, dlq });
+    // A CLOUD run is created by the server, which picks its id and grants its capability.
+    const run = mode === 'cloud' ? await createRun(api, apiToken) : null;
+    const runId = run?.runId ?? localId;
+    const sink = await Strategy.open(runId, { cloud: { api, run }, dlq });
     const data = new Uint8Array(bytes);
     for (let i = 0; i < data.byteLength; i++) data[i] = (i * 7 + (i >> 10)) & 0xff;
     const crc = await createCrc32c();
     crc.update(data);
-    const seen = { isSink: sink instanceof Sink, persistent: Strategy.persistent, catalogued: Strategy.catalogued, readyAtOpen: sink.ready };
+    const seen = { runId, isSink: sink instanceof Sink, persistent: Strategy.persistent, catalogued: Strategy.catalogued, readyAtOpen: sink.ready };
     // Buffers of whole records, as producers send them: one 409-record buffer at a time.
     const step = 409 * RECORD_SIZE;
     for (let off = 0; off < data.byteLength; off += step) {

@@ -28,15 +28,14 @@ import pytest
 from pageflow import BOOT_TIMEOUT_MS, download_run, fetch_cli, verify_cli
 
 import harness
-from vpslog import packer
-from vpslog.loadgen import LoadConfig, SyntheticLoad
+from vpslog import Part, bridge
 from vpslog.manifest import schema
 from vpslog.record import RECORD_SIZE, RECORDS_PER_BUFFER
 
 pytestmark = pytest.mark.browser
 TRIALS = 5
 WORKERS = 2
-SOURCE = {"source": "load", "rate": 50_000, "vehicles": 20_000, "edges": 4_000, "error_rate": 0.001, "seed": 9}
+SOURCE = {"source": "load", "params": {"rate": 50_000, "vehicles": 20_000, "edges": 4_000, "error_rate": 0.001}, "seed": 9}
 BUFFER = RECORD_SIZE * RECORDS_PER_BUFFER
 STAGING_RECORDS = 64 * 1024 // RECORD_SIZE
 # README: the staging buffer, and per sim 16 buffers in flight and a partial buffer (< 409 records)
@@ -44,9 +43,9 @@ LOSS_BOUND = STAGING_RECORDS + WORKERS * (16 * RECORDS_PER_BUFFER + RECORDS_PER_
 SEED = random.randrange(1 << 30)
 RESULTS = []
 
-START = """async (source) => {
+START = """async ([source, apiToken]) => {
   const pl = window.vpslog.pipeline;
-  return pl.start({ workers: %d, source, pace: 'realtime', durationS: 0, mode: 'opfs' });
+  return pl.start({ workers: %d, source, pace: 'realtime', durationS: 0, mode: 'opfs', apiToken });
 }""" % WORKERS
 
 # The sims report their counts every 250 ms: take fresh reports from all of them,
@@ -66,13 +65,13 @@ class Streams:
     """Each producer's expected buffers, regenerated with the same source code the sims run."""
 
     def __init__(self, source):
-        cfg = LoadConfig.from_dict({k: v for k, v in source.items() if k != "source"})
-        self.sources = [SyntheticLoad(cfg, w, WORKERS) for w in range(WORKERS)]
+        self.producers = [bridge.Producer(source["source"], source["params"], Part(w, WORKERS, source["seed"]))
+                          for w in range(WORKERS)]
         self.pending = [b"" for _ in range(WORKERS)]
 
     def peek(self, w, n):
         while len(self.pending[w]) < n:
-            self.pending[w] += packer.pack_columns(*self.sources[w].next_batch(RECORDS_PER_BUFFER))
+            self.pending[w] += self.producers[w].produce(16)
         return self.pending[w][:n]
 
     def take(self, w, n):
@@ -181,7 +180,7 @@ def test_interrupted_runs_are_recovered_within_the_loss_bound(browser, app_url, 
     page.goto(app_url)
     for trial in range(TRIALS):
         page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
-        run_id = page.evaluate(START, SOURCE)
+        run_id = page.evaluate(START, [SOURCE, None])
         page.wait_for_timeout(rng.uniform(600, 3000))  # a random moment of the run
         counts = page.evaluate(FRESH_COUNTS)
         page = interrupt(browser, page, how)
@@ -191,7 +190,7 @@ def test_interrupted_runs_are_recovered_within_the_loss_bound(browser, app_url, 
     print(f"seed {SEED}: {how}: loss per trial {[r['loss'] for r in RESULTS if r['how'] == how]} (bound {LOSS_BOUND})")
 
 
-CLOUD_SOURCE = {**SOURCE, "rate": 500_000}
+CLOUD_SOURCE = {**SOURCE, "params": {**SOURCE["params"], "rate": 500_000}}
 
 
 def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(browser, app_url, backend, tmp_path):
@@ -201,7 +200,7 @@ def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(brow
     page = browser.page()
     page.goto(app_url)
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
-    run_id = page.evaluate(START.replace("mode: 'opfs'", "mode: 'cloud'"), CLOUD_SOURCE)
+    run_id = page.evaluate(START.replace("mode: 'opfs'", "mode: 'cloud'"), [CLOUD_SOURCE, backend["api_token"]])
     page.wait_for_function("() => (window.vpslog.stats?.partsUploaded ?? 0) >= 3", timeout=60_000, polling=100)
     page.wait_for_timeout(1500)  # a checkpoint has recorded them
     assert fetch_cli(backend, run_id, tmp_path / "early").returncode != 0  # no manifest yet: not fetchable
@@ -223,15 +222,15 @@ def test_an_interrupted_cloud_run_is_recovered_from_what_reached_the_bucket(brow
 
 
 # large enough that the run is still going when the page reloads
-TRAFFIC = {"source": "traffic", "vehicles": 65_535, "grid": 64, "alpha": 0.15, "beta": 4, "spread": 0.1,
-           "duration_s": 1800, "error_rate": 0.0005, "seed": 4}
+TRAFFIC = {"source": "traffic", "params": {"vehicles": 65_535, "grid": 64, "alpha": 0.15, "beta": 4, "spread": 0.1,
+                                          "duration_s": 1800, "error_rate": 0.0005}, "seed": 4}
 
 
 def test_vpslog_analyze_reads_a_recovered_traffic_run(browser, app_url, tmp_path):
     page = browser.page()
     page.goto(app_url)
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
-    run_id = page.evaluate(START.replace("'realtime'", "'max'"), TRAFFIC)
+    run_id = page.evaluate(START.replace("'realtime'", "'max'"), [TRAFFIC, None])
     page.wait_for_function("() => (window.vpslog.stats?.records ?? 0) > 100000", timeout=60_000, polling=50)
     assert page.evaluate("window.vpslog.pipeline.run?.runId") == run_id  # not closed yet
     page.reload()

@@ -34,8 +34,10 @@ def test_every_sink_honours_the_sink_interface(page, app_url, backend, mode):
     page.goto(app_url)
     run_id = f"sink-{mode}-{os.getpid()}"
     seen = page.evaluate(DRIVE, [f"{app_url}@fs{REPO / 'tests/web/sink_behaviour.worker.js'}",
-                                 {"mode": mode, "api": backend["api"], "runId": run_id, "bytes": BYTES}])
+                                 {"mode": mode, "api": backend["api"], "apiToken": backend["api_token"],
+                                  "runId": run_id, "bytes": BYTES}])
     assert "error" not in seen, seen
+    run_id = seen["runId"]
     # the interface, identical for every strategy
     assert seen["isSink"] and seen["readyAtOpen"] is True
     assert {"bytesWritten", "bytesStaged", "writes"} <= set(seen["statsKeys"])

@@ -16,7 +16,7 @@ RUN = """([seconds, rate]) => new Promise((resolve, reject) => {
     if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail.runId); }
   });
   pl.start({ workers: 1, pace: 'realtime', durationS: seconds, mode: 'opfs',
-             source: { source: 'load', rate, vehicles: 20000, edges: 4000, error_rate: 0.001, seed: 5 } }).catch(reject);
+             source: { source: 'load', params: { rate, vehicles: 20000, edges: 4000, error_rate: 0.001 }, seed: 5 } }).catch(reject);
 })"""
 
 
@@ -76,7 +76,7 @@ def test_preflight_refuses_a_run_that_cannot_fit_or_frees_space_by_policy(page, 
 
     page.fill("input[name=workers]", "1")
     page.select_option("select[name=source]", "load")
-    page.fill("fieldset[data-source=load] input[name=rate]", "50000000")
+    page.fill("#param-fields [name=rate]", "50000000")
     page.select_option("select[name=pace]", "realtime")
     page.fill("input[name=durationS]", "86400")  # 43 TB
     page.click("#start")
@@ -91,7 +91,7 @@ def test_preflight_refuses_a_run_that_cannot_fit_or_frees_space_by_policy(page, 
     page.fill("#retention-form input[name=minHeadroomMiB]", str(headroom / MiB))
     page.click("#save-retention")
     page.wait_for_selector("#retention-state:text('saved and applied')")
-    page.fill("fieldset[data-source=load] input[name=rate]", "100000")
+    page.fill("#param-fields [name=rate]", "100000")
     page.fill("input[name=durationS]", "1")
     page.click("#start")
     page.wait_for_function("() => document.querySelector('#form-error').innerText.includes('not enough storage')")

@@ -11,9 +11,9 @@ from vpslog.manifest import schema
 
 pytestmark = pytest.mark.browser
 
-START = """([mode, seconds, rate, retry]) => window.vpslog.pipeline.start({
-  workers: 1, pace: 'realtime', durationS: seconds, mode, cloud: retry ? { retry } : undefined,
-  source: { source: 'load', rate, vehicles: 20000, edges: 4000, error_rate: 0.001, seed: 3 } })"""
+START = """([mode, seconds, rate, retry, apiToken]) => window.vpslog.pipeline.start({
+  workers: 1, pace: 'realtime', durationS: seconds, mode, cloud: retry ? { retry } : undefined, apiToken,
+  source: { source: 'load', params: { rate, vehicles: 20000, edges: 4000, error_rate: 0.001 }, seed: 3 } })"""
 WATCH_CLOSE = """() => { window.__closed = null; window.vpslog.pipeline.addEventListener('run', (e) => {
   if (e.detail.state === 'closed') window.__closed = e.detail.runId;
 }); }"""
@@ -34,7 +34,7 @@ def status_cell(page, run_id):
 def test_another_tabs_open_run_is_listed_live_downloads_as_a_snapshot_and_cannot_be_deleted(page, context, app_url, tmp_path):
     a = open_page(context, app_url, page)
     b = open_page(context, app_url)
-    run_id = a.evaluate(START, ["opfs", 0, 100_000, None])
+    run_id = a.evaluate(START, ["opfs", 0, 100_000, None, None])
     # B's table follows A's run without a click on Refresh
     cell = status_cell(b, run_id)
     cell.wait_for(timeout=10_000)
@@ -76,7 +76,7 @@ def test_every_tab_notices_dlq_work_and_exactly_one_replays_it(page, context, ap
     b = open_page(context, app_url)
     harness.set_faults(backend, refuse_for_s=600)  # the endpoint is down
     a.evaluate(WATCH_CLOSE)
-    run_id = a.evaluate(START, ["cloud", 2, 500_000, {"maxElapsedMs": 1000}])
+    run_id = a.evaluate(START, ["cloud", 2, 500_000, {"maxElapsedMs": 1000}, backend["api_token"]])
     a.wait_for_function("() => window.__closed", timeout=90_000)
     result = a.inner_text("#run-result")
     entries = a.evaluate("window.vpslog.stats.dlqEntries")

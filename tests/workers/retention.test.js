@@ -33,7 +33,7 @@ test('space for a new run is freed only when the policy allows it', () => {
 });
 
 test('pre-flight: expected size and a plain refusal', () => {
-  const cfg = { workers: 2, pace: 'realtime', durationS: 3, source: { source: 'load', rate: 1000 } };
+  const cfg = { workers: 2, pace: 'realtime', durationS: 3, source: { source: 'load', params: { rate: 1000 } } };
   assert.equal(expectedRunBytes(cfg, 10), 60_000);
   assert.equal(expectedRunBytes({ ...cfg, pace: 'max' }, 10), null);
   const p = normalizePolicy({});
