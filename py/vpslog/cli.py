@@ -50,8 +50,8 @@ def _analyze(args) -> int:
 
     try:
         one = len(args.run) == 1 and is_run_address(args.run[0])
-        records = sum(_planned_records(r) for loc in args.run for r in resolve(loc, args.manifest))
-        client = open_client(args.scheduler, args.workers, records)
+        client = open_client(args.scheduler, args.workers,
+                             lambda: sum(_planned_records(r) for loc in args.run for r in resolve(loc, args.manifest)))
     except (AnalysisError, ValueError, OSError) as e:
         print(f"vpslog analyze: {e}", file=sys.stderr)
         return 1
@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=_simulate)
 
     an = sub.add_parser("analyze", help="traversals, per-edge/interval tables and the BPR fit of runs, wherever they live")
-    an.add_argument("run", nargs="+", help="RUN.bin, a directory of runs, s3://BUCKET/runs/<runId> or an s3:// prefix")
+    an.add_argument("run", nargs="+", help="RUN.bin, a directory of runs, s3://BUCKET/runs/<runId>, or many: s3://BUCKET[/runs/<id prefix>*]")
     an.add_argument("--manifest", help="RUN.manifest.json (default: the one beside RUN.bin)")
     an.add_argument("--out", help="write Parquet/CSV tables, training.npz, errors.jsonl and bpr.png here"
                     " (one folder per run, plus sweep.parquet/.csv, when analysing many)")
@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.set_defaults(func=_analyze)
 
     ls = sub.add_parser("ls", help="the run catalogue of a directory or an s3:// bucket/prefix (reads manifests only)")
-    ls.add_argument("location", help="DIR, s3://BUCKET or s3://BUCKET/runs/<prefix>")
+    ls.add_argument("location", help="DIR, s3://BUCKET or s3://BUCKET/runs/<id prefix>*")
     ls.add_argument("--json", action="store_true", help="print one JSON array")
     ls.set_defaults(func=_ls)
 

@@ -2,7 +2,7 @@
 
 A location is a run file (``RUN.bin``, manifest beside it), a local directory of
 runs, one CLOUD run (``s3://BUCKET/runs/<runId>``) or a bucket prefix
-(``s3://BUCKET`` or ``s3://BUCKET/runs/<id-prefix>``). :func:`resolve` turns
+(``s3://BUCKET``, ``s3://BUCKET/runs/`` or ``s3://BUCKET/runs/<id prefix>*``). :func:`resolve` turns
 locations into run references that any process can read, Dask workers on other
 machines included: an S3 reference holds only the bucket and run id, and the
 reading process takes the endpoint and keys from its own environment
@@ -137,12 +137,12 @@ def is_run_address(location: str) -> bool:
 def _s3_location(location: str) -> tuple[str, str]:
     m = S3_LOCATION.match(location)
     if not m:
-        raise RunError(f"expected s3://BUCKET[/runs/<prefix>], got {location!r}")
-    prefix = m["prefix"] or "runs/"
+        raise RunError(f"expected s3://BUCKET[/runs/[<run id prefix>*]], got {location!r}")
+    prefix = (m["prefix"] or "runs/").removesuffix("*")
     if prefix == "runs":
         prefix = "runs/"
-    if not prefix.startswith("runs/") or ".." in prefix:
-        raise RunError(f"{location}: runs live under s3://{m['bucket']}/runs/")
+    if not prefix.startswith("runs/") or ".." in prefix or "*" in prefix:
+        raise RunError(f"{location}: expected s3://{m['bucket']}[/runs/[<run id prefix>*]]")
     return m["bucket"], prefix
 
 

@@ -15,24 +15,24 @@ import operator
 import os
 
 from ._run import analyze_partition, partition_task, plan, reduce, split_block
-from ._scan import spilled
+from . import _scan
 
 IN_PROCESS_RECORDS = 8 << 20  # below this a cluster's start-up (~1.2 s) costs more than it saves
 
 
-def open_client(scheduler: str | None, workers: int | None, records: int):
+def open_client(scheduler: str | None, workers: int | None, records):
     """A Dask client, or None for the in-process path.
 
     ``scheduler`` (or DASK_SCHEDULER_ADDRESS) joins an existing cluster; otherwise
     ``workers`` > 1 (default: the machine's cores, if the input is large enough)
-    starts an embedded LocalCluster of worker processes."""
+    starts an embedded LocalCluster of worker processes. ``records()``: the input's size, asked only if needed."""
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
         from distributed import Client
 
         return Client(address)
     if workers is None:
-        workers = (os.cpu_count() or 1) if records >= IN_PROCESS_RECORDS else 1
+        workers = (os.cpu_count() or 1) if records() >= IN_PROCESS_RECORDS else 1
     if workers <= 1:
         return None
     from distributed import Client, LocalCluster
@@ -70,7 +70,7 @@ def _in_process(plans, opts, client, out_dir_of, progress, outcomes) -> None:
         partials = []
         try:
             blocks = (split_block(p.run, b, p.k_total) for b in p.blocks)
-            for part in spilled(blocks, p.k_total):
+            for part in _scan.spilled(blocks, p.k_total, p.manifest["records"] <= _scan.SPILL_ABOVE_RECORDS):
                 partials.append(analyze_partition(part, p.facts, opts))
                 del part
                 progress.update()

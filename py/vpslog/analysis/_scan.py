@@ -4,8 +4,9 @@ Everything the analysis needs about an edge (occupancy, pairing) lives in that
 edge's own records, so a run is split, block by block in log order, into K
 partitions by ``edge_id % K`` (a stable split: each partition keeps log order).
 Partitions are then analysed independently: one after another in this process
-(the split pieces wait in temporary column files, so memory is about one block
-plus one partition), or as Dask tasks (the pieces wait in the workers' memory).
+(the split pieces of a large run wait in temporary column files, so memory is
+about one block plus one partition; a smaller run's wait in memory), or as Dask
+tasks (the pieces wait in the workers' memory).
 Both paths concatenate a partition's pieces in block order, so they analyse
 identical partitions.
 
@@ -24,6 +25,7 @@ import numpy as np
 from ..record import RECORD_SIZE, Status, numpy_dtype
 
 PARTITION_RECORDS = 2 << 20
+SPILL_ABOVE_RECORDS = 16 << 20  # in-process, larger runs wait in temporary files, not in memory
 MAX_PARTITIONS = 1 << 16  # partition ids are uint16 (numpy radix-sorts 16-bit keys)
 KNOWN_STATUS = np.array(sorted(s.value for s in Status), dtype=np.uint8)
 COLUMNS = ("time_ms", "vehicle_id", "edge_id", "status")
@@ -66,11 +68,17 @@ def split(raw: bytes, start: int, k_total: int) -> list[Partition]:
     return [Partition(*(col[bounds[k]:bounds[k + 1]] for col in cols)) for k in range(k_total)]
 
 
-def spilled(blocks, k_total: int):
-    """Whole partitions, in order, from an iterable of split blocks (each a list of K pieces),
-    holding the pieces in temporary column files rather than in memory."""
-    if k_total == 1:
-        yield Partition.concat([pieces[0] for pieces in blocks] or [_empty()])
+def spilled(blocks, k_total: int, in_memory: bool):
+    """Whole partitions, in order, from an iterable of split blocks (each a list of K pieces).
+    The pieces wait in memory, or (``in_memory`` false: large runs) in temporary column files."""
+    if k_total == 1 or in_memory:
+        pieces = [[] for _ in range(k_total)]
+        for block in blocks:
+            for k, piece in enumerate(block):
+                pieces[k].append(piece)
+        for k in range(k_total):
+            yield Partition.concat(pieces[k] or [_empty()])
+            pieces[k] = None
         return
     fields = list(Partition.__dataclass_fields__)
     dtypes = dict(zip(fields, (numpy_dtype()[c] for c in COLUMNS)))
@@ -79,8 +87,8 @@ def spilled(blocks, k_total: int):
         paths = {(k, f): Path(tmp) / f"p{k}.{f}" for k in range(k_total) for f in fields}
         files = {key: open(p, "wb") for key, p in paths.items()}
         try:
-            for pieces in blocks:
-                for k, piece in enumerate(pieces):
+            for block in blocks:
+                for k, piece in enumerate(block):
                     for f in fields:
                         files[k, f].write(getattr(piece, f).tobytes())
         finally:
