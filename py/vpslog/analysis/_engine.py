@@ -33,8 +33,11 @@ def open_client(scheduler: str | None, workers: int | None, records):
         return Client(address)
     if workers is None:
         workers = (os.cpu_count() or 1) if records() >= IN_PROCESS_RECORDS else 1
-    if workers <= 1:
-        return None
+    return local_client(workers) if workers > 1 else None
+
+
+def local_client(workers: int):
+    """A client of a new LocalCluster of ``workers`` processes."""
     from distributed import Client, LocalCluster
 
     # one thread per worker process, and polars single-threaded inside it: the workers are the parallelism
