@@ -119,6 +119,8 @@ def test_many_bucket_runs_on_the_cluster_skip_damaged_and_incomplete_ones(backen
     pooled = r["pooled"]
     assert pooled["runs"] == 2 and pooled["traversals"] == 2 * r["runs"][0]["traversals"]
     assert abs(pooled["alpha"] / 0.15 - 1) < 0.05 and abs(pooled["beta"] / 4 - 1) < 0.05
+    width = [x["alpha_ci"][1] - x["alpha_ci"][0] for x in (pooled, r["runs"][0])]
+    assert width[0] == pytest.approx(width[1] / 2 ** 0.5, rel=0.02)  # twice the traversals (the same ones)
 
     sweep = pl.read_parquet(tmp_path / "sweep.parquet").sort("location")
     assert pl.read_csv(tmp_path / "sweep.csv").shape == sweep.shape
