@@ -111,9 +111,11 @@ def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -
         if opts.outputs:  # the training set is an output only: do not hold it otherwise
             training = trav.select(pl.col("vc", "tt_ratio").cast(pl.Float32), "edge")
     return {
-        "counts": counts, "t_max": t_max, "errors": errors, "groups": groups, "training": training,
-        "per_edge": _outputs.edge_stats(trav),
-        "intervals": _outputs.interval_stats(trav, opts.interval_ms) if opts.outputs else None,
+        "counts": counts, "t_max": t_max, "groups": groups,
+        "edges_used": int(np.count_nonzero(np.bincount(trav["edge"].to_numpy()))) if len(trav) else 0,
+        # the tables are outputs only: without --out they are not built (they cost more than the fit)
+        **({"errors": errors, "training": training, "per_edge": _outputs.edge_stats(trav),
+            "intervals": _outputs.interval_stats(trav, opts.interval_ms)} if opts.outputs else {}),
     }
 
 
@@ -141,20 +143,23 @@ def fit_fields(fit) -> dict:
             "alpha_ci": [float(v) for v in fit.alpha_ci], "beta_ci": [float(v) for v in fit.beta_ci]}
 
 
-def reduce(p: Plan, partials: list[dict], out_dir=None) -> tuple[dict, tuple | None]:
-    """The run's result (JSON-able) and its fit groups (for a pooled fit), outputs written if asked."""
-    m = p.manifest
-    counts = {k: sum(q["counts"][k] for q in partials) for k in ("traversals", "unpaired_enters", "unpaired_exits", "errors")}
-    groups = merge_groups([q["groups"] for q in partials])
+def _summary(p: Plan, partials: list[dict], span_h: float) -> pl.DataFrame:
     per_edge = pl.concat([q["per_edge"] for q in partials]).rename({"edge": "edge_id"})
-    span_h = max(max(q["t_max"] for q in partials), 1) / 3.6e6
     if p.edges is None:  # only the edges seen in the log
         summary = per_edge.sort("edge_id")
     else:  # every edge of the network, used or not, like SUMO's edgeData
         summary = (p.edges.join(per_edge.with_columns(pl.col("edge_id").cast(p.edges["edge_id"].dtype)),
                                 on="edge_id", how="left")
                    .with_columns(pl.col("traversals").fill_null(0)).sort("edge_id"))
-    summary = summary.with_columns((pl.col("traversals") / span_h).alias("flow_veh_h"))
+    return summary.with_columns((pl.col("traversals") / span_h).alias("flow_veh_h"))
+
+
+def reduce(p: Plan, partials: list[dict], out_dir=None) -> tuple[dict, tuple | None]:
+    """The run's result (JSON-able) and its fit groups (for a pooled fit), outputs written if asked."""
+    m = p.manifest
+    counts = {k: sum(q["counts"][k] for q in partials) for k in ("traversals", "unpaired_enters", "unpaired_exits", "errors")}
+    groups = merge_groups([q["groups"] for q in partials])
+    span_h = max(max(q["t_max"] for q in partials), 1) / 3.6e6
     reported = [(q.get("stats") or {}).get("traversals") for q in m["producers"]]
     truth = (m.get("source") or {}).get("ground_truth")
     source, params = source_facts(m)
@@ -163,7 +168,7 @@ def reduce(p: Plan, partials: list[dict], out_dir=None) -> tuple[dict, tuple | N
         "records": m["records"], **counts,
         "reported_traversals": sum(reported) if reported and all(r is not None for r in reported) else None,
         "ground_truth": truth,
-        "edges_used": int((summary["traversals"] > 0).sum()),
+        "edges_used": sum(q["edges_used"] for q in partials),  # partitions share no edge
     }
     fit = None
     if groups is None:
@@ -179,7 +184,7 @@ def reduce(p: Plan, partials: list[dict], out_dir=None) -> tuple[dict, tuple | N
                       share_vc_above_1=float(n[x > 1].sum() / max(fit.n, 1)))
     if out_dir is not None:
         tables = {
-            "summary": summary, "fit": fit, "truth": truth,
+            "summary": _summary(p, partials, span_h), "fit": fit, "truth": truth,
             "intervals": pl.concat([q["intervals"] for q in partials]).sort("interval_begin_s", "edge_id"),
             "training": None if fit is None else pl.concat([q["training"] for q in partials]),
             "errors": pl.concat([q["errors"] for q in partials]),

@@ -1,7 +1,7 @@
 """Traversals of one edge partition: pair each vehicle's enter/exit per edge and
 rebuild V (vehicles on the edge at entry, including the entering one).
 
-Both steps are two stable sorts on uint16 keys (numpy radix sorts, O(n)) and
+Both steps share two stable sorts on uint16 keys (numpy radix sorts, O(n)) and
 vectorised comparisons of neighbouring rows."""
 
 from __future__ import annotations
