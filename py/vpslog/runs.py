@@ -9,7 +9,8 @@ reading process takes the endpoint and keys from its own environment
 (``VPSLOG_S3_*``), never from the browser or the client. Reading is in blocks
 of whole records, each checked where it is read (CRC32C per CLOUD part).
 
-The catalogue reads manifests only, never parts, many at once.
+The catalogue reads manifests only, never parts, many at once, and keeps the
+rows of complete CLOUD runs in one small object beside them (``catalogue``).
 """
 
 from __future__ import annotations
@@ -233,14 +234,70 @@ def _s3_row(run: S3Run) -> dict:
     return _row(run, m, None if m["status"] == "closed" else f"status {m['status']}", m["status"] == "closed")
 
 
-def catalogue(location: str, concurrency: int = 32) -> list[dict]:
-    """One row per run at ``location``, from manifests only, read concurrently."""
-    if location.startswith("s3://"):
-        bucket, prefix = _s3_location(location)
-        runs, row = [S3Run(bucket, r) for r in _s3_run_ids(bucket, prefix)], _s3_row
-    elif Path(location).is_dir():
-        runs, row = resolve(location), _local_row
-    else:
-        raise RunError(f"{location}: not a directory or an s3:// location")
+def _rows(runs, row, concurrency: int) -> list[dict]:
     with ThreadPoolExecutor(concurrency) as pool:
         return list(pool.map(row, runs))
+
+
+def catalogue(location: str, concurrency: int = 32) -> list[dict]:
+    """One row per run at ``location``, from manifests only, read concurrently.
+
+    In a bucket, the rows of complete runs are also kept in one small object,
+    ``runs/catalogue.json``: a complete run's manifest never changes, so a later
+    listing reads that object (one GET) plus the manifests of runs it does not
+    hold yet, then adds them to it."""
+    if Path(location).is_dir():
+        return _rows(resolve(location), _local_row, concurrency)
+    if not location.startswith("s3://"):
+        raise RunError(f"{location}: not a directory or an s3:// location")
+    bucket, prefix = _s3_location(location)
+    ids = _s3_run_ids(bucket, prefix)
+    known, etag = _read_catalogue(bucket)
+    fresh = _rows([S3Run(bucket, r) for r in ids if r not in known], _s3_row, concurrency)
+    fresh = {r["location"].rsplit("/", 1)[1]: r for r in fresh}
+    new = {k: r for k, r in fresh.items() if r["complete"]}
+    if new:
+        _add_to_catalogue(bucket, new, known, etag)
+    by_id = {**known, **fresh}
+    return [by_id[r] for r in ids]
+
+
+CATALOGUE_KEY = "runs/catalogue.json"  # beside the run prefixes: a key, never listed as a run
+
+
+def _read_catalogue(bucket: str) -> tuple[dict, str | None]:
+    import json
+
+    from botocore.exceptions import ClientError
+
+    try:
+        obj = _s3().get_object(Bucket=bucket, Key=CATALOGUE_KEY)
+        body = json.loads(obj["Body"].read())
+        return ({k: v for k, v in body["runs"].items() if isinstance(v, dict) and v.get("complete")},
+                obj["ETag"])
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return {}, None
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}, None  # unreadable: rebuilt from the manifests, and overwritten below
+
+
+def _add_to_catalogue(bucket: str, new: dict, known: dict, etag: str | None, attempts: int = 5) -> None:
+    """Compare-and-swap: put the union only if nobody wrote the object since we read it, else
+    re-read and merge (entries never change, so a union is always right). Best effort: a
+    read-only key or a busy object only means the next listing reads more manifests."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    for _ in range(attempts):
+        body = json.dumps({"format": "vpslog-catalogue", "runs": {**known, **new}}).encode()
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            _s3().put_object(Bucket=bucket, Key=CATALOGUE_KEY, Body=body, ContentType="application/json", **condition)
+            return
+        except ClientError as e:
+            if e.response["Error"]["Code"] not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                return
+        known, etag = _read_catalogue(bucket)

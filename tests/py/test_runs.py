@@ -67,6 +67,46 @@ def test_ls_of_a_bucket_reads_manifests_and_names_incomplete_runs(bucket, tmp_pa
     assert harness.run_cli("ls", "s3://x/../etc", env=env).returncode == 1
 
 
+def test_the_bucket_catalogue_object_stays_right_when_runs_land_at_once(bucket, tmp_path):
+    """Complete runs' rows are kept in runs/catalogue.json; concurrent listings merge into it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s3, name, env = bucket
+    path, m = small_run(tmp_path, "cc-0", 100)
+    harness.put_cloud_run(s3, name, "cc-0", path, m)
+    first = json.loads(harness.run_cli("ls", f"s3://{name}/runs/cc-*", "--json", env=env).stdout)
+    cached = json.loads(s3.get_object(Bucket=name, Key="runs/catalogue.json")["Body"].read())["runs"]
+    assert cached["cc-0"] == first[0]
+    for i in range(1, 7):  # six browsers finish runs, four listings run at once
+        path, m = small_run(tmp_path, f"cc-{i}", 100 + i)
+        harness.put_cloud_run(s3, name, f"cc-{i}", path, m)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: harness.run_cli("ls", f"s3://{name}/runs/cc-*", "--json", env=env), range(4)))
+    assert all(o.returncode == 0 and len(json.loads(o.stdout)) == 7 for o in outs), [o.stderr for o in outs]
+    cached = json.loads(s3.get_object(Bucket=name, Key="runs/catalogue.json")["Body"].read())["runs"]
+    assert {f"cc-{i}" for i in range(7)} <= set(cached)
+    assert json.loads(harness.run_cli("ls", f"s3://{name}/runs/cc-*", "--json", env=env).stdout) == json.loads(outs[0].stdout)
+
+
+def test_a_catalogue_update_never_overwrites_a_concurrent_one(bucket, monkeypatch):
+    import vpslog.runs as runs
+
+    s3, name, env = bucket
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    runs._s3.cache_clear()
+    try:
+        known, etag = runs._read_catalogue(name)
+        # another listing adds a run between our read and our write
+        s3.put_object(Bucket=name, Key=runs.CATALOGUE_KEY,
+                      Body=json.dumps({"runs": {**known, "other": {"complete": True}}}).encode())
+        runs._add_to_catalogue(name, {"mine": {"complete": True}}, known, etag)
+        cached = json.loads(s3.get_object(Bucket=name, Key=runs.CATALOGUE_KEY)["Body"].read())["runs"]
+        assert {"other", "mine"} <= set(cached) and set(known) <= set(cached)
+    finally:
+        runs._s3.cache_clear()
+
+
 def test_verify_streams_a_cloud_run_and_names_a_damaged_part(bucket, tmp_path):
     s3, name, env = bucket
     path, m = small_run(tmp_path, "ver-a", 5000)
