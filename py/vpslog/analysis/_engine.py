@@ -1,7 +1,7 @@
 """Where the partitions are analysed: in this process, or on ``dask.distributed``.
 
-In-process, each run's blocks are split into spill files and its partitions
-analysed one by one (bounded memory). On Dask, every run's blocks become split
+In-process, each run's blocks are split (into spill files for a large run) and
+its partitions analysed a few at a time on a thread per core (bounded memory). On Dask, every run's blocks become split
 tasks and every (run, partition) an analysis task on the workers, which read
 the blocks themselves (local files, or S3/R2 parts with their own environment's
 credentials); the client only plans and merges. Both paths run the same
@@ -11,10 +11,9 @@ are identical.
 
 from __future__ import annotations
 
-import operator
 import os
 
-from ._run import analyze_partition, partition_task, plan, reduce, split_block
+from ._run import analyze_partition, partition_task, piece_task, plan, reduce, split_block
 from . import _scan
 
 IN_PROCESS_RECORDS = 8 << 20  # below this a cluster's start-up (~1.2 s) costs more than it saves
@@ -68,19 +67,38 @@ def run(runs, opts, client, out_dir_of, progress) -> list:
     return [outcomes[i] for i in range(len(runs))]
 
 
+def _ordered(pool, fn, items, window: int):
+    """``map(fn, items)`` on the pool, in order, with at most ``window`` calls in flight
+    (memory stays at a few blocks or partitions)."""
+    from collections import deque
+
+    pending = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def _in_process(plans, opts, client, out_dir_of, progress, outcomes) -> None:
-    for i, p in plans.items():
-        partials = []
-        try:
-            blocks = (split_block(p.run, b, p.k_total) for b in p.blocks)
-            for part in _scan.spilled(blocks, p.k_total, p.manifest["records"] <= _scan.SPILL_ABOVE_RECORDS):
-                partials.append(analyze_partition(part, p.facts, opts))
-                del part
-                progress.update()
-            outcomes[i] = reduce(p, partials, out_dir_of(i, p))
-        except Exception as e:  # noqa: BLE001
-            outcomes[i] = e
-            progress.update(p.k_total - len(partials))
+    from concurrent.futures import ThreadPoolExecutor
+
+    # numpy's sorts and gathers and polars release the GIL: one thread per core overlaps them
+    threads = min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(threads) as pool:
+        for i, p in plans.items():
+            partials = []
+            try:
+                blocks = _ordered(pool, lambda b: split_block(p.run, b, p.k_total), p.blocks, threads)
+                parts = _scan.spilled(blocks, p.k_total, p.manifest["records"] <= _scan.SPILL_ABOVE_RECORDS)
+                for partial in _ordered(pool, lambda part: analyze_partition(part, p.facts, opts), parts, threads):
+                    partials.append(partial)
+                    progress.update()
+                outcomes[i] = reduce(p, partials, out_dir_of(i, p))
+            except Exception as e:  # noqa: BLE001
+                outcomes[i] = e
+                progress.update(p.k_total - len(partials))
 
 
 def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
@@ -89,7 +107,7 @@ def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
     owner, pending = {}, {}
     for i, p in plans.items():
         splits = [client.submit(split_block, p.run, b, p.k_total, pure=False) for b in p.blocks]
-        pieces = [[client.submit(operator.getitem, s, k, pure=False) for s in splits] for k in range(p.k_total)]
+        pieces = [[client.submit(piece_task, s, k, pure=False) for s in splits] for k in range(p.k_total)]
         pending[i] = [client.submit(partition_task, p.facts, opts, *pieces[k], pure=False) for k in range(p.k_total)]
         owner.update({f.key: i for f in pending[i]})
         del splits, pieces  # the partition tasks hold what they need

@@ -119,6 +119,12 @@ def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -
     }
 
 
+def piece_task(pieces: list[Partition], k: int) -> Partition:
+    """A Dask task: partition k's piece of a split block, as its own arrays. A view would keep
+    the whole block alive (and so every run's data) until the last partition is done."""
+    return Partition(*(np.array(getattr(pieces[k], f)) for f in Partition.__dataclass_fields__))
+
+
 def partition_task(facts, opts: Options, *pieces: Partition) -> dict:
     """A Dask task: one partition from its pieces (in block order), analysed."""
     return analyze_partition(Partition.concat(list(pieces)), facts, opts)

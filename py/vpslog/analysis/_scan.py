@@ -90,7 +90,7 @@ def spilled(blocks, k_total: int, in_memory: bool):
             for block in blocks:
                 for k, piece in enumerate(block):
                     for f in fields:
-                        files[k, f].write(getattr(piece, f).tobytes())
+                        getattr(piece, f).tofile(files[k, f])
         finally:
             for f in files.values():
                 f.close()
