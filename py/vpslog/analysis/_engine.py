@@ -1,10 +1,11 @@
 """Where the partitions are analysed: in this process, or on ``dask.distributed``.
 
 In-process, each run's blocks are split (into spill files for a large run) and
-its partitions analysed a few at a time on a thread per core (bounded memory). On Dask, every run's blocks become split
-tasks and every (run, partition) an analysis task on the workers, which read
-the blocks themselves (local files, or S3/R2 parts with their own environment's
-credentials); the client only plans and merges. Both paths run the same
+its partitions analysed a few at a time on a thread per core (bounded memory).
+On Dask, every run's blocks become split tasks and every (run, partition) an
+analysis task on the workers, which read the blocks themselves (local files, or
+S3/R2 parts with their own environment's credentials); the client only plans
+and merges. Both paths run the same
 functions on identical partitions and merge in the same order, so their results
 are identical.
 """
