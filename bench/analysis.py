@@ -1,17 +1,24 @@
-"""Analysis benchmark (part of `npm run bench`): `vpslog analyze` on a 100 M-record
-(1 GB) traffic run against a bare `numpy.fromfile` of the same file, and the
-peak memory of each, measured side by side in one run (medians of --reps).
+"""Analysis benchmark (part of `npm run bench`), side by side in one run:
 
-The 100 M-record file is a real simulated run (65,535 vehicles, 2 workers)
-repeated with time offsets: each copy is the same vehicles driving the same
-trips again later, so it is a valid log with known BPR ground truth, made in
-seconds instead of the ~10 minutes a single 100 M-record simulation takes.
+- `vpslog analyze` in this process, and on an embedded Dask LocalCluster of 1 and 2 workers
+  (cluster start-up included, as the CLI pays it);
+- the straightforward DuckDB and Polars versions a user would write (bench/peers/), checked
+  against vpslog's traversal counts and alpha/beta;
+
+on a 100 M-record (1 GB) traffic run and on a sweep of >= 20 simulated runs; wall time and peak
+resident memory of each child process tree (sampled every 50 ms), medians of --reps. Also the
+run catalogue: `vpslog ls` of 1,000 runs in local S3 (moto).
+
+The 100 M-record file is a real simulated run repeated with time offsets: each copy is the same
+vehicles driving the same trips again later, so it is a valid log with known BPR ground truth,
+made in seconds instead of the ~10 minutes a single 100 M-record simulation takes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -22,30 +29,29 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "build" / "bench"
+PEERS = Path(__file__).resolve().parent / "peers"
 
-# Peak resident memory of the child itself (VmHWM; ru_maxrss would include the parent's pages).
-CHILD = """
-import json, re, sys, time
-t = time.perf_counter()
-if sys.argv[1] == "fromfile":
-    import numpy as np
-    from vpslog.record import numpy_dtype
-    n = len(np.fromfile(sys.argv[2], dtype=numpy_dtype()))
-    out = {"records": n}
-else:
-    from vpslog.analysis import analyze
-    r = analyze(sys.argv[2])
-    out = {k: r[k] for k in ("records", "traversals", "alpha", "beta")}
-out["seconds"] = time.perf_counter() - t
-out["peak_mb"] = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024
-print(json.dumps(out))
+VPSLOG_CHILD = """
+import json, sys, time
+from vpslog.analysis import analyze_runs
+from vpslog.analysis._engine import close_client, local_client
+if __name__ == "__main__":
+    workers = int(sys.argv[1])  # 0: this process
+    t = time.perf_counter()
+    client = local_client(workers) if workers else None
+    print(json.dumps({"startup_s": time.perf_counter() - t}))
+    r = analyze_runs(sys.argv[2:], client=client)
+    assert not r["skipped"], r["skipped"]
+    for x in r["runs"]:
+        print(json.dumps({k: x[k] for k in ("traversals", "alpha", "beta")}))
+    if client is not None:
+        close_client(client)
 """
 
 
 def build_file(records_target: int) -> Path:
     from vpslog.record import numpy_dtype
     from vpslog.simulate import simulate
-    from vpslog.traffic import TrafficConfig
 
     WORK.mkdir(parents=True, exist_ok=True)
     big = WORK / f"traffic-{records_target}.bin"
@@ -54,7 +60,7 @@ def build_file(records_target: int) -> Path:
     for old in WORK.glob("run-*"):
         old.unlink()
     t = time.perf_counter()
-    base_bin, base_man = simulate(WORK, TrafficConfig(vehicles=65_535, grid=48, seed=3), workers=2)
+    base_bin, base_man = simulate(WORK, "traffic", {"vehicles": 65_535, "grid": 48}, workers=2, seed=3)
     print(f"# base run: {base_bin.stat().st_size // 10:,} records simulated in {time.perf_counter() - t:.1f} s", flush=True)
     base = np.fromfile(base_bin, dtype=numpy_dtype())
     span = int(base["time_ms"].max()) + 1
@@ -82,33 +88,143 @@ def build_file(records_target: int) -> Path:
     return big
 
 
-def run_child(mode: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, mode, str(path)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+def build_sweep(count: int) -> list[Path]:
+    """``count`` real simulated runs, a sweep over alpha and beta (kept between bench runs)."""
+    from vpslog.simulate import simulate
+
+    folder = WORK / f"sweep-{count}"
+    folder.mkdir(parents=True, exist_ok=True)
+    have = sorted(folder.glob("*.bin"))
+    if len(have) >= count:
+        return have[:count]
+    t = time.perf_counter()
+    for i in range(len(have), count):
+        alpha, beta = (0.15, 0.3, 0.6, 1.0)[i % 4], (2.0, 3.0, 4.0, 5.0, 6.0)[i // 4 % 5]
+        simulate(folder, "traffic", {"alpha": alpha, "beta": beta, "vehicles": 30_000}, workers=2, seed=100 + i)
+    print(f"# sweep: {count} runs simulated in {time.perf_counter() - t:.0f} s", flush=True)
+    return sorted(folder.glob("*.bin"))[:count]
+
+
+def measure(cmd: list[str]) -> dict:
+    """Wall time, peak resident memory of the whole process tree (sampled), and the JSON lines printed."""
+    import psutil
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            tree = [ps, *ps.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.05)
+    seconds = time.perf_counter() - t
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"{cmd[:3]} failed:\n{err[-3000:]}")
+    lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    startup = sum(x.get("startup_s", 0) for x in lines)
+    return {"seconds": seconds, "work_s": seconds - startup, "peak_mb": peak / 2**20,
+            "results": [x for x in lines if "startup_s" not in x]}
+
+
+MODES = {
+    "vpslog in-process": lambda paths: [sys.executable, "-c", VPSLOG_CHILD, "0", *paths],
+    "vpslog Dask 1 worker": lambda paths: [sys.executable, "-c", VPSLOG_CHILD, "1", *paths],
+    "vpslog Dask 2 workers": lambda paths: [sys.executable, "-c", VPSLOG_CHILD, "2", *paths],
+    "DuckDB peer": lambda paths: [sys.executable, str(PEERS / "duckdb_peer.py"), *paths],
+    "Polars peer": lambda paths: [sys.executable, str(PEERS / "polars_peer.py"), *paths],
+}
+PEER_MODES = ("DuckDB peer", "Polars peer")
+
+
+def compare(title: str, paths: list[Path], modes: list[str], reps: int) -> dict:
+    runs = {m: [] for m in modes}
+    for _ in range(reps):
+        for m in modes:  # interleaved, so load changes hit every mode alike
+            runs[m].append(measure(MODES[m]([str(p) for p in paths])))
+            print(f"#   {m}: {runs[m][-1]['seconds']:.1f} s, {runs[m][-1]['peak_mb']:.0f} MB"
+                  f" (load average {os.getloadavg()[0]:.1f})", flush=True)
+    ref = runs[modes[0]][0]["results"]
+    problems = []
+    for m in modes:
+        for got, want in zip(runs[m][0]["results"], ref):
+            if got["traversals"] != want["traversals"] or any(abs(got[k] / want[k] - 1) > 1e-5 for k in ("alpha", "beta")):
+                problems.append(f"{m}: {got} != {want}")
+    records = sum(p.stat().st_size // 10 for p in paths)
+    med = {m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "work_s", "peak_mb")} for m, rs in runs.items()}
+    print()
+    print(f"{title}: {len(paths)} run(s), {records:,} records, medians of {reps}")
+    print(f"{'':<24}{'seconds':>10}{'w/o cluster start':>19}{'peak RSS MB':>14}{'M records/s':>14}")
+    for m in modes:
+        print(f"{m:<24}{med[m]['seconds']:>10.1f}{med[m]['work_s']:>19.1f}{med[m]['peak_mb']:>14.0f}"
+              f"{records / med[m]['seconds'] / 1e6:>14.2f}")
+    print("check against vpslog (traversals equal, alpha/beta within 1e-5):", "OK" if not problems else problems)
+    peers = [m for m in modes if m in PEER_MODES]
+    best = min(peers, key=lambda m: med[m]["seconds"])
+    ours = min((m for m in modes if m not in PEER_MODES), key=lambda m: med[m]["seconds"])
+    speed, memory = med[best]["seconds"] / med[ours]["seconds"], med[ours]["peak_mb"] / med[best]["peak_mb"]
+    print(f"goal >= 2x faster than the best peer at <= 1/4 of its memory: {ours} vs {best}: "
+          f"{speed:.2f}x faster, {memory:.2f} of its peak memory -> {'MET' if speed >= 2 and memory <= 0.25 else 'NOT MET'}")
+    if "vpslog Dask 1 worker" in med and "vpslog Dask 2 workers" in med:
+        one, two = med["vpslog Dask 1 worker"], med["vpslog Dask 2 workers"]
+        scale, work = one["seconds"] / two["seconds"], one["work_s"] / two["work_s"]
+        print(f"goal throughput >= 1.7x from 1 to 2 Dask workers: {scale:.2f}x wall, {work:.2f}x without the cluster"
+              f" start -> {'MET' if max(scale, work) >= 1.7 else 'NOT MET'}")
+    a = ref[0]
+    print(f"first run: {a['traversals']:,} traversals, alpha {a['alpha']:.4f}, beta {a['beta']:.3f}")
+    return med
+
+
+def catalogue_bench(runs: int) -> None:
+    """`vpslog ls` of a bucket holding ``runs`` run manifests, against local S3 (moto)."""
+    from vpslog.backend.local_s3 import create_bucket, start_moto
+    from vpslog.backend.settings import Settings
+    from vpslog.manifest import closed_manifest
+
+    server, endpoint = start_moto()
+    try:
+        settings = Settings(endpoint=endpoint, bucket="bench")
+        create_bucket(settings, endpoint)
+        s3 = settings.client()
+        for i in range(runs):
+            m = closed_manifest(run_id=f"run-{i:05d}", mode="cloud", config={}, source={"name": "load", "params": {"rate": i}},
+                                producers=[], records=0, checksum="00000000", created_at="2026-11-28T00:00:00Z")
+            s3.put_object(Bucket="bench", Key=f"runs/run-{i:05d}/manifest.json", Body=json.dumps(m).encode())
+        env = {"VPSLOG_S3_ENDPOINT": endpoint, "VPSLOG_S3_ACCESS_KEY_ID": settings.access_key_id,
+               "VPSLOG_S3_SECRET_ACCESS_KEY": settings.secret_access_key}
+        times = []
+        for _ in range(4):  # the first listing reads every manifest and writes runs/catalogue.json
+            t = time.perf_counter()
+            out = subprocess.run([sys.executable, "-m", "vpslog.cli", "ls", "s3://bench", "--json"],
+                                 capture_output=True, text=True, env={**os.environ, **env}, check=True)
+            times.append(time.perf_counter() - t)
+            assert len(json.loads(out.stdout)) == runs
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import vpslog.runs, boto3"], check=True)
+        start = time.perf_counter() - t
+        print(f"\nvpslog ls of {runs:,} runs in local S3 (moto), process start ({start:.2f} s) included:"
+              f" {times[0]:.2f} s reading every manifest (32 in flight), then {statistics.median(times[1:]):.2f} s"
+              f" (median of 3) from runs/catalogue.json")
+    finally:
+        server.stop()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--records", type=int, default=100_000_000)
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--records", type=int, default=100_000_000, help="size of the large run (default 100 M)")
+    ap.add_argument("--runs", type=int, default=20, help="runs in the sweep (default 20)")
+    ap.add_argument("--reps", type=int, default=1, help="repetitions per mode (medians; default 1: minutes per rep)")
+    ap.add_argument("--only", choices=("large", "sweep", "catalogue"), help="one part only")
     args = ap.parse_args()
-    path = build_file(args.records)
-    runs = {"fromfile": [], "analyze": []}
-    for _ in range(args.reps):
-        for mode in runs:  # interleaved
-            runs[mode].append(run_child(mode, path))
-    med = {m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "peak_mb")} for m, rs in runs.items()}
-    a = runs["analyze"][0]
-    size_gb = path.stat().st_size / 1e9
-    print()
-    print(f"vpslog analyze on {a['records']:,} records ({size_gb:.2f} GB), medians of {args.reps}")
-    print(f"{'':<28}{'seconds':>10}{'peak RSS MB':>14}{'M records/s':>14}")
-    for mode, label in (("fromfile", "numpy.fromfile (bare read)"), ("analyze", "vpslog analyze")):
-        s, mb = med[mode]["seconds"], med[mode]["peak_mb"]
-        print(f"{label:<28}{s:>10.1f}{mb:>14.0f}{a['records'] / s / 1e6:>14.1f}")
-    print(f"analyze / fromfile: time x{med['analyze']['seconds'] / med['fromfile']['seconds']:.1f}, "
-          f"peak memory x{med['analyze']['peak_mb'] / med['fromfile']['peak_mb']:.2f}")
-    print(f"fit on {a['traversals']:,} traversals: alpha {a['alpha']:.4f}, beta {a['beta']:.3f} (truth 0.15, 4)")
+    if args.only in (None, "catalogue"):
+        catalogue_bench(1000)
+    if args.only in (None, "sweep"):
+        compare("many runs", build_sweep(args.runs), list(MODES), args.reps)
+    if args.only in (None, "large"):
+        compare("one large run", [build_file(args.records)],
+                ["vpslog in-process", "vpslog Dask 2 workers", *PEER_MODES], args.reps)
 
 
 if __name__ == "__main__":

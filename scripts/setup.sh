@@ -12,7 +12,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# 2. Python venv with vpslog[analysis,backend,test] (editable).
+# 2. Python venv with vpslog[analysis,backend,test,bench] (editable).
 stamp=.venv/.vpslog-installed
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
@@ -22,9 +22,9 @@ fi
 # driver is CommonJS, so mark the venv's own files as CommonJS.
 [ -f .venv/package.json ] || echo '{"type": "commonjs"}' > .venv/package.json
 if [ ! -f "$stamp" ] || [ py/pyproject.toml -nt "$stamp" ]; then
-  log "installing vpslog[analysis,backend,test] into .venv"
+  log "installing vpslog[analysis,backend,test,bench] into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip 'setuptools>=68' wheel
-  .venv/bin/python -m pip install --quiet -e 'py[analysis,backend,test]'
+  .venv/bin/python -m pip install --quiet -e 'py[analysis,backend,test,bench]'
   touch "$stamp"
 fi
 

@@ -67,6 +67,43 @@ def audit_lines(info: dict) -> list[dict]:
     return [json.loads(line[len("audit "):]) for line in info["log"].read_text().splitlines() if line.startswith("audit ")]
 
 
+def run_cli(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`vpslog ARGS...` in a fresh interpreter, with extra environment variables."""
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "vpslog.cli", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def s3_env(info: dict) -> dict:
+    """Environment that points vpslog's S3 readers (CLI, Dask workers) at the local S3 behind `info`."""
+    from vpslog.backend.settings import Settings
+
+    local = Settings(None)
+    return {"VPSLOG_S3_ENDPOINT": info["upstream"], "VPSLOG_S3_ACCESS_KEY_ID": local.access_key_id,
+            "VPSLOG_S3_SECRET_ACCESS_KEY": local.secret_access_key, "VPSLOG_S3_BUCKET": info["bucket"]}
+
+
+def put_cloud_run(s3, bucket: str, run_id: str, bin_path, manifest: dict, part_records: int = 524_288,
+                  with_manifest: bool = True) -> dict:
+    """A local run uploaded the way the CLOUD sink stores one: parts with their CRC32C, then the manifest."""
+    import crc32c
+
+    data = Path(bin_path).read_bytes()
+    step = part_records * 10
+    parts = []
+    for i, at in enumerate(range(0, len(data), step), start=1):
+        body = data[at:at + step]
+        key = f"runs/{run_id}/part-{i:06d}.bin"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        parts.append({"part": i, "key": key, "bytes": len(body), "records": len(body) // 10,
+                      "crc32c": f"{crc32c.crc32c(body):08x}"})
+    manifest = {**manifest, "run_id": run_id, "mode": "cloud", "parts": parts}
+    if with_manifest:
+        s3.put_object(Bucket=bucket, Key=f"runs/{run_id}/manifest.json", Body=json.dumps(manifest).encode())
+    return manifest
+
+
 def set_faults(info: dict, faults: dict | None = None, **kw) -> dict:
     """Configure the gateway's fault injection (resets its counters)."""
     body = json.dumps({**(faults or {}), **kw}).encode()

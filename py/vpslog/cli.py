@@ -61,26 +61,100 @@ def _simulate(args) -> int:
 
 
 def _analyze(args) -> int:
-    from .analysis import AnalysisError, analyze
+    from .analysis import AnalysisError, analyze, analyze_runs
+    from .analysis._engine import close_client, open_client
+    from .runs import is_run_address, resolve
 
     try:
-        r = analyze(args.run, args.manifest, args.out, interval_s=args.interval_s)
+        one = len(args.run) == 1 and is_run_address(args.run[0])
+        client = open_client(args.scheduler, args.workers,
+                             lambda: sum(_planned_records(r) for loc in args.run for r in resolve(loc, args.manifest)))
+    except (AnalysisError, ValueError, OSError) as e:
+        print(f"vpslog analyze: {e}", file=sys.stderr)
+        return 1
+    try:
+        if one:
+            return _print_one(analyze(args.run[0], args.manifest, args.out, args.interval_s, client), args.json)
+        return _print_many(analyze_runs(args.run, args.out, args.interval_s, client, progress=True,
+                                        manifest_path=args.manifest), args.json)
     except (AnalysisError, ValueError) as e:
         print(f"vpslog analyze: {e}", file=sys.stderr)
         return 1
-    if args.json:
+    finally:
+        if client is not None:
+            close_client(client)
+
+
+def _planned_records(run) -> int:
+    """Records a run's manifest announces (0 if unreadable: analysis reports that run later)."""
+    try:
+        return run.manifest()["records"]
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def _fit_line(r: dict) -> str:
+    if r["alpha"] is None:
+        return r["no_fit_reason"]
+    return (f"BPR fit: alpha = {r['alpha']:.4f} [{r['alpha_ci'][0]:.4f}, {r['alpha_ci'][1]:.4f}], "
+            f"beta = {r['beta']:.3f} [{r['beta_ci'][0]:.3f}, {r['beta_ci'][1]:.3f}] (95% CI)")
+
+
+def _print_one(r: dict, as_json: bool) -> int:
+    if as_json:
         print(json.dumps(r))
         return 0
     print(f"{r['run_id']}: {r['records']} records, {r['traversals']} traversals "
           f"({r['unpaired_enters']} unpaired enters, {r['unpaired_exits']} unpaired exits), {r['errors']} errors")
     if r["reported_traversals"] is not None:
         print(f"sim workers reported {r['reported_traversals']} traversals")
-    print(f"BPR fit: alpha = {r['alpha']:.4f} [{r['alpha_ci'][0]:.4f}, {r['alpha_ci'][1]:.4f}], "
-          f"beta = {r['beta']:.3f} [{r['beta_ci'][0]:.3f}, {r['beta_ci'][1]:.3f}] (95% CI)")
+    print(_fit_line(r))
     if r["ground_truth"]:
         print(f"ground truth: alpha = {r['ground_truth']['alpha']}, beta = {r['ground_truth']['beta']}")
     for name, files in (r.get("outputs") or {}).items():
         print(f"  {name}: {files}")
+    return 0
+
+
+def _print_many(out: dict, as_json: bool) -> int:
+    """Exit 1 if a run was skipped (each is named on stderr); the others' results stand."""
+    for s in out["skipped"]:
+        print(f"vpslog analyze: skipped {s['location']}: {s['error']}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({k: v for k, v in out.items() if k != "sweep"}))
+    else:
+        for r in out["runs"]:
+            print(f"{r['location']}: {r['records']} records, {r['traversals']} traversals; {_fit_line(r)}")
+        p = out["pooled"]
+        if p:
+            print(f"pooled over {p['runs']} run(s), {p['traversals']} traversals: alpha = {p['alpha']:.4f} "
+                  f"[{p['alpha_ci'][0]:.4f}, {p['alpha_ci'][1]:.4f}], beta = {p['beta']:.3f} "
+                  f"[{p['beta_ci'][0]:.3f}, {p['beta_ci'][1]:.3f}] (95% CI)")
+        print(f"{len(out['runs'])} run(s) analysed, {len(out['skipped'])} skipped")
+        for name, files in (out.get("outputs") or {}).items():
+            print(f"  {name}: {files}")
+    return 1 if out["skipped"] else 0
+
+
+def _ls(args) -> int:
+    from .runs import catalogue
+
+    try:
+        rows = catalogue(args.location)
+    except (ValueError, OSError) as e:
+        print(f"vpslog ls: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"{'run':<28} {'created':<24} {'status':<7} {'records':>12} {'bytes':>14} {'source':<8} state / params")
+    for r in rows:
+        state = "complete" if r["complete"] else f"INCOMPLETE: {r['problem']}"
+        params = " ".join(f"{k}={v}" for k, v in r["params"].items() if isinstance(v, (int, float, str)))
+        print(f"{r['run_id']:<28} {r['created_at'] or '—':<24} {r['status'] or '—':<7} "
+              f"{r['records'] if r['records'] is not None else '—':>12} {r['bytes'] if r['bytes'] is not None else '—':>14} "
+              f"{r['source'] or '—':<8} {state}{'  ' + params if params else ''}")
+    print(f"{len(rows)} run(s), {sum(not r['complete'] for r in rows)} incomplete")
     return 0
 
 
@@ -113,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="vpslog", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verify", help="check a run .bin (and its manifest) record by record")
-    v.add_argument("run", help="RUN.bin")
+    v.add_argument("run", help="RUN.bin or s3://BUCKET/runs/<runId> (parts streamed, nothing written)")
     v.add_argument("--manifest", help="RUN.manifest.json (default: the one beside RUN.bin, if any)")
     v.add_argument("--json", action="store_true", help="print one JSON object")
     v.set_defaults(func=_verify)
@@ -129,13 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--params", help="source parameters as one JSON object (--param wins)")
     sim.set_defaults(func=_simulate)
 
-    an = sub.add_parser("analyze", help="traversals, per-edge/interval tables and the BPR fit of a traffic run")
-    an.add_argument("run", help="RUN.bin")
+    an = sub.add_parser("analyze", help="traversals, per-edge/interval tables and the BPR fit of runs, wherever they live")
+    an.add_argument("run", nargs="+", help="RUN.bin, a directory of runs, s3://BUCKET/runs/<runId>, or many: s3://BUCKET[/runs/<id prefix>*]")
     an.add_argument("--manifest", help="RUN.manifest.json (default: the one beside RUN.bin)")
-    an.add_argument("--out", help="write Parquet/CSV tables, training.npz, errors.jsonl and bpr.png here")
+    an.add_argument("--out", help="write Parquet/CSV tables, training.npz, errors.jsonl and bpr.png here"
+                    " (one folder per run, plus sweep.parquet/.csv, when analysing many)")
     an.add_argument("--interval-s", type=float, default=300, dest="interval_s", help="interval table bin (default 300 s)")
     an.add_argument("--json", action="store_true", help="print one JSON object")
+    an.add_argument("--scheduler", help="run on this Dask cluster, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS,"
+                    " else an embedded LocalCluster, or this process for small inputs)")
+    an.add_argument("--workers", type=int, help="embedded LocalCluster worker processes (default: the cores;"
+                    " 1 = analyse in this process)")
     an.set_defaults(func=_analyze)
+
+    ls = sub.add_parser("ls", help="the run catalogue of a directory or an s3:// bucket/prefix (reads manifests only)")
+    ls.add_argument("location", help="DIR, s3://BUCKET or s3://BUCKET/runs/<id prefix>*")
+    ls.add_argument("--json", action="store_true", help="print one JSON array")
+    ls.set_defaults(func=_ls)
 
     sv = sub.add_parser("serve", help="the presign API for CLOUD mode (and a local S3 endpoint if none is configured)")
     sv.add_argument("--port", type=int, default=8787, help="API port on 127.0.0.1 (default 8787)")

@@ -38,6 +38,11 @@ def load_manifest(path: Path) -> dict:
         raise ManifestError(f"manifest {path} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ManifestError(f"manifest {path} is not valid JSON: {e}") from None
+    return check_manifest(m, path)
+
+
+def check_manifest(m, path) -> dict:
+    """``m`` if it is a manifest of a layout this package reads (``path`` names it in errors)."""
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ManifestError(f"{path} is not a vpslog run manifest (format != {FORMAT!r})")
     if m.get("manifest_version") not in SUPPORTED_VERSIONS:

@@ -33,22 +33,29 @@ class Report:
         return not self.problems
 
 
-def _scan(path: Path, report: Report) -> None:
-    import crc32c
+def _file_chunks(path: Path, n: int):
     import numpy as np
 
-    n = report.bytes // RECORD_SIZE
-    report.records = n
-    counts = np.zeros(256, dtype=np.int64)
-    bad_pad = 0
-    crc = 0
-    tmin = tmax = None
     dtype = numpy_dtype()
     for start in range(0, n, CHUNK_RECORDS):
         # A fresh mapping per chunk, dropped after use: resident memory stays at
         # about one chunk, however large the file.
-        k = min(CHUNK_RECORDS, n - start)
-        chunk = np.memmap(path, dtype=dtype, mode="r", offset=start * RECORD_SIZE, shape=(k,))
+        yield np.memmap(path, dtype=dtype, mode="r", offset=start * RECORD_SIZE, shape=(min(CHUNK_RECORDS, n - start),))
+
+
+def _scan(chunks, report: Report) -> int:
+    """Scans record chunks (numpy arrays of the layout) into the report; returns their CRC32C."""
+    import crc32c
+    import numpy as np
+
+    counts = np.zeros(256, dtype=np.int64)
+    bad_pad = 0
+    crc = 0
+    tmin = tmax = None
+    for chunk in chunks:
+        if not len(chunk):
+            continue
+        report.records += len(chunk)
         t = chunk["time_ms"]
         lo, hi = int(t.min()), int(t.max())
         tmin = lo if tmin is None else min(tmin, lo)
@@ -58,6 +65,22 @@ def _scan(path: Path, report: Report) -> None:
         crc = crc32c.crc32c(chunk.view(np.uint8), crc)
         del chunk, t
     report.time_min_ms, report.time_max_ms = tmin, tmax
+    known = {s.value for s in Status}
+    report.status_counts = {s.name.lower(): int(counts[s.value]) for s in Status}
+    unknown = int(counts.sum() - sum(counts[v] for v in known))
+    if unknown:
+        values = sorted(int(v) for v in np.flatnonzero(counts) if v not in known)
+        report.problems.append(f"{unknown} record(s) with unknown status (values {values[:10]})")
+    if bad_pad:
+        report.problems.append(f"{bad_pad} record(s) with a non-zero pad byte")
+    return crc
+
+
+def _scan_file(path: Path, report: Report) -> None:
+    import crc32c
+
+    n = report.bytes // RECORD_SIZE
+    crc = _scan(_file_chunks(path, n), report)
     tail = report.bytes - n * RECORD_SIZE
     if tail:
         with path.open("rb") as f:
@@ -67,14 +90,39 @@ def _scan(path: Path, report: Report) -> None:
             f"size {report.bytes} is not a multiple of {RECORD_SIZE}: {tail} trailing byte(s) (truncated write?)"
         )
     report.checksum = f"{crc:08x}"
-    known = {s.value for s in Status}
-    report.status_counts = {s.name.lower(): int(counts[s.value]) for s in Status}
-    unknown = int(counts.sum() - sum(counts[v] for v in known))
-    if unknown:
-        values = sorted(int(v) for v in np.flatnonzero(counts) if v not in known)
-        report.problems.append(f"{unknown} record(s) with unknown status (values {values[:10]})")
-    if bad_pad:
-        report.problems.append(f"{bad_pad} record(s) with a non-zero pad byte")
+
+
+def _cloud_chunks(run, manifest: dict, report: Report):
+    """A CLOUD run's parts as record arrays, streamed; a missing or damaged part is a problem, not the end."""
+    import numpy as np
+    from botocore.exceptions import ClientError
+
+    from .backend.fetch import FetchError, read_part
+    from .runs import _s3
+
+    for p in manifest["parts"]:
+        try:
+            body = read_part(_s3(), run.bucket, p)
+        except (FetchError, ClientError) as e:
+            report.problems.append(f"{p['key']}: {e}")
+            continue
+        report.bytes += len(body)
+        yield np.frombuffer(body, dtype=numpy_dtype())
+
+
+def _verify_cloud(url: str) -> Report:
+    from .runs import resolve
+
+    report = Report(path=url, bytes=0, manifest=f"{url.rstrip('/')}/manifest.json")
+    try:
+        (run,) = resolve(url)
+        manifest = run.manifest()
+    except ValueError as e:
+        report.problems.append(str(e))
+        return report
+    report.checksum = f"{_scan(_cloud_chunks(run, manifest, report), report):08x}"
+    _check_manifest(manifest, report)
+    return report
 
 
 def _status_warning(m: dict) -> str | None:
@@ -117,6 +165,11 @@ def _check_manifest(m: dict, report: Report) -> None:
 
 
 def verify(bin_path, manifest_path=None) -> Report:
+    """A run file (and its manifest), or a CLOUD run ``s3://BUCKET/runs/<runId>`` streamed part by part."""
+    from .backend.fetch import S3_URL
+
+    if S3_URL.match(str(bin_path)):
+        return _verify_cloud(str(bin_path))
     path = Path(bin_path)
     if not path.is_file():
         return Report(path=str(path), bytes=0, problems=[f"{path}: no such file"])
@@ -130,7 +183,7 @@ def verify(bin_path, manifest_path=None) -> Report:
             manifest = load_manifest(Path(manifest_path))
         except ManifestError as e:
             report.problems.append(str(e))
-    _scan(path, report)
+    _scan_file(path, report)
     if manifest is not None:
         _check_manifest(manifest, report)
     return report

@@ -85,11 +85,13 @@ def test_outputs_are_readable_by_others(tmp_path, default_run):
 
 def test_partitioned_pass_gives_the_same_answer(default_run, monkeypatch):
     import vpslog.analysis._scan as scan
+    import vpslog.runs as runs
 
     bin_path, _ = default_run
     whole = analyze(bin_path)
     monkeypatch.setattr(scan, "PARTITION_RECORDS", 40_000)  # ~12 partitions
-    monkeypatch.setattr(scan, "CHUNK_RECORDS", 30_001)
+    monkeypatch.setattr(runs, "BLOCK_RECORDS", 30_001)
+    monkeypatch.setattr(scan, "SPILL_ABOVE_RECORDS", 0)  # the pieces wait in files, as for a large run
     parted = analyze(bin_path)
     for key in ("traversals", "errors", "unpaired_enters"):
         assert parted[key] == whole[key]
@@ -139,10 +141,56 @@ def test_unpaired_events_are_counted_not_fatal(tmp_path, default_run):
     assert r["traversals"] < r["reported_traversals"]
 
 
-def test_a_load_generator_run_is_refused_with_a_reason(tmp_path, default_run):
+def test_a_run_without_an_edge_table_still_analyses(tmp_path, default_run):
+    """A load-generator run (or any source without a network): traversals, flows and travel
+    times per edge and interval, one line saying why there is no BPR fit, exit 0."""
     bin_path, manifest_path = copy_run(default_run, tmp_path)
     m = json.loads(manifest_path.read_text())
-    m["source"] = {"source": "load", "config": {}, "workers": 1}
+    m["source"] = {"name": "load", "version": 1, "params": {"rate": 5000}}
     manifest_path.write_text(json.dumps(m))
-    with pytest.raises(AnalysisError, match="no edge table"):
+    out = cli("analyze", str(bin_path), "--out", str(tmp_path / "o"))
+    assert out.returncode == 0, out.stderr
+    assert [line for line in out.stdout.splitlines() if "no BPR fit" in line] == [
+        "no BPR fit: the manifest has no edge table (source.network.edges), so free-flow times (t0) and"
+        " capacities are unknown; traversals, flows and travel times are computed"]
+    r = json.loads(cli("analyze", str(bin_path), "--json").stdout)
+    assert r["alpha"] is r["beta"] is None and "no edge table" in r["no_fit_reason"]
+    assert r["traversals"] == r["reported_traversals"] > 100_000
+    edges = pl.read_parquet(tmp_path / "o" / "edges.parquet")
+    assert edges["traversals"].sum() == r["traversals"] and (edges["mean_tt_s"] > 0).all()
+    assert {"flow_veh_h", "p95_tt_s"} <= set(edges.columns)
+    assert pl.read_parquet(tmp_path / "o" / "intervals.parquet")["entered"].sum() == r["traversals"]
+    assert not (tmp_path / "o" / "bpr.png").exists() and not (tmp_path / "o" / "training.npz").exists()
+
+
+def relabel(default_run, tmp_path, drop_one=False):
+    """The default run with its edges renamed to scattered uint16 ids, the table shuffled."""
+    bin_path, manifest_path = copy_run(default_run, tmp_path)
+    m = json.loads(manifest_path.read_text())
+    table = pl.DataFrame(m["source"]["network"]["edges"])
+    new_ids = np.random.default_rng(5).choice(np.arange(1, 65_536), len(table), replace=False).astype(np.uint16)
+    recs = np.fromfile(bin_path, dtype=[("t", "<u4"), ("v", "<u2"), ("e", "<u2"), ("s", "u1"), ("p", "u1")])
+    recs["e"] = new_ids[recs["e"]]
+    bin_path.write_bytes(recs.tobytes())
+    table = table.with_columns(pl.Series("edge_id", new_ids)).sample(fraction=1.0, shuffle=True, seed=3)
+    if drop_one:
+        table = table.filter(pl.col("edge_id") != int(recs["e"][0]))
+    m["source"]["network"]["edges"] = table.to_dict(as_series=False)
+    m.pop("checksum")
+    manifest_path.write_text(json.dumps(m))
+    return bin_path, m, recs
+
+
+def test_edge_ids_are_joined_not_indexed(tmp_path, default_run):
+    whole = analyze(default_run[0])
+    bin_path, m, _ = relabel(default_run, tmp_path)
+    r = analyze(bin_path, out_dir=tmp_path / "o")
+    assert (r["traversals"], r["edges_used"]) == (whole["traversals"], whole["edges_used"])
+    assert r["alpha"] == pytest.approx(whole["alpha"], rel=1e-9) and r["beta"] == pytest.approx(whole["beta"], rel=1e-9)
+    edges = pl.read_parquet(tmp_path / "o" / "edges.parquet")
+    assert edges["edge_id"].is_sorted() and edges["traversals"].sum() == r["traversals"]
+
+    (tmp_path / "d").mkdir()
+    bin_path, m, recs = relabel(default_run, tmp_path / "d", drop_one=True)
+    with pytest.raises(AnalysisError, match=f"edge id {int(recs['e'][0])} is logged but not in the manifest's edge table"):
         analyze(bin_path)

@@ -21,7 +21,8 @@ def _tt_aggs():
 
 def edge_stats(trav: pl.DataFrame) -> pl.DataFrame:
     """Per edge over the whole run (SUMO edgeData-like)."""
-    return trav.group_by("edge").agg(*_tt_aggs(), pl.col("vc").max().alias("max_vc"))
+    extra = [pl.col("vc").max().alias("max_vc")] if "vc" in trav.columns else []  # V/C needs a capacity
+    return trav.group_by("edge").agg(*_tt_aggs(), *extra)
 
 
 def interval_stats(trav: pl.DataFrame, interval_ms: int) -> pl.DataFrame:
@@ -42,21 +43,49 @@ def interval_stats(trav: pl.DataFrame, interval_ms: int) -> pl.DataFrame:
                     "mean_tt_s", "p50_tt_s", "p95_tt_s", "mean_volume"))
 
 
-def write_all(out: Path, result: dict, summary, intervals, training, errors, fit, truth) -> dict:
+def write_table(df: pl.DataFrame, out: Path, name: str) -> list[str]:
+    """A table as Parquet (typed, for programs) and CSV (for everything else)."""
+    df.write_parquet(out / f"{name}.parquet")
+    df.write_csv(out / f"{name}.csv")
+    return [str(out / f"{name}.parquet"), str(out / f"{name}.csv")]
+
+
+def _training(out: Path, r: dict):
+    if r["training"] is None:
+        return None
+    t = r["training"]
+    np.savez(out / "training.npz", vc=t["vc"].to_numpy().astype(np.float32),
+             tt_ratio=t["tt_ratio"].to_numpy().astype(np.float32), edge_id=t["edge"].to_numpy().astype(np.uint16))
+    return str(out / "training.npz")
+
+
+def _errors(out: Path, r: dict):
+    r["errors"].sort("time_ms").write_ndjson(out / "errors.jsonl")
+    return str(out / "errors.jsonl")
+
+
+def _bpr_plot(out: Path, r: dict):
+    if r["fit"] is None:
+        return None
+    _plot(out / "bpr.png", r["training"], r["fit"], r["truth"])
+    return str(out / "bpr.png")
+
+
+# The one registry of a run's output files: name -> writer(out_dir, run outputs) -> path(s), or None
+# when the run cannot have it (no edge table: no training set, no fit to plot).
+WRITERS = {
+    "edges": lambda out, r: write_table(r["summary"], out, "edges"),
+    "intervals": lambda out, r: write_table(r["intervals"], out, "intervals"),
+    "training": _training,
+    "errors": _errors,
+    "plot": _bpr_plot,
+}
+
+
+def write_all(out: Path, result: dict, tables: dict) -> dict:
+    """Every output of WRITERS that applies, then result.json naming them."""
     out.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for name, df in (("edges", summary), ("intervals", intervals)):
-        df.write_parquet(out / f"{name}.parquet")
-        df.write_csv(out / f"{name}.csv")
-        files[name] = [str(out / f"{name}.parquet"), str(out / f"{name}.csv")]
-    np.savez(out / "training.npz", vc=training["vc"].to_numpy().astype(np.float32),
-             tt_ratio=training["tt_ratio"].to_numpy().astype(np.float32),
-             edge_id=training["edge"].to_numpy().astype(np.uint16))
-    files["training"] = str(out / "training.npz")
-    errors.sort("time_ms").write_ndjson(out / "errors.jsonl")
-    files["errors"] = str(out / "errors.jsonl")
-    _plot(out / "bpr.png", training, fit, truth)
-    files["plot"] = str(out / "bpr.png")
+    files = {name: path for name, write in WRITERS.items() if (path := write(out, tables)) is not None}
     (out / "result.json").write_text(json.dumps({**result, "outputs": files}, indent=1))
     files["result"] = str(out / "result.json")
     return files

@@ -1,10 +1,17 @@
-"""Reading a run file in edge partitions with bounded memory.
+"""Splitting a run into edge partitions.
 
 Everything the analysis needs about an edge (occupancy, pairing) lives in that
-edge's own records, so a large file is split once, in one sequential pass, into
-K partition files by ``edge_id % K`` (a stable split: each partition keeps log
-order), and the partitions are then analysed one at a time. Memory is about one
-chunk plus one partition, whatever the file size; small files are one partition.
+edge's own records, so a run is split, block by block in log order, into K
+partitions by ``edge_id % K`` (a stable split: each partition keeps log order).
+Partitions are then analysed independently: one after another in this process
+(the split pieces of a large run wait in temporary column files, so memory is
+about one block plus one partition; a smaller run's wait in memory), or as Dask
+tasks (the pieces wait in the workers' memory).
+Both paths concatenate a partition's pieces in block order, so they analyse
+identical partitions.
+
+Partitions of ~2 M records: smaller ones are faster in themselves (the sorts
+and the polars group-bys stay in cache), and a 1 GB run still has only ~50.
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ import numpy as np
 
 from ..record import RECORD_SIZE, Status, numpy_dtype
 
-CHUNK_RECORDS = 4 << 20
-PARTITION_RECORDS = 8 << 20
+PARTITION_RECORDS = 2 << 20
+SPILL_ABOVE_RECORDS = 16 << 20  # in-process, larger runs wait in temporary files, not in memory
+MAX_PARTITIONS = 1 << 16  # partition ids are uint16 (numpy radix-sorts 16-bit keys)
 KNOWN_STATUS = np.array(sorted(s.value for s in Status), dtype=np.uint8)
+COLUMNS = ("time_ms", "vehicle_id", "edge_id", "status")
 
 
 class AnalysisError(ValueError):
@@ -36,58 +45,65 @@ class Partition:
     status: np.ndarray
 
     @classmethod
-    def of(cls, records: np.ndarray) -> "Partition":
-        return cls(*(np.ascontiguousarray(records[c]) for c in COLUMNS))
+    def concat(cls, pieces: list["Partition"]) -> "Partition":
+        if len(pieces) == 1:
+            return pieces[0]
+        return cls(*(np.concatenate([getattr(p, f) for p in pieces]) for f in cls.__dataclass_fields__))
 
 
-def record_count(path: Path) -> int:
-    size = path.stat().st_size
-    if size % RECORD_SIZE:
-        raise AnalysisError(f"{path}: size {size} is not a multiple of {RECORD_SIZE} (truncated or not a run file)")
-    return size // RECORD_SIZE
+def partition_count(records: int) -> int:
+    return min(MAX_PARTITIONS, max(1, -(-records // PARTITION_RECORDS)))
 
 
-COLUMNS = ("time_ms", "vehicle_id", "edge_id", "status")
-
-
-def _chunks(path: Path, n: int):
-    dtype = numpy_dtype()
-    for start in range(0, n, CHUNK_RECORDS):
-        # read() into a buffer: faster than faulting in an mmap, and just as bounded
-        chunk = np.fromfile(path, dtype=dtype, count=min(CHUNK_RECORDS, n - start), offset=start * RECORD_SIZE)
-        _check(chunk, start)
-        yield chunk
-
-
-def partitions(path: Path, n: int):
-    """Yield Partitions covering every edge exactly once; raises AnalysisError on corrupt records."""
-    k_total = max(1, -(-n // PARTITION_RECORDS))
+def split(raw: bytes, start: int, k_total: int) -> list[Partition]:
+    """A block of raw records (starting at record ``start``), checked and split into K pieces."""
+    chunk = np.frombuffer(raw, dtype=numpy_dtype(), count=len(raw) // RECORD_SIZE)
+    _check(chunk, start)
     if k_total == 1:
-        chunks = list(_chunks(path, n))
-        yield Partition.of(np.concatenate(chunks) if chunks else np.empty(0, numpy_dtype()))
+        return [Partition(*(np.ascontiguousarray(chunk[c]) for c in COLUMNS))]
+    pid = (chunk["edge_id"] % k_total).astype(np.uint16)
+    order = np.argsort(pid, kind="stable")  # radix sort; keeps log order within a partition
+    bounds = np.searchsorted(pid[order], np.arange(k_total + 1))
+    cols = [chunk[c][order] for c in COLUMNS]
+    return [Partition(*(col[bounds[k]:bounds[k + 1]] for col in cols)) for k in range(k_total)]
+
+
+def spilled(blocks, k_total: int, in_memory: bool):
+    """Whole partitions, in order, from an iterable of split blocks (each a list of K pieces).
+    The pieces wait in memory, or (``in_memory`` false: large runs) in temporary column files."""
+    if k_total == 1 or in_memory:
+        pieces = [[] for _ in range(k_total)]
+        for block in blocks:
+            for k, piece in enumerate(block):
+                pieces[k].append(piece)
+        for k in range(k_total):
+            yield Partition.concat(pieces[k] or [_empty()])
+            pieces[k] = None
         return
+    fields = list(Partition.__dataclass_fields__)
+    dtypes = dict(zip(fields, (numpy_dtype()[c] for c in COLUMNS)))
     with tempfile.TemporaryDirectory(prefix="vpslog-analyze-") as tmp:
         # one file per partition and column: typed gathers are cheap, 10-byte record gathers are not
-        files = {(k, c): open(Path(tmp) / f"p{k}.{c}", "wb") for k in range(k_total) for c in COLUMNS}
+        paths = {(k, f): Path(tmp) / f"p{k}.{f}" for k in range(k_total) for f in fields}
+        files = {key: open(p, "wb") for key, p in paths.items()}
         try:
-            for chunk in _chunks(path, n):
-                pid = (chunk["edge_id"] % k_total).astype(np.uint8)
-                order = np.argsort(pid, kind="stable")  # radix sort; keeps log order within a partition
-                bounds = np.searchsorted(pid[order], np.arange(k_total + 1))
-                for c in COLUMNS:
-                    col = chunk[c][order]
-                    for k in range(k_total):
-                        files[k, c].write(col[bounds[k]:bounds[k + 1]].tobytes())
+            for block in blocks:
+                for k, piece in enumerate(block):
+                    for f in fields:
+                        getattr(piece, f).tofile(files[k, f])
         finally:
             for f in files.values():
                 f.close()
-        dtypes = {c: numpy_dtype()[c] for c in COLUMNS}
         for k in range(k_total):
-            cols = [np.fromfile(Path(tmp) / f"p{k}.{c}", dtype=dtypes[c]) for c in COLUMNS]
-            for c in COLUMNS:
-                (Path(tmp) / f"p{k}.{c}").unlink()
+            cols = [np.fromfile(paths[k, f], dtype=dtypes[f]) for f in fields]
+            for f in fields:
+                paths[k, f].unlink()
             yield Partition(*cols)
             del cols
+
+
+def _empty() -> Partition:
+    return Partition(*(np.empty(0, numpy_dtype()[c]) for c in COLUMNS))
 
 
 def _check(chunk, start: int) -> None:
@@ -96,5 +112,5 @@ def _check(chunk, start: int) -> None:
         first = int(np.flatnonzero(bad)[0])
         raise AnalysisError(
             f"corrupt record {start + first} (status {int(chunk['status'][first])}, pad {int(chunk['pad'][first])});"
-            f" {int(bad.sum())} bad record(s) in this chunk — run `vpslog verify` for details"
+            f" {int(bad.sum())} bad record(s) in this block — run `vpslog verify` for details"
         )

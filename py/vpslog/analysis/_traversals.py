@@ -1,7 +1,7 @@
 """Traversals of one edge partition: pair each vehicle's enter/exit per edge and
 rebuild V (vehicles on the edge at entry, including the entering one).
 
-Both steps are two stable sorts on uint16 keys (numpy radix sorts, O(n)) and
+Both steps share two stable sorts on uint16 keys (numpy radix sorts, O(n)) and
 vectorised comparisons of neighbouring rows."""
 
 from __future__ import annotations
@@ -55,10 +55,14 @@ def traversals(part: Partition) -> tuple[pl.DataFrame, dict, pl.DataFrame]:
     return trav, counts, errors
 
 
+def with_travel_times(trav: pl.DataFrame) -> pl.DataFrame:
+    return trav.with_columns(((pl.col("t_exit") - pl.col("t_enter")).cast(pl.Float64) / 1000.0).alias("travel_s"))
+
+
 def with_edge_facts(trav: pl.DataFrame, t0: np.ndarray, cap: np.ndarray) -> pl.DataFrame:
+    """t0 and capacity looked up by edge id (arrays indexed by id), then T/t0 and V/C."""
     e = trav["edge"].to_numpy()
-    return trav.with_columns(
-        ((pl.col("t_exit") - pl.col("t_enter")).cast(pl.Float64) / 1000.0).alias("travel_s"),
+    return with_travel_times(trav).with_columns(
         pl.Series("t0_s", t0[e]),
         pl.Series("capacity", cap[e]),
     ).with_columns(

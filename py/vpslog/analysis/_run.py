@@ -1,0 +1,199 @@
+"""One run's analysis in three steps that any executor can schedule:
+``plan`` (client: manifest, edge table, blocks, partition count),
+``split_block`` + ``analyze_partition`` (anywhere: pure functions of picklable
+inputs), ``reduce`` (client: merge the partitions' partial results in order)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from ..runs import source_facts
+from . import _outputs
+from ._fit import fit_bpr
+from ._scan import AnalysisError, Partition, partition_count, split
+from ._traversals import traversals, with_edge_facts, with_travel_times
+
+NO_EDGE_TABLE = ("no BPR fit: the manifest has no edge table (source.network.edges), so free-flow times (t0)"
+                 " and capacities are unknown; traversals, flows and travel times are computed")
+FIT_METHOD = ("weighted NLS (Levenberg-Marquardt) of log(T/t0) = c + log(1 + alpha (V/C)^beta);"
+              " 95% CI from s^2 (J'WJ)^-1")
+
+
+@dataclass(frozen=True)
+class EdgeFacts:
+    """t0 and capacity per edge id; ids are any uint16 values, in any order."""
+
+    ids: np.ndarray
+    t0: np.ndarray
+    cap: np.ndarray
+
+    def by_id(self):
+        t0, cap = np.full(1 << 16, np.nan), np.full(1 << 16, np.nan)
+        known = np.zeros(1 << 16, bool)
+        t0[self.ids], cap[self.ids], known[self.ids] = self.t0, self.cap, True
+        return t0, cap, known
+
+
+@dataclass(frozen=True)
+class Options:
+    interval_ms: int
+    outputs: bool  # build the output-only tables (intervals, training set)
+
+
+@dataclass
+class Plan:
+    run: object  # vpslog.runs.LocalRun | S3Run
+    manifest: dict
+    edges: pl.DataFrame | None
+    facts: EdgeFacts | None
+    blocks: list = field(default_factory=list)
+    k_total: int = 1
+
+
+def _edge_table(manifest: dict) -> pl.DataFrame | None:
+    edges = ((manifest.get("source") or {}).get("network") or {}).get("edges")
+    if edges is None:
+        return None
+    try:
+        table = pl.DataFrame(edges, strict=False)  # JSON from JS writes 0.0 as 0: mixed int/float columns
+        for col in ("edge_id", "free_flow_s", "capacity"):
+            if col not in table.columns:
+                raise AnalysisError(f"manifest edge table (source.network.edges) has no {col} column")
+        ids = table["edge_id"]
+        if ids.null_count() or ids.min() < 0 or ids.max() >= 1 << 16:
+            raise AnalysisError("manifest edge table: edge_id must be uint16 values (0..65535)")
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as e:
+        if isinstance(e, AnalysisError):
+            raise
+        raise AnalysisError(f"manifest edge table (source.network.edges) is not a table: {e}") from None
+    if ids.n_unique() != len(ids):
+        raise AnalysisError("manifest edge table: edge_id values repeat")
+    t0, cap = table["free_flow_s"].cast(pl.Float64), table["capacity"].cast(pl.Float64)
+    if not ((t0 > 0).all() and (cap > 0).all()):
+        raise AnalysisError("manifest edge table: free_flow_s and capacity must be positive numbers")
+    return table.sort("edge_id")
+
+
+def plan(run) -> Plan:
+    manifest = run.manifest()
+    edges = _edge_table(manifest)
+    facts = None if edges is None else EdgeFacts(
+        edges["edge_id"].cast(pl.UInt16).to_numpy(), edges["free_flow_s"].cast(pl.Float64).to_numpy(),
+        edges["capacity"].cast(pl.Float64).to_numpy())
+    return Plan(run, manifest, edges, facts, run.blocks(manifest), partition_count(manifest["records"]))
+
+
+def split_block(run, block, k_total: int) -> list[Partition]:
+    return split(run.read(block), block[0], k_total)
+
+
+def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -> dict:
+    t_max = int(part.time_ms.max()) if len(part.time_ms) else 0
+    trav, counts, errors = traversals(part)
+    groups = training = None
+    if facts is None:
+        trav = with_travel_times(trav)
+    else:
+        t0, cap, known = facts.by_id()
+        if len(part.edge) and not known[part.edge].all():
+            missing = int(part.edge[~known[part.edge]][0])
+            raise AnalysisError(f"edge id {missing} is logged but not in the manifest's edge table (source.network.edges)")
+        trav = with_edge_facts(trav, t0, cap)
+        # (V/C, n, sum log T/t0, sum log^2) per distinct V/C: all the fit needs, summed in a fixed order
+        x, inverse = np.unique(trav["vc"].to_numpy(), return_inverse=True)
+        log_ratio = np.log(trav["tt_ratio"].to_numpy())
+        groups = (x, np.bincount(inverse, minlength=len(x)).astype(np.float64),
+                  np.bincount(inverse, log_ratio, len(x)), np.bincount(inverse, log_ratio * log_ratio, len(x)))
+        if opts.outputs:  # the training set is an output only: do not hold it otherwise
+            training = trav.select(pl.col("vc", "tt_ratio").cast(pl.Float32), "edge")
+    return {
+        "counts": counts, "t_max": t_max, "groups": groups,
+        "edges_used": int(np.count_nonzero(np.bincount(trav["edge"].to_numpy()))) if len(trav) else 0,
+        # the tables are outputs only: without --out they are not built (they cost more than the fit)
+        **({"errors": errors, "training": training, "per_edge": _outputs.edge_stats(trav),
+            "intervals": _outputs.interval_stats(trav, opts.interval_ms)} if opts.outputs else {}),
+    }
+
+
+def piece_task(pieces: list[Partition], k: int) -> Partition:
+    """A Dask task: partition k's piece of a split block, as its own arrays. A view would keep
+    the whole block alive (and so every run's data) until the last partition is done."""
+    return Partition(*(np.array(getattr(pieces[k], f)) for f in Partition.__dataclass_fields__))
+
+
+def partition_task(facts, opts: Options, *pieces: Partition) -> dict:
+    """A Dask task: one partition from its pieces (in block order), analysed."""
+    return analyze_partition(Partition.concat(list(pieces)), facts, opts)
+
+
+def merge_groups(groups: list) -> tuple | None:
+    groups = [g for g in groups if g is not None]
+    if not groups:
+        return None
+    x = np.concatenate([g[0] for g in groups])
+    ux, inverse = np.unique(x, return_inverse=True)
+    return (ux, *(np.bincount(inverse, np.concatenate([g[i] for g in groups]), len(ux)) for i in (1, 2, 3)))
+
+
+def fit_groups(groups):
+    x, n, s, ss = groups
+    return fit_bpr(x, s / n, n, ss)
+
+
+def fit_fields(fit) -> dict:
+    return {"alpha": fit.alpha, "beta": fit.beta,
+            "alpha_ci": [float(v) for v in fit.alpha_ci], "beta_ci": [float(v) for v in fit.beta_ci]}
+
+
+def _summary(p: Plan, partials: list[dict], span_h: float) -> pl.DataFrame:
+    per_edge = pl.concat([q["per_edge"] for q in partials]).rename({"edge": "edge_id"})
+    if p.edges is None:  # only the edges seen in the log
+        summary = per_edge.sort("edge_id")
+    else:  # every edge of the network, used or not, like SUMO's edgeData
+        summary = (p.edges.join(per_edge.with_columns(pl.col("edge_id").cast(p.edges["edge_id"].dtype)),
+                                on="edge_id", how="left")
+                   .with_columns(pl.col("traversals").fill_null(0)).sort("edge_id"))
+    return summary.with_columns((pl.col("traversals") / span_h).alias("flow_veh_h"))
+
+
+def reduce(p: Plan, partials: list[dict], out_dir=None) -> tuple[dict, tuple | None]:
+    """The run's result (JSON-able) and its fit groups (for a pooled fit), outputs written if asked."""
+    m = p.manifest
+    counts = {k: sum(q["counts"][k] for q in partials) for k in ("traversals", "unpaired_enters", "unpaired_exits", "errors")}
+    groups = merge_groups([q["groups"] for q in partials])
+    span_h = max(max(q["t_max"] for q in partials), 1) / 3.6e6
+    reported = [(q.get("stats") or {}).get("traversals") for q in m["producers"]]
+    truth = (m.get("source") or {}).get("ground_truth")
+    source, params = source_facts(m)
+    result = {
+        "run_id": m.get("run_id"), "location": p.run.name, "source": source, "params": params,
+        "records": m["records"], **counts,
+        "reported_traversals": sum(reported) if reported and all(r is not None for r in reported) else None,
+        "ground_truth": truth,
+        "edges_used": sum(q["edges_used"] for q in partials),  # partitions share no edge
+    }
+    fit = None
+    if groups is None:
+        result.update(alpha=None, beta=None, alpha_ci=None, beta_ci=None, no_fit_reason=NO_EDGE_TABLE)
+    else:
+        try:
+            fit = fit_groups(groups)
+        except ValueError as e:
+            raise AnalysisError(str(e)) from None
+        x, n = groups[0], groups[1]
+        result.update(**fit_fields(fit), log_offset_c=fit.c, residual_sigma=fit.sigma, fit_groups=fit.groups,
+                      converged=fit.converged, fit_method=FIT_METHOD,
+                      share_vc_above_1=float(n[x > 1].sum() / max(fit.n, 1)))
+    if out_dir is not None:
+        tables = {
+            "summary": _summary(p, partials, span_h), "fit": fit, "truth": truth,
+            "intervals": pl.concat([q["intervals"] for q in partials]).sort("interval_begin_s", "edge_id"),
+            "training": None if fit is None else pl.concat([q["training"] for q in partials]),
+            "errors": pl.concat([q["errors"] for q in partials]),
+        }
+        result["outputs"] = _outputs.write_all(Path(out_dir), result, tables)
+    return result, groups

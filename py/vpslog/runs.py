@@ -1,0 +1,303 @@
+"""Where runs live, and the run catalogue (``vpslog ls``).
+
+A location is a run file (``RUN.bin``, manifest beside it), a local directory of
+runs, one CLOUD run (``s3://BUCKET/runs/<runId>``) or a bucket prefix
+(``s3://BUCKET``, ``s3://BUCKET/runs/`` or ``s3://BUCKET/runs/<id prefix>*``). :func:`resolve` turns
+locations into run references that any process can read, Dask workers on other
+machines included: an S3 reference holds only the bucket and run id, and the
+reading process takes the endpoint and keys from its own environment
+(``VPSLOG_S3_*``), never from the browser or the client. Reading is in blocks
+of whole records, each checked where it is read (CRC32C per CLOUD part).
+
+The catalogue reads manifests only, never parts, many at once, and keeps the
+rows of complete CLOUD runs in one small object beside them (``catalogue``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .manifest import ManifestError, check_manifest, load_manifest, sibling_manifest
+from .record import RECORD_SIZE
+
+__all__ = ["LocalRun", "S3Run", "RunError", "resolve", "catalogue", "is_run_address", "source_facts"]
+
+BLOCK_RECORDS = 4 << 20  # ~40 MB read per step (local) or per group of 5 MiB parts (S3)
+S3_LOCATION = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
+MANIFEST_SUFFIX = ".manifest.json"
+
+
+class RunError(ValueError):
+    pass
+
+
+@functools.cache
+def _s3():
+    """One client per process, configured from this process's environment."""
+    from .backend.settings import Settings
+
+    settings = Settings.from_env()
+    if not settings.endpoint:
+        raise RunError("set VPSLOG_S3_ENDPOINT (and VPSLOG_S3_ACCESS_KEY_ID / VPSLOG_S3_SECRET_ACCESS_KEY)"
+                       " to the S3/R2 endpoint to read s3:// runs")
+    return settings.client()
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    bin_path: str
+    manifest_path: str
+
+    @property
+    def name(self) -> str:
+        return self.bin_path
+
+    def manifest(self) -> dict:
+        path = Path(self.bin_path)
+        if not path.is_file():
+            raise RunError(f"{path}: no such file")
+        if not Path(self.manifest_path).is_file():
+            raise RunError(f"no manifest for {path} (looked for {self.manifest_path}); pass --manifest")
+        m = load_manifest(Path(self.manifest_path))
+        size = path.stat().st_size
+        if size % RECORD_SIZE:
+            raise RunError(f"{path}: size {size} is not a multiple of {RECORD_SIZE} (truncated or not a run file)")
+        if m["records"] != size // RECORD_SIZE:
+            raise RunError(f"manifest says {m['records']} records, {path} has {size // RECORD_SIZE}: wrong manifest?")
+        return m
+
+    def blocks(self, manifest: dict) -> list:
+        n = manifest["records"]
+        return [(start, min(BLOCK_RECORDS, n - start)) for start in range(0, n, BLOCK_RECORDS)]
+
+    def read(self, block) -> bytes:
+        start, count = block
+        with open(self.bin_path, "rb") as f:
+            f.seek(start * RECORD_SIZE)
+            data = f.read(count * RECORD_SIZE)
+        if len(data) != count * RECORD_SIZE:
+            raise RunError(f"{self.bin_path}: shorter than its manifest says (changed while reading?)")
+        return data
+
+
+@dataclass(frozen=True)
+class S3Run:
+    bucket: str
+    run_id: str
+
+    @property
+    def name(self) -> str:
+        return f"s3://{self.bucket}/runs/{self.run_id}"
+
+    def manifest(self) -> dict:
+        from .backend.fetch import read_manifest
+
+        m = check_manifest(read_manifest(_s3(), self.bucket, self.run_id), self.name)
+        parts = m.get("parts") or []
+        if any(p["bytes"] % RECORD_SIZE for p in parts):
+            raise RunError(f"{self.name}: a part is not whole records")
+        if sum(p["bytes"] for p in parts) != m["bytes"] or m["bytes"] != m["records"] * RECORD_SIZE:
+            raise RunError(f"{self.name}: the manifest's parts, bytes and records disagree")
+        return m
+
+    def blocks(self, manifest: dict) -> list:
+        """Consecutive parts grouped to about BLOCK_RECORDS: (start record, ((key, bytes, crc32c), ...))."""
+        blocks, group, start, size = [], [], 0, 0
+        for p in manifest["parts"]:
+            group.append((p["key"], p["bytes"], p["crc32c"]))
+            size += p["bytes"]
+            if size >= BLOCK_RECORDS * RECORD_SIZE:
+                blocks.append((start, tuple(group)))
+                start, group, size = start + size // RECORD_SIZE, [], 0
+        if group:
+            blocks.append((start, tuple(group)))
+        return blocks
+
+    def parts(self, block):
+        """The block's parts, each checked against the manifest's size and CRC32C."""
+        from .backend.fetch import read_part
+
+        for key, size, crc in block[1]:
+            yield read_part(_s3(), self.bucket, {"key": key, "bytes": size, "crc32c": crc})
+
+    def read(self, block) -> bytes:
+        return b"".join(self.parts(block))
+
+
+def is_run_address(location: str) -> bool:
+    """A location naming exactly one run (not a directory or a prefix)."""
+    from .backend.fetch import S3_URL
+
+    return bool(S3_URL.match(location)) if location.startswith("s3://") else not Path(location).is_dir()
+
+
+def _s3_location(location: str) -> tuple[str, str]:
+    m = S3_LOCATION.match(location)
+    if not m:
+        raise RunError(f"expected s3://BUCKET[/runs/[<run id prefix>*]], got {location!r}")
+    prefix = (m["prefix"] or "runs/").removesuffix("*")
+    if prefix == "runs":
+        prefix = "runs/"
+    if not prefix.startswith("runs/") or ".." in prefix or "*" in prefix:
+        raise RunError(f"{location}: expected s3://{m['bucket']}[/runs/[<run id prefix>*]]")
+    return m["bucket"], prefix
+
+
+def _s3_run_ids(bucket: str, prefix: str) -> list[str]:
+    ids = []
+    for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        ids += [p["Prefix"][len("runs/"):-1] for p in page.get("CommonPrefixes", [])]
+    return ids
+
+
+def resolve(location: str, manifest_path=None) -> list:
+    """The runs at ``location``, in a stable order."""
+    from .backend.fetch import S3_URL
+
+    if location.startswith("s3://"):
+        if m := S3_URL.match(location):
+            return [S3Run(m["bucket"], m["run"])]
+        bucket, prefix = _s3_location(location)
+        return [S3Run(bucket, r) for r in _s3_run_ids(bucket, prefix)]
+    path = Path(location)
+    if path.is_dir():
+        if manifest_path:
+            raise RunError("--manifest names the manifest of one run file, not of a directory")
+        bins = {p.name.removesuffix(".bin") for p in path.glob("*.bin")}
+        stems = bins | {p.name.removesuffix(MANIFEST_SUFFIX) for p in path.glob("*" + MANIFEST_SUFFIX)}
+        return [LocalRun(str(path / f"{s}.bin"), str(path / f"{s}{MANIFEST_SUFFIX}")) for s in sorted(stems)]
+    return [LocalRun(str(path), str(manifest_path or sibling_manifest(path)))]
+
+
+def source_facts(m: dict) -> tuple[str | None, dict]:
+    """The source's name and parameters, from the manifest's run source or else the logger's config."""
+    src = m.get("source") or ((m.get("config") or {}).get("source")) or {}
+    if not isinstance(src, dict):
+        return None, {}
+    name = src.get("name") or src.get("source")
+    params = src.get("params") or src.get("config") or {k: v for k, v in src.items() if k not in ("name", "source")}
+    return name, params if isinstance(params, dict) else {}
+
+
+def _row(run, m: dict | None, problem: str | None = None, complete: bool = False) -> dict:
+    name, params = source_facts(m) if m else (None, {})
+    return {
+        "run_id": (m or {}).get("run_id") or getattr(run, "run_id", None) or Path(run.bin_path).stem,
+        "location": run.name,
+        "created_at": (m or {}).get("created_at"),
+        "status": (m or {}).get("status"),
+        "mode": (m or {}).get("mode"),
+        "records": (m or {}).get("records"),
+        "bytes": (m or {}).get("bytes"),
+        "source": name,
+        "params": params,
+        "complete": complete,
+        "problem": problem,
+    }
+
+
+def _local_row(run: LocalRun) -> dict:
+    try:
+        m = load_manifest(Path(run.manifest_path))
+    except ManifestError as e:
+        return _row(run, None, str(e))
+    path = Path(run.bin_path)
+    if not path.is_file():
+        return _row(run, m, f"{path.name} is missing")
+    if path.stat().st_size != m["bytes"]:
+        return _row(run, m, f"{path.name} has {path.stat().st_size} bytes, the manifest says {m['bytes']}")
+    return _row(run, m, None if m["status"] == "closed" else f"status {m['status']}", m["status"] == "closed")
+
+
+def _s3_row(run: S3Run) -> dict:
+    from botocore.exceptions import ClientError
+
+    s3 = _s3()
+    key = f"runs/{run.run_id}/manifest.json"
+    try:
+        body = s3.get_object(Bucket=run.bucket, Key=key)["Body"].read()
+    except ClientError as e:
+        if e.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+            return _row(run, None, f"reading {key}: {e}")
+        parts = s3.list_objects_v2(Bucket=run.bucket, Prefix=f"runs/{run.run_id}/part-").get("KeyCount", 0)
+        return _row(run, None, f"incomplete: no manifest yet, {parts} part(s) uploaded")
+    try:
+        import json
+
+        m = check_manifest(json.loads(body), key)
+    except (ValueError, ManifestError) as e:
+        return _row(run, None, str(e))
+    return _row(run, m, None if m["status"] == "closed" else f"status {m['status']}", m["status"] == "closed")
+
+
+def _rows(runs, row, concurrency: int) -> list[dict]:
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(row, runs))
+
+
+def catalogue(location: str, concurrency: int = 32) -> list[dict]:
+    """One row per run at ``location``, from manifests only, read concurrently.
+
+    In a bucket, the rows of complete runs are also kept in one small object,
+    ``runs/catalogue.json``: a complete run's manifest never changes, so a later
+    listing reads that object (one GET) plus the manifests of runs it does not
+    hold yet, then adds them to it."""
+    if Path(location).is_dir():
+        return _rows(resolve(location), _local_row, concurrency)
+    if not location.startswith("s3://"):
+        raise RunError(f"{location}: not a directory or an s3:// location")
+    bucket, prefix = _s3_location(location)
+    ids = _s3_run_ids(bucket, prefix)
+    known, etag = _read_catalogue(bucket)
+    fresh = _rows([S3Run(bucket, r) for r in ids if r not in known], _s3_row, concurrency)
+    fresh = {r["location"].rsplit("/", 1)[1]: r for r in fresh}
+    new = {k: r for k, r in fresh.items() if r["complete"]}
+    if new:
+        _add_to_catalogue(bucket, new, known, etag)
+    by_id = {**known, **fresh}
+    return [by_id[r] for r in ids]
+
+
+CATALOGUE_KEY = "runs/catalogue.json"  # beside the run prefixes: a key, never listed as a run
+
+
+def _read_catalogue(bucket: str) -> tuple[dict, str | None]:
+    import json
+
+    from botocore.exceptions import ClientError
+
+    try:
+        obj = _s3().get_object(Bucket=bucket, Key=CATALOGUE_KEY)
+        body = json.loads(obj["Body"].read())
+        return ({k: v for k, v in body["runs"].items() if isinstance(v, dict) and v.get("complete")},
+                obj["ETag"])
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return {}, None
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}, None  # unreadable: rebuilt from the manifests, and overwritten below
+
+
+def _add_to_catalogue(bucket: str, new: dict, known: dict, etag: str | None, attempts: int = 5) -> None:
+    """Compare-and-swap: put the union only if nobody wrote the object since we read it, else
+    re-read and merge (entries never change, so a union is always right). Best effort: a
+    read-only key or a busy object only means the next listing reads more manifests."""
+    import json
+
+    from botocore.exceptions import ClientError
+
+    for _ in range(attempts):
+        body = json.dumps({"format": "vpslog-catalogue", "runs": {**known, **new}}).encode()
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            _s3().put_object(Bucket=bucket, Key=CATALOGUE_KEY, Body=body, ContentType="application/json", **condition)
+            return
+        except ClientError as e:
+            if e.response["Error"]["Code"] not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                return
+        known, etag = _read_catalogue(bucket)

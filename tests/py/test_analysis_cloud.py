@@ -1,0 +1,140 @@
+"""`vpslog analyze` where runs live: straight from the bucket (moto S3 behind `vpslog serve`),
+in this process and on a real Dask LocalCluster of 2 worker processes that read the parts
+themselves, and many runs at once (damaged and incomplete ones skipped)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pl = pytest.importorskip("polars")
+distributed = pytest.importorskip("distributed")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import harness  # noqa: E402
+from vpslog.analysis import analyze, analyze_runs  # noqa: E402
+
+PART_RECORDS = 100_000  # ~5 parts for the 476 K-record run: several blocks of several parts
+
+
+@pytest.fixture(scope="module")
+def s3_env(backend):
+    """This process and the cluster's workers read S3 with credentials from the environment."""
+    import vpslog.runs
+
+    env = harness.s3_env(backend)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        vpslog.runs._s3.cache_clear()
+        yield env
+    vpslog.runs._s3.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def s3(s3_env):
+    from vpslog.backend.settings import Settings
+
+    return Settings.from_env().client()
+
+
+@pytest.fixture(scope="module")
+def cluster(s3_env):
+    """One real LocalCluster per module: 2 worker processes, started after the S3 environment is set."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+        with distributed.Client(lc) as client:
+            yield client
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    out = harness.run_cli("simulate", "--out", tmp_path_factory.mktemp("sim"), "--workers", "2", "--seed", "11")
+    assert out.returncode == 0, out.stderr
+    bin_path, manifest_path = out.stdout.split()
+    return Path(bin_path), json.loads(Path(manifest_path).read_text())
+
+
+@pytest.fixture(autouse=True)
+def small_blocks_and_partitions(monkeypatch):
+    """Client-side planning only: blocks of 2 parts, 4 edge partitions."""
+    import vpslog.analysis._scan as scan
+    import vpslog.runs as runs
+
+    monkeypatch.setattr(runs, "BLOCK_RECORDS", 2 * PART_RECORDS)
+    monkeypatch.setattr(scan, "PARTITION_RECORDS", 120_000)
+
+
+def same_result(a: dict, b: dict) -> None:
+    drop = ("location", "outputs")
+    assert {k: v for k, v in a.items() if k not in drop} == {k: v for k, v in b.items() if k not in drop}
+
+
+def test_bucket_run_gives_the_fetched_files_results_in_process_and_on_dask(backend, s3, sim, cluster, tmp_path):
+    from vpslog.backend.fetch import fetch
+    from vpslog.backend.settings import Settings
+
+    bin_path, manifest = sim
+    harness.put_cloud_run(s3, backend["bucket"], "cloud-a", bin_path, manifest, PART_RECORDS)
+    url = f"s3://{backend['bucket']}/runs/cloud-a"
+    fetched, _ = fetch(url, tmp_path / "fetched", Settings.from_env())
+    on_file = analyze(fetched, out_dir=tmp_path / "file")
+    from_bucket = analyze(url, out_dir=tmp_path / "bucket")
+    on_dask = analyze(url, out_dir=tmp_path / "dask", client=cluster)
+    same_result(on_file, from_bucket)
+    same_result(on_file, on_dask)
+    assert on_dask["traversals"] == on_dask["reported_traversals"] > 100_000
+    for table in ("edges", "intervals"):
+        frames = [pl.read_parquet(tmp_path / d / f"{table}.parquet") for d in ("file", "bucket", "dask")]
+        assert frames[0].equals(frames[1]) and frames[0].equals(frames[2]), table
+    # the workers read the parts: the client process never held the run
+    assert not list((tmp_path / "bucket").glob("*.bin")) and not list((tmp_path / "dask").glob("*.bin"))
+
+    out = harness.run_cli("verify", url, env=harness.s3_env(backend))
+    assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
+
+
+def test_many_bucket_runs_on_the_cluster_skip_damaged_and_incomplete_ones(backend, s3, sim, cluster, tmp_path):
+    bin_path, manifest = sim
+    bucket = backend["bucket"]
+    for run_id, spread in (("sweep-a", 0.1), ("sweep-b", 0.2)):
+        source = {**manifest["source"], "config": {**manifest["source"]["config"], "spread": spread}}
+        harness.put_cloud_run(s3, bucket, run_id, bin_path, {**manifest, "source": source}, PART_RECORDS)
+    harness.put_cloud_run(s3, bucket, "sweep-load", bin_path, {**manifest, "source": {"name": "load"}}, PART_RECORDS)
+    harness.put_cloud_run(s3, bucket, "sweep-half", bin_path, manifest, PART_RECORDS, with_manifest=False)
+    harness.put_cloud_run(s3, bucket, "sweep-bad", bin_path, manifest, PART_RECORDS)
+    body = s3.get_object(Bucket=bucket, Key="runs/sweep-bad/part-000004.bin")["Body"].read()
+    s3.put_object(Bucket=bucket, Key="runs/sweep-bad/part-000004.bin", Body=body[:50] + bytes(10) + body[60:])
+
+    out = harness.run_cli("analyze", f"s3://{bucket}/runs/sweep-*", "--out", tmp_path, "--json",
+                          "--scheduler", cluster.scheduler.address, env=harness.s3_env(backend))
+    assert out.returncode == 1, out.stderr  # some runs were skipped; the others' results stand
+    assert out.stdout, out.stderr
+    r = json.loads(out.stdout)
+    assert [x["run_id"] for x in r["runs"]] == ["sweep-a", "sweep-b", "sweep-load"]
+    skipped = {s["location"].rsplit("/", 1)[1]: s["error"] for s in r["skipped"]}
+    assert "part-000004.bin: CRC32C mismatch" in skipped["sweep-bad"] and "incomplete" in skipped["sweep-half"]
+    assert f"skipped s3://{bucket}/runs/sweep-bad" in out.stderr
+    assert r["runs"][2]["alpha"] is None and r["runs"][2]["traversals"] == r["runs"][0]["traversals"]
+    pooled = r["pooled"]
+    assert pooled["runs"] == 2 and pooled["traversals"] == 2 * r["runs"][0]["traversals"]
+    assert abs(pooled["alpha"] / 0.15 - 1) < 0.05 and abs(pooled["beta"] / 4 - 1) < 0.05
+    width = [x["alpha_ci"][1] - x["alpha_ci"][0] for x in (pooled, r["runs"][0])]
+    assert width[0] == pytest.approx(width[1] / 2 ** 0.5, rel=0.02)  # twice the traversals (the same ones)
+
+    sweep = pl.read_parquet(tmp_path / "sweep.parquet").sort("location")
+    assert pl.read_csv(tmp_path / "sweep.csv").shape == sweep.shape
+    assert sweep["analysed"].to_list() == [True, True, False, False, True]
+    assert sweep.filter(pl.col("run_id") == "sweep-b")["param_spread"].item() == 0.2
+    ok = sweep.filter(pl.col("alpha").is_not_null())
+    assert (ok["alpha_lo"] < ok["alpha"]).all() and (ok["beta"] < ok["beta_hi"]).all()
+    assert (tmp_path / "sweep-a" / "edges.parquet").is_file() and not (tmp_path / "sweep-bad").exists()
+
+
+def test_in_process_and_dask_agree_on_many_local_runs(sim, cluster, tmp_path):
+    bin_path, _ = sim
+    alone = analyze_runs([bin_path.parent])
+    on_dask = analyze_runs([bin_path.parent, tmp_path / "nothing.bin"], client=cluster)
+    assert on_dask["skipped"] == [{"location": str(tmp_path / "nothing.bin"), "error": f"{tmp_path / 'nothing.bin'}: no such file"}]
+    same_result(alone["runs"][0], on_dask["runs"][0])
+    assert alone["pooled"] == on_dask["pooled"]
