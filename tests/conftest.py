@@ -11,8 +11,8 @@ import harness  # noqa: E402
 @pytest.fixture(scope="session")
 def run_cli():
     """``run_cli("analyze", path, "--json")``: the ``vpslog`` command as a user runs it."""
-    def run(*args, check=False):
-        out = subprocess.run([sys.executable, "-m", "vpslog.cli", *map(str, args)], capture_output=True, text=True)
+    def run(*args, check=False, env=None):
+        out = harness.run_cli(*args, env=env)
         if check and out.returncode:
             raise AssertionError(f"vpslog {' '.join(map(str, args))} exited {out.returncode}:\n{out.stderr}")
         return out

@@ -98,7 +98,7 @@ def test_many_bucket_runs_on_the_cluster_skip_damaged_and_incomplete_ones(backen
     bin_path, manifest = sim
     bucket = backend["bucket"]
     for run_id, spread in (("sweep-a", 0.1), ("sweep-b", 0.2)):
-        source = {**manifest["source"], "config": {**manifest["source"]["config"], "spread": spread}}
+        source = {**manifest["source"], "params": {**manifest["source"]["params"], "spread": spread}}
         harness.put_cloud_run(s3, bucket, run_id, bin_path, {**manifest, "source": source}, PART_RECORDS)
     harness.put_cloud_run(s3, bucket, "sweep-load", bin_path, {**manifest, "source": {"name": "load"}}, PART_RECORDS)
     harness.put_cloud_run(s3, bucket, "sweep-half", bin_path, manifest, PART_RECORDS, with_manifest=False)
