@@ -36,6 +36,7 @@ RUN_JS = """async ([workers, mode, seconds]) => {
   pl.removeEventListener('stats', watch);
   if (mode === 'opfs') await pl.deleteRun(d.runId);  // keep the profile small
   return { records: d.manifest.records, produced: d.produced, elapsed, status: d.manifest.status, published: d.published,
+           firstRecordMs: d.firstRecordMs,
            toDlq: window.vpslog.stats.partsToDlq ?? 0, ...peak };
 }"""
 
@@ -217,6 +218,9 @@ def main() -> None:
           f"{max(r['bytesInMemory'] for r in cloud) / 2**20:.1f} MiB, parts sent to the DLQ {sum(r['toDlq'] for r in cloud)}, "
           f"manifest {'/'.join(sorted({r['published'] for r in cloud}))}")
     print()
+    first = [r["firstRecordMs"] for rs in results.values() for r in rs if r.get("firstRecordMs") is not None]
+    print(f"Time to first record (start() called -> first record in the logger): median {median(first):.0f} ms,"
+          f" max {max(first, default=float('nan')):.0f} ms over {len(first)} runs (CLOUD includes creating the run on the server)")
     print(f"OPFS / ceiling: 1 sim {rate[(1, 'opfs')] / rate[(1, 'null')]:.2f}, 2 sims {rate[(2, 'opfs')] / rate[(2, 'null')]:.2f}")
     print(f"2 sims / 1 sim: OPFS {rate[(2, 'opfs')] / rate[(1, 'opfs')]:.2f}, ceiling {rate[(2, 'null')] / rate[(1, 'null')]:.2f}")
     print()

@@ -145,15 +145,27 @@ function statusText(r) {
 const noDownload = (r) => (r.mode === 'cloud' ? 'a CLOUD run is in the bucket: use vpslog fetch once it has closed' : null);
 
 let refreshing = null;
+let refreshAgain = false;
 async function refreshRuns() {
-  // A burst of changes (several tabs) needs one listing, not one each.
-  refreshing ??= pipeline.listRuns().finally(() => { refreshing = null; });
+  // A burst of changes (several tabs) needs one listing, not one each; but a
+  // change that arrives while a listing runs needs one more listing after it,
+  // or the table would keep what that listing saw before the change.
+  if (refreshing) {
+    refreshAgain = true;
+    return;
+  }
   let runs;
   try {
-    runs = await refreshing;
+    do {
+      refreshAgain = false;
+      refreshing = pipeline.listRuns();
+      runs = await refreshing;
+    } while (refreshAgain);
   } catch (e) {
     addError({ source: 'runs', message: e.message });
     return;
+  } finally {
+    refreshing = null;
   }
   $('#runs-empty').hidden = runs.length > 0;
   $('#runs tbody').replaceChildren(...runs.map((r) => {

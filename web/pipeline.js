@@ -89,6 +89,8 @@ export class Pipeline extends EventTarget {
         this.requests.settle(m);
         break;
       case P.LOG_STATS:
+        // From the call to start() to the first record in the logger: both epoch ms.
+        if (this.run && m.firstRecordAt && this.run.firstRecordMs == null) this.run.firstRecordMs = m.firstRecordAt - this.run.requestedAt;
         this.#emit('stats', m);
         break;
       case P.LOG_ERROR:
@@ -213,6 +215,7 @@ export class Pipeline extends EventTarget {
   // source: {source: spec, params, seed}; user code is named by its spec (module:Class).
   // apiToken: the presign API's bearer token, if the server requires one (CLOUD only).
   async start({ workers, source, pace, durationS, mode = 'opfs', cloud, apiToken }) {
+    const requestedAt = performance.timeOrigin + performance.now();
     if (this.run) throw new Error('a run is already in progress');
     if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
     await this.ensureSims(workers);
@@ -227,7 +230,7 @@ export class Pipeline extends EventTarget {
     const producers = this.sims.slice(0, workers).map((s) => s.id);
     const config = { workers, source, pace, durationS };
     await this.openRun({ runId, mode, config, producers, cloud: run && { api: this.api, ...cloud, run } });
-    this.run = { runId, producers, produced: new Map(), stopping: false, timer: null };
+    this.run = { runId, producers, produced: new Map(), stopping: false, timer: null, requestedAt };
     for (const sim of this.sims.slice(0, workers)) {
       const ch = new MessageChannel();
       this.attachProducer(sim.id, ch.port1);
@@ -287,6 +290,6 @@ export class Pipeline extends EventTarget {
     this.run = null;
     const sims = [...r.produced.values()];
     const produced = sims.reduce((a, s) => a + s.records, 0);
-    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, delivery: r.delivery, produced, sims });
+    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, delivery: r.delivery, produced, sims, firstRecordMs: r.firstRecordMs });
   }
 }

@@ -102,7 +102,7 @@ async function snapshot(dir, runId, manifest) {
   } finally {
     access.close();
   }
-  const progress = await readJsonIfAny(dir, progressName(runId));
+  const progress = await readJsonIfAny(dir, progressName(runId), { torn: null }) /* a torn checkpoint is no checkpoint */;
   const m = repairedManifest(manifest, progress, {
     records: bytes / RECORD_SIZE, bytes, checksum: { algorithm: 'crc32c', value: crc.digest('hex') }, what: 'snapshot',
   });

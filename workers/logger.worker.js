@@ -175,6 +175,7 @@ function onProducerMessage(p, m) {
   }
   // Counted as received whether or not storage keeps them: the manifest's
   // dropped_records is then exactly received minus stored.
+  run.firstRecordAt ??= performance.timeOrigin + performance.now(); // epoch ms: comparable across threads
   p.records += m.buf.byteLength / RECORD_SIZE;
   p.buffers++;
   p.sent = Math.max(p.sent, m.seq + 1);
@@ -335,6 +336,7 @@ function postStats() {
     ...dlq.stats(),
     state: run.finishing ? 'closing' : run.stopping ? 'draining' : 'logging',
     recordsPerSec: dt > 0 ? (records - lastStats.records) / dt : 0,
+    firstRecordAt: run.firstRecordAt ?? null,
     // Sent (as far as the newest chunk tells) and not yet credited back: what the
     // producers cannot reuse right now. Bounded by CREDIT_WINDOW per producer.
     buffersInFlight: [...run.producers.values()].reduce((a, p) => a + Math.max(0, p.sent - p.returned), 0),

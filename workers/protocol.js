@@ -46,7 +46,7 @@ export const LOG_USAGE = 'log.usage';      // {id} -> {estimate: {usage, quota},
 export const LOG_POLICY = 'log.policy';    // {id, policy}: save the retention policy and apply it -> usage
 export const LOG_PIN = 'log.pin';          // {id, runId, pinned}: exempt a run from retention (or not)
 // logger -> page
-export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, ...}
+export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, firstRecordAt (epoch ms), ...}
 export const LOG_CLOSED = 'log.closed';    // {manifest, published: 'uploaded'|'queued'|undefined, delivery: {partsUploaded, partsQueued}}
 export const LOG_REPLY = 'log.reply';      // {id, ok, result | error}
 export const LOG_ERROR = 'log.error';      // {message}

@@ -98,7 +98,7 @@ export async function repairIfOrphan(runId, dlq) {
   const dir = await runsDir();
   const manifest = await readJsonIfAny(dir, manifestName(runId));
   if (manifest?.status !== 'open') return null; // closed, repaired by another tab, or deleted
-  const progress = await readJsonIfAny(dir, progressName(runId));
+  const progress = await readJsonIfAny(dir, progressName(runId), { torn: null }) /* a torn checkpoint is no checkpoint */;
   if (manifest.mode === 'cloud') {
     const m = repairCloud(manifest, progress);
     const body = new TextEncoder().encode(JSON.stringify(m, null, 1));

@@ -79,12 +79,14 @@ export async function readJson(dir, name) {
   return JSON.parse(await file.text());
 }
 
-// readJson, or null if the file does not exist.
-export async function readJsonIfAny(dir, name) {
+// readJson, or null if the file does not exist. A file that is not whole JSON
+// (a tab died between creating and writing it) gives `torn` if one is given.
+export async function readJsonIfAny(dir, name, { torn } = {}) {
   try {
     return await readJson(dir, name);
   } catch (e) {
     if (e.name === 'NotFoundError') return null;
+    if (e instanceof SyntaxError && torn !== undefined) return torn;
     throw e;
   }
 }

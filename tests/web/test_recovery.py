@@ -151,7 +151,11 @@ def interrupt(browser, page, how):
 
 def check_recovered(page, app_url, run_id, counts, tmp_path, how, trial):
     row = page.locator(f"#runs tr[data-run-id='{run_id}'][data-status='recovered']")
-    row.wait_for(timeout=30_000)
+    try:
+        row.wait_for(timeout=30_000)
+    except Exception:
+        print("at the timeout, page errors:", page.inner_text("#errors")[:2000], "runs table:", page.inner_text("#runs tbody")[:1500])
+        raise
     assert "recovered" in row.locator("td.status").inner_text()
     bin_path, manifest = download_run(page, run_id, tmp_path)
     code, report = verify_cli(bin_path)
