@@ -86,7 +86,7 @@ export async function runVpslog({ workers, source, durationS }) {
     const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
     const size = async (f) => (await (await dir.getFileHandle(f)).getFile()).size;
     return { records: d.manifest.records, elapsed, fileBytes: (await size(`${runId}.bin`)) + (await size(`${runId}.manifest.json`)) };
-  }, 'fileSystem', () => pl.request('log.delete', { runId }));
+  }, 'fileSystem', () => pl.deleteRun(runId));
 }
 
 // No run at all: the page's own frame gaps, for reference.
