@@ -59,6 +59,21 @@ def context(playwright_instance):
         assert not ctx.guard.off_host, f"requests left 127.0.0.1: {ctx.guard.off_host}"
 
 
+@pytest.fixture(scope="module")
+def module_page(playwright_instance, app_url, request):
+    """One persistent-profile browser for a whole module, at the app (a module
+    may set ``VIEWPORT``); fails if anything was requested off 127.0.0.1."""
+    viewport = getattr(request.module, "VIEWPORT", None)
+    with harness.persistent_context(playwright_instance, **({"viewport": viewport} if viewport else {})) as ctx:
+        guard = harness.OffHostGuard(ctx)
+        page = ctx.pages[0] if ctx.pages else ctx.new_page()
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.goto(app_url)
+        yield page
+        assert not guard.off_host, guard.off_host
+
+
 @pytest.fixture
 def page(context):
     page = context.pages[0] if context.pages else context.new_page()

@@ -1,9 +1,8 @@
 """Driving the page as a user does: start a run, wait for it, download it."""
 
 import json
-import os
-import subprocess
-import sys
+
+import harness
 
 BOOT_TIMEOUT_MS = 90_000
 
@@ -60,8 +59,7 @@ def download_run(page, run_id, dest):
 
 def verify_cli(bin_path):
     """`vpslog verify --json` as a user runs it; returns (exit code, report)."""
-    out = subprocess.run([sys.executable, "-m", "vpslog.cli", "verify", str(bin_path), "--json"],
-                         capture_output=True, text=True)
+    out = harness.run_cli("verify", bin_path, "--json")
     return out.returncode, json.loads(out.stdout)
 
 
@@ -80,10 +78,5 @@ def assert_same_events(browser_bin, native_bin):
 
 def fetch_cli(backend, run_id, dest):
     """`vpslog fetch` of a CLOUD run from the local S3 into ``dest``; returns the CompletedProcess."""
-    from vpslog.backend.settings import Settings
-
-    env = {**os.environ, "VPSLOG_S3_ENDPOINT": backend["upstream"],
-           "VPSLOG_S3_ACCESS_KEY_ID": Settings(None).access_key_id,
-           "VPSLOG_S3_SECRET_ACCESS_KEY": Settings(None).secret_access_key}
-    return subprocess.run([sys.executable, "-m", "vpslog.cli", "fetch", f"s3://{backend['bucket']}/runs/{run_id}",
-                           "--out", str(dest)], capture_output=True, text=True, env=env)
+    return harness.run_cli("fetch", f"s3://{backend['bucket']}/runs/{run_id}", "--out", dest,
+                           env=harness.s3_env(backend))

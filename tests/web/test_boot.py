@@ -4,7 +4,6 @@ never share a random stream. One browser (persistent profile) for the module."""
 
 import numpy as np
 import pytest
-from harness import OffHostGuard, persistent_context
 from pageflow import BOOT_TIMEOUT_MS, download_run, start_run
 
 from vpslog import record
@@ -24,15 +23,8 @@ class Dice(vpslog.Source):
 
 
 @pytest.fixture(scope="module")
-def page(playwright_instance, app_url):
-    with persistent_context(playwright_instance) as ctx:
-        guard = OffHostGuard(ctx)
-        page = ctx.pages[0] if ctx.pages else ctx.new_page()
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.goto(app_url)
-        yield page
-        assert not guard.off_host, guard.off_host
+def page(module_page):
+    return module_page
 
 
 def boot_modes(page):

@@ -2,10 +2,10 @@
 from the sims' view channel, and the channel stays small and slow."""
 
 import pytest
-from harness import OffHostGuard, persistent_context
 from pageflow import start_run
 
 pytestmark = pytest.mark.browser
+VIEWPORT = {"width": 1100, "height": 1400}
 
 # The most congested edge now: its id, V/C and the colour a user sees at it.
 SAMPLE = """() => {
@@ -23,15 +23,8 @@ def rgb(hex_colour):
 
 
 @pytest.fixture(scope="module")
-def page(playwright_instance, app_url):
-    with persistent_context(playwright_instance, viewport={"width": 1100, "height": 1400}) as ctx:
-        guard = OffHostGuard(ctx)
-        page = ctx.pages[0] if ctx.pages else ctx.new_page()
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.goto(app_url)
-        yield page
-        assert not guard.off_host, guard.off_host
+def page(module_page):
+    return module_page
 
 
 def test_congested_edges_turn_red_on_the_map_and_clear_after_the_run(page):

@@ -11,7 +11,7 @@ import time
 import zipfile
 
 import pytest
-from harness import REPO, OffHostGuard, persistent_context
+from harness import REPO
 from pageflow import assert_same_events, download_run, start_run, wait_closed
 
 pytestmark = pytest.mark.browser
@@ -20,16 +20,9 @@ SERVED = REPO / "build" / "public" / "test-models"
 
 
 @pytest.fixture(scope="module")
-def page(playwright_instance, app_url):
-    with persistent_context(playwright_instance) as ctx:
-        guard = OffHostGuard(ctx)
-        page = ctx.pages[0] if ctx.pages else ctx.new_page()
-        page.errors = []
-        page.on("pageerror", lambda e: page.errors.append(str(e)))
-        page.goto(app_url)
-        page.wait_for_selector("#start:not([disabled])", timeout=90_000)
-        yield page
-        assert not guard.off_host, guard.off_host
+def page(module_page):
+    module_page.wait_for_selector("#start:not([disabled])", timeout=90_000)
+    return module_page
 
 
 @pytest.fixture(scope="module", autouse=True)
