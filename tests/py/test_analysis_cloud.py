@@ -131,7 +131,11 @@ def test_many_bucket_runs_on_the_cluster_skip_damaged_and_incomplete_ones(backen
     assert (tmp_path / "sweep-a" / "edges.parquet").is_file() and not (tmp_path / "sweep-bad").exists()
 
 
-def test_in_process_and_dask_agree_on_many_local_runs(sim, cluster, tmp_path):
+@pytest.mark.parametrize("partition_records", [120_000, 1 << 20], ids=["4 partitions", "one run one task"])
+def test_in_process_and_dask_agree_on_many_local_runs(sim, cluster, tmp_path, monkeypatch, partition_records):
+    import vpslog.analysis._scan as scan
+
+    monkeypatch.setattr(scan, "PARTITION_RECORDS", partition_records)
     bin_path, _ = sim
     alone = analyze_runs([bin_path.parent])
     on_dask = analyze_runs([bin_path.parent, tmp_path / "nothing.bin"], client=cluster)

@@ -4,8 +4,8 @@ In-process, each run's blocks are split (into spill files for a large run) and
 its partitions analysed a few at a time on a thread per core (bounded memory).
 On Dask, every run's blocks become split tasks and every (run, partition) an
 analysis task on the workers, which read the blocks themselves (local files, or
-S3/R2 parts with their own environment's credentials); the client only plans
-and merges. Both paths run the same
+S3/R2 parts with their own environment's credentials); a run of one partition is
+a single task; the client only plans and merges. Both paths run the same
 functions on identical partitions and merge in the same order, so their results
 are identical.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from ._run import analyze_partition, partition_task, piece_task, plan, reduce, split_block
+from ._run import analyze_partition, partition_task, piece_task, plan, reduce, run_task, split_block
 from . import _scan
 
 IN_PROCESS_RECORDS = 8 << 20  # below this a cluster's start-up (~1.2 s) costs more than it saves
@@ -107,11 +107,15 @@ def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
 
     owner, pending = {}, {}
     for i, p in plans.items():
-        splits = [client.submit(split_block, p.run, b, p.k_total, pure=False) for b in p.blocks]
-        pieces = [[client.submit(piece_task, s, k, pure=False) for s in splits] for k in range(p.k_total)]
-        pending[i] = [client.submit(partition_task, p.facts, opts, *pieces[k], pure=False) for k in range(p.k_total)]
+        if p.k_total == 1:
+            pending[i] = [client.submit(run_task, p.run, p.blocks, p.facts, opts, pure=False)]
+        else:
+            splits = [client.submit(split_block, p.run, b, p.k_total, pure=False) for b in p.blocks]
+            pieces = [[client.submit(piece_task, s, k, pure=False) for s in splits] for k in range(p.k_total)]
+            pending[i] = [client.submit(partition_task, p.facts, opts, *pieces[k], pure=False)
+                          for k in range(p.k_total)]
+            del splits, pieces  # the partition tasks hold what they need
         owner.update({f.key: i for f in pending[i]})
-        del splits, pieces  # the partition tasks hold what they need
     done = {i: 0 for i in pending}
     for f in as_completed([f for fs in pending.values() for f in fs]):
         i = owner[f.key]
@@ -125,7 +129,8 @@ def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
         done[i] += 1
         if done[i] == len(pending[i]):
             try:
-                outcomes[i] = reduce(plans[i], client.gather(pending[i]), out_dir_of(i, plans[i]))
+                partials = [q for qs in client.gather(pending[i]) for q in qs]
+                outcomes[i] = reduce(plans[i], partials, out_dir_of(i, plans[i]))
             except Exception as e:  # noqa: BLE001
                 outcomes[i] = e
             del pending[i][:]  # release the partials on the cluster

@@ -125,9 +125,15 @@ def piece_task(pieces: list[Partition], k: int) -> Partition:
     return Partition(*(np.array(getattr(pieces[k], f)) for f in Partition.__dataclass_fields__))
 
 
-def partition_task(facts, opts: Options, *pieces: Partition) -> dict:
+def partition_task(facts, opts: Options, *pieces: Partition) -> list[dict]:
     """A Dask task: one partition from its pieces (in block order), analysed."""
-    return analyze_partition(Partition.concat(list(pieces)), facts, opts)
+    return [analyze_partition(Partition.concat(list(pieces)), facts, opts)]
+
+
+def run_task(run, blocks: list, facts, opts: Options) -> list[dict]:
+    """A Dask task: the one partition of a small run, read and analysed where it runs. Split
+    and piece tasks would only move its blocks between workers (a sweep is many small runs)."""
+    return [analyze_partition(Partition.concat([split_block(run, b, 1)[0] for b in blocks]), facts, opts)]
 
 
 def merge_groups(groups: list) -> tuple | None:
