@@ -27,7 +27,8 @@ from ..record import RECORD_SIZE, Status, numpy_dtype
 PARTITION_RECORDS = 2 << 20
 SPILL_ABOVE_RECORDS = 16 << 20  # in-process, larger runs wait in temporary files, not in memory
 MAX_PARTITIONS = 1 << 16  # partition ids are uint16 (numpy radix-sorts 16-bit keys)
-KNOWN_STATUS = np.array(sorted(s.value for s in Status), dtype=np.uint8)
+_KNOWN = np.zeros(256, bool)  # by status byte: a lookup costs half of np.isin
+_KNOWN[[s.value for s in Status]] = True
 COLUMNS = ("time_ms", "vehicle_id", "edge_id", "status")
 
 
@@ -58,13 +59,15 @@ def partition_count(records: int) -> int:
 def split(raw: bytes, start: int, k_total: int) -> list[Partition]:
     """A block of raw records (starting at record ``start``), checked and split into K pieces."""
     chunk = np.frombuffer(raw, dtype=numpy_dtype(), count=len(raw) // RECORD_SIZE)
-    _check(chunk, start)
+    # columns first: gathers of 10-byte strided fields cost ~4x those of contiguous ones
+    cols = [np.ascontiguousarray(chunk[c]) for c in COLUMNS]
+    _check(cols[3], chunk["pad"], start)
     if k_total == 1:
-        return [Partition(*(np.ascontiguousarray(chunk[c]) for c in COLUMNS))]
-    pid = (chunk["edge_id"] % k_total).astype(np.uint16)
+        return [Partition(*cols)]
+    pid = (cols[2] % k_total).astype(np.uint16)
     order = np.argsort(pid, kind="stable")  # radix sort; keeps log order within a partition
-    bounds = np.searchsorted(pid[order], np.arange(k_total + 1))
-    cols = [chunk[c][order] for c in COLUMNS]
+    bounds = np.r_[0, np.cumsum(np.bincount(pid, minlength=k_total))]
+    cols = [col[order] for col in cols]
     return [Partition(*(col[bounds[k]:bounds[k + 1]] for col in cols)) for k in range(k_total)]
 
 
@@ -106,11 +109,11 @@ def _empty() -> Partition:
     return Partition(*(np.empty(0, numpy_dtype()[c]) for c in COLUMNS))
 
 
-def _check(chunk, start: int) -> None:
-    bad = ~np.isin(chunk["status"], KNOWN_STATUS) | (chunk["pad"] != 0)
+def _check(status, pad, start: int) -> None:
+    bad = ~_KNOWN[status] | (pad != 0)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise AnalysisError(
-            f"corrupt record {start + first} (status {int(chunk['status'][first])}, pad {int(chunk['pad'][first])});"
+            f"corrupt record {start + first} (status {int(status[first])}, pad {int(pad[first])});"
             f" {int(bad.sum())} bad record(s) in this block — run `vpslog verify` for details"
         )

@@ -1,8 +1,8 @@
 """Traversals of one edge partition: pair each vehicle's enter/exit per edge and
 rebuild V (vehicles on the edge at entry, including the entering one).
 
-Both steps share two stable sorts on uint16 keys (numpy radix sorts, O(n)) and
-vectorised comparisons of neighbouring rows."""
+Both steps share two stable sorts on uint16 keys (numpy radix sorts, O(n)): by
+edge, then by vehicle, and vectorised comparisons of neighbouring rows."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from ._scan import Partition
 ENTER, EXIT, ERROR = int(Status.ENTER), int(Status.EXIT), int(Status.ERROR)
 
 
-def _occupancy(edge, status) -> np.ndarray:
-    """Vehicles on each row's edge just after that row, replaying each edge in log order."""
-    order = np.argsort(edge, kind="stable")
+def _occupancy(edge, status, order) -> np.ndarray:
+    """Vehicles on each row's edge just after that row, replaying each edge in log order
+    (``order``: the rows by edge, in log order within an edge)."""
     delta = np.where(status[order] == ENTER, 1, -1).astype(np.int32)
     running = np.cumsum(delta, dtype=np.int64)
     e = edge[order]
@@ -34,10 +34,10 @@ def traversals(part: Partition) -> tuple[pl.DataFrame, dict, pl.DataFrame]:
     errors = pl.DataFrame({"time_ms": part.time_ms[err], "vehicle_id": part.vehicle[err], "edge_id": part.edge[err]})
     keep = ~err
     t, veh, edge, st = part.time_ms[keep], part.vehicle[keep], part.edge[keep], part.status[keep]
-    occupancy = _occupancy(edge, st)
-    # (edge, vehicle, log order): a vehicle's next event on an edge after entering it must be its exit
-    by_vehicle = np.argsort(veh, kind="stable")
-    order = by_vehicle[np.argsort(edge[by_vehicle], kind="stable")]
+    by_edge = np.argsort(edge, kind="stable")
+    occupancy = _occupancy(edge, st, by_edge)
+    # (vehicle, edge, log order): a vehicle's next event on an edge after entering it must be its exit
+    order = by_edge[np.argsort(veh[by_edge], kind="stable")]
     s, e, v = st[order], edge[order], veh[order]
     paired = (s[:-1] == ENTER) & (s[1:] == EXIT) & (e[:-1] == e[1:]) & (v[:-1] == v[1:])
     i = np.flatnonzero(paired)
