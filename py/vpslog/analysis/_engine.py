@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from ._run import analyze_partition, partition_task, piece_task, plan, reduce, run_task, split_block
+from ._run import analyze_partition, fit_task, partition_task, piece_task, plan, reduce, run_task, split_block
 from . import _scan
 
 IN_PROCESS_RECORDS = 8 << 20  # below this a cluster's start-up (~1.2 s) costs more than it saves
@@ -116,21 +116,30 @@ def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
                           for k in range(p.k_total)]
             del splits, pieces  # the partition tasks hold what they need
         owner.update({f.key: i for f in pending[i]})
-    done = {i: 0 for i in pending}
-    for f in as_completed([f for fs in pending.values() for f in fs]):
+    # a run's fit follows its last partition on the cluster; the client only merges and writes
+    done, fits = {i: 0 for i in pending}, set()
+    tasks = as_completed([f for fs in pending.values() for f in fs])
+    for f in tasks:
         i = owner[f.key]
-        progress.update()
+        if f.key not in fits:
+            progress.update()
         if i in outcomes:
             continue
         if f.status != "finished":
             outcomes[i] = f.exception()
             client.cancel(pending[i])
             continue
-        done[i] += 1
-        if done[i] == len(pending[i]):
+        if f.key in fits:
             try:
                 partials = [q for qs in client.gather(pending[i]) for q in qs]
-                outcomes[i] = reduce(plans[i], partials, out_dir_of(i, plans[i]))
+                outcomes[i] = reduce(plans[i], partials, out_dir_of(i, plans[i]), fit=f.result())
             except Exception as e:  # noqa: BLE001
                 outcomes[i] = e
             del pending[i][:]  # release the partials on the cluster
+            continue
+        done[i] += 1
+        if done[i] == len(pending[i]):
+            fit = client.submit(fit_task, *pending[i], pure=False)
+            owner[fit.key] = i
+            fits.add(fit.key)
+            tasks.add(fit)

@@ -150,6 +150,21 @@ def fit_groups(groups):
     return fit_bpr(x, s / n, n, ss)
 
 
+def fitted(partials: list[dict]) -> tuple:
+    """(the run's merged fit groups, its BPR fit), both None without an edge table: the
+    costly part of ``reduce``, which Dask runs on a worker (``fit_task``)."""
+    groups = merge_groups([q["groups"] for q in partials])
+    try:
+        return groups, None if groups is None else fit_groups(groups)
+    except ValueError as e:
+        raise AnalysisError(str(e)) from None
+
+
+def fit_task(*partial_lists: list[dict]) -> tuple:
+    """A Dask task: ``fitted`` over the lists returned by a run's partition or run tasks."""
+    return fitted([q for qs in partial_lists for q in qs])
+
+
 def fit_fields(fit) -> dict:
     return {"alpha": fit.alpha, "beta": fit.beta,
             "alpha_ci": [float(v) for v in fit.alpha_ci], "beta_ci": [float(v) for v in fit.beta_ci]}
@@ -166,11 +181,12 @@ def _summary(p: Plan, partials: list[dict], span_h: float) -> pl.DataFrame:
     return summary.with_columns((pl.col("traversals") / span_h).alias("flow_veh_h"))
 
 
-def reduce(p: Plan, partials: list[dict], out_dir=None) -> tuple[dict, tuple | None]:
-    """The run's result (JSON-able) and its fit groups (for a pooled fit), outputs written if asked."""
+def reduce(p: Plan, partials: list[dict], out_dir=None, fit=None) -> tuple[dict, tuple | None]:
+    """The run's result (JSON-able) and its fit groups (for a pooled fit), outputs written if asked.
+    ``fit``: ``fitted(partials)`` if already computed elsewhere."""
     m = p.manifest
     counts = {k: sum(q["counts"][k] for q in partials) for k in ("traversals", "unpaired_enters", "unpaired_exits", "errors")}
-    groups = merge_groups([q["groups"] for q in partials])
+    groups, fit = fit or fitted(partials)
     span_h = max(max(q["t_max"] for q in partials), 1) / 3.6e6
     reported = [(q.get("stats") or {}).get("traversals") for q in m["producers"]]
     truth = (m.get("source") or {}).get("ground_truth")
@@ -182,14 +198,9 @@ def reduce(p: Plan, partials: list[dict], out_dir=None) -> tuple[dict, tuple | N
         "ground_truth": truth,
         "edges_used": sum(q["edges_used"] for q in partials),  # partitions share no edge
     }
-    fit = None
-    if groups is None:
+    if fit is None:
         result.update(alpha=None, beta=None, alpha_ci=None, beta_ci=None, no_fit_reason=NO_EDGE_TABLE)
     else:
-        try:
-            fit = fit_groups(groups)
-        except ValueError as e:
-            raise AnalysisError(str(e)) from None
         x, n = groups[0], groups[1]
         result.update(**fit_fields(fit), log_offset_c=fit.c, residual_sigma=fit.sigma, fit_groups=fit.groups,
                       converged=fit.converged, fit_method=FIT_METHOD,
