@@ -22,7 +22,8 @@ import harness  # noqa: E402
 RUN_JS = """async ([workers, mode, seconds]) => {
   const pl = window.vpslog.pipeline;
   const peak = { bytesInMemory: 0, partsInFlight: 0 };
-  const watch = (e) => { for (const k in peak) peak[k] = Math.max(peak[k], e.detail[k] ?? 0); };
+  let profile = null;
+  const watch = (e) => { for (const k in peak) peak[k] = Math.max(peak[k], e.detail[k] ?? 0); profile = e.detail.profile ?? profile; };
   pl.addEventListener('stats', watch);
   const done = new Promise((resolve) => pl.addEventListener('run', function on(e) {
     if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
@@ -36,7 +37,8 @@ RUN_JS = """async ([workers, mode, seconds]) => {
   pl.removeEventListener('stats', watch);
   if (mode === 'opfs') await pl.deleteRun(d.runId);  // keep the profile small
   return { records: d.manifest.records, produced: d.produced, elapsed, status: d.manifest.status, published: d.published,
-           firstRecordMs: d.firstRecordMs,
+           firstRecordMs: d.firstRecordMs, firstRecordPhases: d.firstRecordPhases, profile,
+           simWaitMs: d.sims.reduce((a, s) => a + s.waitMs, 0) / d.sims.length,
            toDlq: window.vpslog.stats.partsToDlq ?? 0, ...peak };
 }"""
 
@@ -132,6 +134,26 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+def print_logger_profile(results) -> None:
+    """Where the logger's time goes (performance.now() accounting in the logger,
+    reported in its stats): ms per MB stored, medians over the repetitions."""
+    print("logger profile, ms per MB (medians)      handle  append  write    crc   copy  flush credits  tick"
+          "  msgs/MB  sims wait %")
+    for (w, m), rs in results.items():
+        if m == "cloud":
+            continue
+        rows = []
+        for r in rs:
+            p, mb = r["profile"], r["records"] * 10 / 1e6
+            sink = p.get("sink") or {}
+            rows.append([p["handleMs"] / mb, p["appendMs"] / mb, sink.get("writeMs", 0) / mb, sink.get("crcMs", 0) / mb,
+                         sink.get("copyMs", 0) / mb, sink.get("flushMs", 0) / mb, p["creditMs"] / mb, p["tickMs"] / mb,
+                         p["messages"] / mb, 100 * r["simWaitMs"] / (r["elapsed"] * 1000)])
+        cols = [median(c) for c in zip(*rows)]
+        label = f"  {w} sim{'s' if w > 1 else ''}, {m}"
+        print(f"{label:<40}" + "".join(f"{c:>7.2f}" for c in cols[:8]) + f"{cols[8]:>9.1f}{cols[9]:>12.0f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seconds", type=float, default=4, help="length of each logging run")
@@ -218,9 +240,22 @@ def main() -> None:
           f"{max(r['bytesInMemory'] for r in cloud) / 2**20:.1f} MiB, parts sent to the DLQ {sum(r['toDlq'] for r in cloud)}, "
           f"manifest {'/'.join(sorted({r['published'] for r in cloud}))}")
     print()
-    first = [r["firstRecordMs"] for rs in results.values() for r in rs if r.get("firstRecordMs") is not None]
-    print(f"Time to first record (start() called -> first record in the logger): median {median(first):.0f} ms,"
-          f" max {max(first, default=float('nan')):.0f} ms over {len(first)} runs (CLOUD includes creating the run on the server)")
+    def first(cloud):
+        return [r["firstRecordMs"] for (w, m), rs in results.items() if (m == "cloud") == cloud for r in rs
+                if r.get("firstRecordMs") is not None]
+
+    local, remote = first(False), first(True)
+    print(f"Time to first record (start() called -> first record in the logger): OPFS and null sink median"
+          f" {median(local):.0f} ms, max {max(local, default=float('nan')):.0f} ms over {len(local)} runs; CLOUD"
+          f" (includes creating the run on the server) median {median(remote):.0f} ms")
+    phases = [r["firstRecordPhases"] for (w, m), rs in results.items() if m != "cloud" for r in rs if r.get("firstRecordPhases")]
+    if phases:
+        steps = [k for k in phases[0] if k != "logger"]
+        print("  phases (median ms): " + ", ".join(f"{k} {median([p[k] for p in phases]):.0f}" for k in steps)
+              + "; the logger's open: " + ", ".join(f"{k} {median([p['logger'][k] for p in phases]):.1f}"
+                                                   for k in phases[0]["logger"]))
+    print()
+    print_logger_profile(results)
     print(f"OPFS / ceiling: 1 sim {rate[(1, 'opfs')] / rate[(1, 'null')]:.2f}, 2 sims {rate[(2, 'opfs')] / rate[(2, 'null')]:.2f}")
     print(f"2 sims / 1 sim: OPFS {rate[(2, 'opfs')] / rate[(1, 'opfs')]:.2f}, ceiling {rate[(2, 'null')] / rate[(1, 'null')]:.2f}")
     print()

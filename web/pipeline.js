@@ -21,6 +21,7 @@ export class Pipeline extends EventTarget {
     this.run = null;
     this.catalog = null; // the built-in sources' declarations, from the first sim to boot
     this.code = null;    // the user's code: {file, bytes, info}, installed in every sim before a run
+    this.prepared = 0;   // key of the newest SIM_PREPARE: a start runs exactly the parts it prepared
     // The presign API is same-origin (Vite proxies /api to `vpslog serve`); the
     // logger also replays its dead-letter queue with it as soon as it starts.
     this.api = new URL('/api', location.href).href;
@@ -90,7 +91,10 @@ export class Pipeline extends EventTarget {
         break;
       case P.LOG_STATS:
         // From the call to start() to the first record in the logger: both epoch ms.
-        if (this.run && m.firstRecordAt && this.run.firstRecordMs == null) this.run.firstRecordMs = m.firstRecordAt - this.run.requestedAt;
+        if (this.run && m.firstRecordAt && this.run.firstRecordMs == null) {
+          this.run.firstRecordMs = m.firstRecordAt - this.run.requestedAt;
+          Object.assign(this.run.marks, { firstRecordAt: m.firstRecordAt, openPhases: m.openPhases });
+        }
         this.#emit('stats', m);
         break;
       case P.LOG_ERROR:
@@ -215,30 +219,38 @@ export class Pipeline extends EventTarget {
   // source: {source: spec, params, seed}; user code is named by its spec (module:Class).
   // apiToken: the presign API's bearer token, if the server requires one (CLOUD only).
   async start({ workers, source, pace, durationS, mode = 'opfs', cloud, apiToken }) {
-    const requestedAt = performance.timeOrigin + performance.now();
+    const now = () => performance.timeOrigin + performance.now(); // epoch ms: comparable with the workers' marks
+    const requestedAt = now();
     if (this.run) throw new Error('a run is already in progress');
     if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
     await this.ensureSims(workers);
     const code = this.code?.info && !P.isBuiltinSpec(source.source, this.catalog) ? this.code : null;
     if (code) await Promise.all(this.sims.slice(0, workers).filter((s) => s.codeSha !== code.info.sha256).map((s) => this.#installIn(s, code)));
     const provenance = code && { file: code.info.file, sha256: code.info.sha256, version: code.info.version };
-    // Refuse bad parameters (or code that does not load) before a run opens.
-    await this.sims[0].requests.call(P.SIM_DECLARE, { spec: source.source, check: { params: source.params, workers, seed: source.seed } });
+    const sims = this.sims.slice(0, workers);
+    // Every sim builds and describes its own part (vehicles, edges, random stream)
+    // of the one run now, in parallel: bad parameters (or code that does not load)
+    // are refused before a run opens, and the sims start sending the moment it has.
+    const key = ++this.prepared;
+    await Promise.all(sims.map((sim) => sim.requests.call(P.SIM_PREPARE, {
+      key, source: { ...source, worker: sim.id, workers, ...(provenance ? { code: provenance } : {}) },
+    })));
+    const preparedAt = now();
     // A CLOUD run is created by the server: it picks the id and returns the run's capability.
     const run = mode === 'cloud' ? await createRun(this.api, apiToken) : null;
     const runId = run?.runId ?? `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
-    const producers = this.sims.slice(0, workers).map((s) => s.id);
+    const producers = sims.map((s) => s.id);
     const config = { workers, source, pace, durationS };
     await this.openRun({ runId, mode, config, producers, cloud: run && { api: this.api, ...cloud, run } });
-    this.run = { runId, producers, produced: new Map(), stopping: false, timer: null, requestedAt };
-    for (const sim of this.sims.slice(0, workers)) {
+    const openedAt = now();
+    this.run = { runId, producers, produced: new Map(), stopping: false, timer: null, requestedAt, marks: { preparedAt, openedAt } };
+    for (const sim of sims) {
       const ch = new MessageChannel();
       this.attachProducer(sim.id, ch.port1);
       sim.state = 'running';
-      // Each sim simulates its own part (vehicles, edges, random stream) of the one run.
-      const part = { ...source, worker: sim.id, workers, ...(provenance ? { code: provenance } : {}) };
-      sim.worker.postMessage(P.msg(P.SIM_START, { runId, producer: sim.id, port: ch.port2, source: part, pace }), [ch.port2]);
+      sim.worker.postMessage(P.msg(P.SIM_START, { runId, producer: sim.id, port: ch.port2, key, pace }), [ch.port2]);
     }
+    this.run.marks.startsPostedAt = now();
     if (durationS > 0) this.run.timer = setTimeout(() => this.stop(), durationS * 1000);
     this.#emit('run', { state: 'running', runId });
     return runId;
@@ -290,6 +302,27 @@ export class Pipeline extends EventTarget {
     this.run = null;
     const sims = [...r.produced.values()];
     const produced = sims.reduce((a, s) => a + s.records, 0);
-    this.#emit('run', { state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, delivery: r.delivery, produced, sims, firstRecordMs: r.firstRecordMs });
+    this.#emit('run', {
+      state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, delivery: r.delivery, produced, sims,
+      firstRecordMs: r.firstRecordMs, firstRecordPhases: firstRecordPhases(r, sims),
+    });
   }
+}
+
+// Where the time to the first record went (ms): the steps start() awaits, and
+// the sims' share (from the start message to their first buffer) behind them.
+function firstRecordPhases(r, sims) {
+  const m = r.marks;
+  if (!m.firstRecordAt) return null;
+  const firstSent = Math.min(...sims.map((s) => s.firstSentAt ?? Infinity));
+  const startedAt = Math.min(...sims.map((s) => s.startedAt ?? Infinity));
+  return {
+    prepare: m.preparedAt - r.requestedAt,
+    open: m.openedAt - m.preparedAt,
+    logger: m.openPhases ?? null,
+    postStarts: m.startsPostedAt - m.openedAt,
+    simReceive: startedAt - m.startsPostedAt,
+    simFirstBuffer: firstSent - startedAt,
+    toLogger: m.firstRecordAt - firstSent,
+  };
 }

@@ -54,6 +54,13 @@ function reject(where, why) {
 }
 
 async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) {
+  const phases = {}; // ms spent in each step of opening, for the time-to-first-record breakdown
+  let last = performance.now();
+  const mark = (name) => {
+    const t = performance.now();
+    phases[name] = t - last;
+    last = t;
+  };
   if (run) throw new Error(`run ${run.runId} is still open`);
   if (typeof runId !== 'string' || !P.RUN_ID_RE.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
   const Sink = Object.hasOwn(SINKS, mode) ? SINKS[mode] : null;
@@ -62,10 +69,13 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
     throw new Error('open needs a non-empty list of distinct producer ids');
   }
   await dlqLoaded;
+  mark('dlq');
   if (Sink.persistent) await preflight(expectedRunBytes(config, RECORD_SIZE), catalogue);
+  mark('preflight');
   // Held until the run is closed: any tab that finds the run open with this
   // lock free knows its writer is gone (recovery.js).
   const releaseLock = await holdLock(runLock(runId));
+  mark('lock');
   let sink;
   try {
     sink = await Sink.open(runId, { cloud: cloud ?? cloudConfig, dlq });
@@ -73,6 +83,7 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
     releaseLock();
     throw e;
   }
+  mark('sink');
   sink.onReady = () => run?.sink === sink && run.producers.forEach(returnCredits);
   const r = {
     runId, sink, releaseLock, dir: Sink.catalogued ? await runsDir() : null, persistent: Sink.persistent,
@@ -81,10 +92,13 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
     manifest: openManifest({ runId, mode, config, producers }), source: null,
     manifestSize: 0, manifestWrites: Promise.resolve(), checkpointAt: performance.now(), checkpointing: null,
     producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null, failed: null,
+    phases, profile: { messages: 0, handleMs: 0, appendMs: 0, credits: 0, creditMs: 0, tickMs: 0, openedAt: 0 },
   };
   errors.rejected_messages = 0;
   errors.messages = [];
   await saveManifest(r, r.manifest, JSON_RESERVE);
+  mark('manifest');
+  r.profile.openedAt = performance.now();
   run = r;
   announce(runId, 'open');
   lastStats = { t: performance.now(), records: 0, totals: NO_TOTALS };
@@ -152,11 +166,12 @@ function attach({ producer, port }) {
 }
 
 function onProducerMessage(p, m) {
+  const t0 = performance.now();
   const why = P.checkProducerMessage(m);
-  const spentCredit = m?.type === P.CHUNK;
+  const spent = m?.type === P.CHUNK ? P.chunkBuffers(m.buf instanceof ArrayBuffer ? m.buf.byteLength : 0) : 0;
   if (why || p.eof) {
     reject(`producer ${p.id}`, why ?? `${m.type} after eof`);
-    if (spentCredit) giveCredit(p);
+    if (spent) giveCredits(p, spent);
     return;
   }
   if (m.type === P.META) {
@@ -177,16 +192,21 @@ function onProducerMessage(p, m) {
   // dropped_records is then exactly received minus stored.
   run.firstRecordAt ??= performance.timeOrigin + performance.now(); // epoch ms: comparable across threads
   p.records += m.buf.byteLength / RECORD_SIZE;
-  p.buffers++;
-  p.sent = Math.max(p.sent, m.seq + 1);
+  p.buffers += spent;
+  p.sent = Math.max(p.sent, m.seq + spent);
+  const prof = run.profile;
   if (!run.failed) {
+    const t1 = performance.now();
     try {
       run.sink.append(new Uint8Array(m.buf));
     } catch (e) {
       storageFailed(e);
     }
+    prof.appendMs += performance.now() - t1;
   }
-  giveCredit(p);
+  giveCredits(p, spent);
+  prof.messages++;
+  prof.handleMs += performance.now() - t0;
 }
 
 // Nothing more can be stored: say why, and ask the page to stop the run so the
@@ -199,15 +219,19 @@ function storageFailed(e) {
   post(P.LOG_FAILED, { runId: run.runId, message: e.message });
 }
 
-function giveCredit(p) {
-  if (++p.owed >= P.CREDIT_BATCH || run.stopping) returnCredits(p);
+function giveCredits(p, n) {
+  p.owed += n;
+  if (p.owed >= P.CREDIT_BATCH || run.stopping) returnCredits(p);
 }
 
 // A sink that cannot take more (a CLOUD part with nowhere to go) holds the
 // credits back; its onReady returns them.
 function returnCredits(p) {
   if (!p.owed || !run.sink.ready) return;
+  const t = performance.now();
   p.port.postMessage(P.msg(P.CREDIT, { n: p.owed }));
+  run.profile.credits++;
+  run.profile.creditMs += performance.now() - t;
   p.returned += p.owed;
   p.owed = 0;
 }
@@ -337,6 +361,9 @@ function postStats() {
     state: run.finishing ? 'closing' : run.stopping ? 'draining' : 'logging',
     recordsPerSec: dt > 0 ? (records - lastStats.records) / dt : 0,
     firstRecordAt: run.firstRecordAt ?? null,
+    openPhases: run.phases,
+    // Where the logger's time went since the run opened (ms of wall time, ms in each step).
+    profile: { ...run.profile, wallMs: now - run.profile.openedAt, sink: run.sink.timing },
     // Sent (as far as the newest chunk tells) and not yet credited back: what the
     // producers cannot reuse right now. Bounded by CREDIT_WINDOW per producer.
     buffersInFlight: [...run.producers.values()].reduce((a, p) => a + Math.max(0, p.sent - p.returned), 0),
@@ -409,12 +436,14 @@ self.onmessage = async (e) => {
 
 setInterval(() => {
   if (!run || run.failed) return;
+  const t = performance.now();
   try {
     run.sink.tick();
     if (performance.now() - run.checkpointAt >= CHECKPOINT_MS && !run.finishing) checkpoint(run);
   } catch (e) {
     storageFailed(e);
   }
+  run.profile.tickMs += performance.now() - t;
 }, TICK_MS);
 setInterval(postStats, STATS_MS);
 

@@ -2,16 +2,18 @@
 // logger, in one place. Each kind has a constructor; receivers check shapes
 // with the validators here, so a malformed message is rejected the same way
 // wherever it arrives.
-import { RECORD_SIZE } from './record.js';
+import { BUFFER_BYTES, RECORD_SIZE } from './record.js';
 import manifestSchema from '../py/vpslog/manifest.schema.json' with { type: 'json' };
 
 // page -> sim worker
 export const SIM_BOOT = 'sim.boot';        // {indexURL, interrupt?: SharedArrayBuffer (Int32 [1]) for Stop, snapshots?: false to boot afresh}
-export const SIM_START = 'sim.start';      // {runId, producer, port, source: {source, params, worker, workers, seed, code?}, pace}
+export const SIM_START = 'sim.start';      // {runId, producer, port, key (of the SIM_PREPARE it runs), pace}
 export const SIM_STOP = 'sim.stop';
 // Requests carry an id and get one SIM_REPLY with the same id.
 export const SIM_INSTALL = 'sim.install';  // {id, file, bytes: ArrayBuffer}: user code -> {file, sha256, version, modules, entry}
-export const SIM_DECLARE = 'sim.declare';  // {id, spec, check?: {params, workers, seed}}: -> the declaration {name, version, doc, params, spec}
+export const SIM_DECLARE = 'sim.declare';  // {id, spec}: -> the declaration {name, version, doc, params, spec}
+export const SIM_PREPARE = 'sim.prepare';  // {id, key, source: {source, params, worker, workers, seed, code?}}: build and describe
+                                           // this sim's part of the next run (refuses bad parameters) -> null
 // sim worker -> page
 export const SIM_PROGRESS = 'sim.progress'; // {stage, detail}
 export const SIM_READY = 'sim.ready';       // {bootMs, bootMode: 'snapshot'|'fresh', python, catalog: [declaration], interruptible}
@@ -23,12 +25,13 @@ export const SIM_NETWORK = 'sim.network';   // {edgeIds: Uint16Array, x0, y0, x1
 export const VIEW_MS = 100;
 export const VIEW_TOP_EDGES = 12;
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
-export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats}
+export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats, error, startedAt, firstSentAt (epoch ms)}
 export const SIM_ERROR = 'sim.error';       // {message}
 
 // sim worker -> logger, over the MessageChannel the page created
 export const META = 'meta';                // {meta: {run, producer}}: the source's description, once, first
-export const CHUNK = 'chunk';              // {seq, buf: ArrayBuffer (transferred)}
+export const CHUNK = 'chunk';              // {seq: index of its first buffer, buf: ArrayBuffer (transferred) of whole
+                                           //  buffers, the last one possibly partial}: spends chunkBuffers() credits
 export const EOF = 'eof';                  // {records, buffers, stats, error?: the model's traceback}
 // logger -> sim worker, same channel
 export const CREDIT = 'credit';            // {n}
@@ -58,9 +61,16 @@ export const TAB_RUNS = 'tab.runs';        // {runId, status: 'open'|'closed'|'e
 export const TAB_DLQ = 'tab.dlq';          // the dead-letter queue changed: count it again
 
 // Each producer may have this many buffers in flight; the logger returns
-// credits as it consumes them, in batches of CREDIT_BATCH.
-export const CREDIT_WINDOW = 16;
-export const CREDIT_BATCH = 8;
+// credits as it consumes them, in batches of CREDIT_BATCH. A window of 64
+// (256 KiB per sim) lets a sim keep producing through ~10 ms of logger delay
+// (a descheduled thread on a busy machine, an fsync); it is part of what a
+// crash can lose (README).
+export const CREDIT_WINDOW = 64;
+export const CREDIT_BATCH = 16;
+
+// Credits a chunk of `bytes` spends: one per buffer it holds, at least one
+// (a malformed chunk too, so the sender's count stays right).
+export const chunkBuffers = (bytes) => Math.max(1, Math.ceil(bytes / BUFFER_BYTES));
 
 // The run id rule lives in the manifest schema, shared with the Python backend.
 export const RUN_ID_RE = new RegExp(manifestSchema.properties.run_id.pattern);

@@ -38,6 +38,10 @@ export function expectedRunBytes(config, recordSize) {
   return Math.ceil(rate * durationS) * workers * recordSize;
 }
 
+// False when selectForRemoval would remove nothing whatever the runs are.
+export const mayRemove = (policy, free, need) => policy.maxTotalBytes !== null || policy.maxAgeDays !== null
+  || (policy.freeSpaceForRuns && free < need);
+
 // Run ids to remove, oldest first. runs: catalogue entries {runId, status,
 // bytes, createdAt, live}; free/need: bytes free now and needed by a new run.
 export function selectForRemoval(runs, policy, { now = Date.now(), free = Infinity, need = 0 } = {}) {
@@ -116,9 +120,10 @@ export async function applyRetention(policy, catalogue, { free, need } = {}) {
 // Before a run of `expected` bytes (null: unknown): apply the policy, free
 // space for the run if the policy says so, and refuse a run that cannot fit.
 export async function preflight(expected, catalogue) {
-  const policy = await loadPolicy();
-  const { free, quota } = await freeBytes();
-  const removed = await applyRetention(policy, catalogue, { free, need: (expected ?? 0) + policy.minHeadroomBytes });
+  const [policy, { free, quota }] = await Promise.all([loadPolicy(), freeBytes()]);
+  const need = (expected ?? 0) + policy.minHeadroomBytes;
+  // Listing the catalogue reads every manifest: only when the policy may remove a run.
+  const removed = mayRemove(policy, free, need) ? await applyRetention(policy, catalogue, { free, need }) : 0;
   const why = refusal(expected, policy, free + removed, quota);
   if (why) throw new Error(why);
 }

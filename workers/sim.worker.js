@@ -1,5 +1,5 @@
 // Sim worker: Python (Pyodide) runs an event source and packs its records;
-// this file moves them. Each whole buffer is copied out of the wasm heap into a
+// this file moves them. Whole buffers are copied out of the wasm heap into a
 // fresh ArrayBuffer and transferred to the logger. At most CREDIT_WINDOW
 // buffers are in flight: with no credit left the model is simply not stepped,
 // so nothing is dropped and memory stays bounded.
@@ -19,6 +19,9 @@ let pyodide = null;
 let bridge = null;
 let active = null; // the running producer's state
 let micropipLoaded = false; // loaded on the first user-code install, not at boot
+// {key, producerPy, meta}: this sim's part of the next run, built and described
+// by SIM_PREPARE and taken by the SIM_START that names the same key.
+let prepared = null;
 
 function post(type, fields) {
   self.postMessage(P.msg(type, fields));
@@ -148,21 +151,42 @@ async function install({ file, bytes }) {
   }
 }
 
-function declare({ spec, check }) {
+function declare({ spec }) {
   try {
-    return JSON.parse(bridge.declare(spec, check ? JSON.stringify(check) : null));
+    return JSON.parse(bridge.declare(spec));
   } catch (e) {
     throw new Error(pyMessage(e));
   }
 }
 
-async function start({ runId, producer, port, source, pace = 'realtime' }) {
-  if (!bridge) throw new Error('start before the Python runtime is ready');
+// Build and describe this sim's part before the run opens: bad parameters,
+// code that does not load or a bad edge table are refused while nothing is
+// written, and the start only has to send.
+function prepare({ key, source }) {
+  if (!bridge) throw new Error('prepare before the Python runtime is ready');
   if (active) throw new Error(`producer ${active.producer} is still running`);
+  prepared?.producerPy.destroy();
+  prepared = null;
+  let producerPy = null;
+  try {
+    producerPy = bridge.make_producer(JSON.stringify(source));
+    prepared = { key, producerPy, meta: JSON.parse(bridge.describe(producerPy)) };
+  } catch (e) {
+    producerPy?.destroy();
+    throw new Error(pyMessage(e));
+  }
+}
+
+async function start({ runId, producer, port, key, pace = 'realtime' }) {
+  const startedAt = performance.timeOrigin + performance.now(); // epoch ms, for the time-to-first-record phases
+  if (active) throw new Error(`producer ${active.producer} is still running`);
+  if (prepared?.key !== key) throw new Error('start without a prepared source');
+  const { producerPy, meta } = prepared;
+  prepared = null;
   const s = (active = {
     runId, producer, port, pace,
-    credits: P.CREDIT_WINDOW, seq: 0, records: 0, maxInFlight: 0,
-    stopRequested: false, creditWaiter: null, waitMs: 0,
+    credits: P.CREDIT_WINDOW, buffers: 0, records: 0, maxInFlight: 0,
+    stopRequested: false, creditWaiter: null, waitMs: 0, startedAt, firstSentAt: null,
     // view aggregates, counted from the buffers as they leave (never sent themselves)
     status: new Float64Array(4), edgeEvents: new Uint32Array(65536), lastView: 0, viewBroken: false,
   });
@@ -177,18 +201,10 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
   const status = setInterval(() => post(P.SIM_STATUS, {
     producer, records: s.records, inFlight: P.CREDIT_WINDOW - s.credits, waitMs: s.waitMs,
   }), STATUS_MS);
-  let producerPy = null;
   let error = null;
   try {
-    try {
-      producerPy = bridge.make_producer(JSON.stringify(source));
-      const meta = JSON.parse(bridge.describe(producerPy));
-      port.postMessage(P.msg(P.META, { meta }));
-      if (source.worker === 0) postNetwork(meta.run.network?.edges);
-    } catch (e) {
-      error = pyMessage(e);
-      throw new Error(`the source did not start: ${error}`);
-    }
+    port.postMessage(P.msg(P.META, { meta }));
+    if (meta.producer.worker === 0) postNetwork(meta.run.network?.edges);
     const t0 = performance.now();
     while (!s.stopRequested) {
       if (s.credits === 0) {
@@ -200,7 +216,8 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
         await sleep(Math.min(producerPy.sim_time_ms - until + 1, 50));
         continue;
       }
-      const sent = await send(s, producerPy.produce(Math.min(s.credits, MAX_BUFFERS_PER_CALL), until));
+      // The first call makes one buffer, so the logger hears from the run at once.
+      const sent = await send(s, producerPy.produce(Math.min(s.credits, s.buffers ? MAX_BUFFERS_PER_CALL : 1), until));
       if (performance.now() - s.lastView >= P.VIEW_MS) postView(s, producerPy);
       if (sent === 0 && producerPy.exhausted) break;
       await yieldToEvents();
@@ -212,11 +229,14 @@ async function start({ runId, producer, port, source, pace = 'realtime' }) {
   } finally {
     // Even after a failure the logger must learn where this producer ended,
     // so it can close the run with what was already sent instead of waiting.
-    const stats = producerPy ? { ...JSON.parse(bridge.stats(producerPy)), status_counts: statusCounts(s) } : null;
-    port.postMessage(P.msg(P.EOF, { records: s.records, buffers: s.seq, stats, ...(error ? { error } : {}) }));
-    post(P.SIM_STOPPED, { producer, records: s.records, buffers: s.seq, waitMs: s.waitMs, maxInFlight: s.maxInFlight, stats, error });
+    const stats = { ...JSON.parse(bridge.stats(producerPy)), status_counts: statusCounts(s) };
+    port.postMessage(P.msg(P.EOF, { records: s.records, buffers: s.buffers, stats, ...(error ? { error } : {}) }));
+    post(P.SIM_STOPPED, {
+      producer, records: s.records, buffers: s.buffers, waitMs: s.waitMs, maxInFlight: s.maxInFlight, stats, error,
+      startedAt, firstSentAt: s.firstSentAt,
+    });
     clearInterval(status);
-    producerPy?.destroy();
+    producerPy.destroy();
     port.close();
     active = null;
   }
@@ -282,8 +302,9 @@ function waitForCredit(s) {
   });
 }
 
-// Post the records in `bytesPy` (a Python bytes proxy) as whole buffers; a
-// copy per buffer leaves the wasm heap, the transfer itself is zero-copy.
+// Post the records in `bytesPy` (a Python bytes proxy): as many whole buffers
+// per message as there are credits (the logger's cost is per message, not per
+// byte); a copy leaves the wasm heap, the transfer itself is zero-copy.
 async function send(s, bytesPy) {
   const view = bytesPy.getBuffer('u8');
   let sent = 0;
@@ -294,13 +315,18 @@ async function send(s, bytesPy) {
       edgeEvents[data[r + EDGE_OFFSET] | (data[r + EDGE_OFFSET + 1] << 8)]++;
       status[data[r + STATUS_OFFSET]]++;
     }
-    for (let off = 0; off < data.byteLength; off += BUFFER_BYTES) {
+    for (let off = 0; off < data.byteLength;) {
       while (s.credits === 0) await waitForCredit(s);
-      const buf = data.slice(off, Math.min(off + BUFFER_BYTES, data.byteLength)).buffer;
-      s.credits--;
+      const end = Math.min(off + s.credits * BUFFER_BYTES, data.byteLength);
+      const buf = data.slice(off, end).buffer;
+      const n = P.chunkBuffers(buf.byteLength);
+      s.credits -= n;
       s.maxInFlight = Math.max(s.maxInFlight, P.CREDIT_WINDOW - s.credits);
       s.records += buf.byteLength / RECORD_SIZE;
-      s.port.postMessage(P.msg(P.CHUNK, { seq: s.seq++, buf }), [buf]);
+      s.firstSentAt ??= performance.timeOrigin + performance.now();
+      s.port.postMessage(P.msg(P.CHUNK, { seq: s.buffers, buf }), [buf]);
+      s.buffers += n;
+      off = end;
       sent++;
     }
   } finally {
@@ -336,6 +362,9 @@ self.onmessage = async (e) => {
         break;
       case P.SIM_DECLARE:
         await reply(m, declare);
+        break;
+      case P.SIM_PREPARE:
+        await reply(m, prepare);
         break;
       default:
         throw new Error(`unknown message type ${JSON.stringify(m?.type)}`);

@@ -52,13 +52,8 @@ def catalog() -> str:
     return json.dumps(registry.catalog())
 
 
-def declare(spec: str, check_json: str | None = None) -> str:
-    """The declaration of any loadable source (e.g. user code just installed).
-    With ``check_json`` (``{"params", "workers", "seed"}``), also build the last
-    worker's part, so bad parameters are refused before a run opens."""
-    if check_json:
-        c = json.loads(check_json)
-        make_producer(json.dumps({**c, "source": spec, "worker": c.get("workers", 1) - 1}))
+def declare(spec: str) -> str:
+    """The declaration of any loadable source (e.g. user code just installed)."""
     return json.dumps({**registry.resolve(spec).declaration(), "spec": spec})
 
 

@@ -50,5 +50,5 @@ def test_unknown_source_bad_params_and_bad_json_are_clear_errors():
     with pytest.raises(ValueError, match="worker 2 of 2"):
         bridge.make_producer('{"worker": 2, "workers": 2}')
     with pytest.raises(ValueError, match="workers <= grid"):
-        bridge.declare("traffic", '{"params": {"grid": 3}, "workers": 4}')
+        bridge.make_producer('{"source": "traffic", "params": {"grid": 3}, "worker": 3, "workers": 4}')
     assert json.loads(bridge.declare("load"))["spec"] == "load"

@@ -7,7 +7,7 @@ from pageflow import start_run
 
 import harness
 pytestmark = pytest.mark.browser
-CREDIT_WINDOW = 16  # workers/protocol.js
+CREDIT_WINDOW = 64  # workers/protocol.js
 
 
 @pytest.fixture

@@ -70,3 +70,31 @@ def test_delete_removes_a_stored_run(page, app_url):
     row.wait_for(state="detached")
     runs = page.evaluate("window.vpslog.pipeline.listRuns()")
     assert result["runId"] not in [r["runId"] for r in runs]
+
+
+BAD_START = """async () => {
+  const pl = window.vpslog.pipeline;
+  await pl.ensureSims(2);
+  const runs = (await pl.listRuns()).length;
+  const changes = [];
+  pl.addEventListener('runs', (e) => changes.push(e.detail));
+  const refused = await pl.start({ workers: 2, mode: 'opfs', pace: 'max', durationS: 1,
+                                   source: { source: 'load', params: { error_rate: 2 }, seed: 1 } })
+    .then(() => null, (e) => e.message);
+  await new Promise((r) => setTimeout(r, 300));
+  return { refused, changes, runs, runsAfter: (await pl.listRuns()).length, running: !!pl.run };
+}"""
+
+
+def test_bad_parameters_are_refused_before_a_run_opens(page, app_url):
+    """Every sim builds its part before the logger opens a run (time to first
+    record): a part that cannot be built is refused with nothing written, and
+    the next good run starts as usual."""
+    page.goto(app_url)
+    page.fill("input[name=workers]", "2")
+    out = page.evaluate(BAD_START)
+    assert out["refused"] == "parameter error_rate must be within 0..1, got 2.0", out
+    assert out["changes"] == [] and out["runsAfter"] == out["runs"] and not out["running"], out
+    r = start_run(page, workers=2, source="load", rate=200_000, duration_s=1)
+    assert r["status"] == "closed" and int(r["produced"]) == int(r["logged"]) > 0
+    assert not page.errors, page.errors

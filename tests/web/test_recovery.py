@@ -9,7 +9,7 @@ the recovered run as a user would and checks that:
 - every record is valid and each producer's records are a gap-free prefix of
   its stream (the load generator is deterministic: vpslog.loadgen regenerates it);
 - the loss, against the sims' last reported counts, is within the README bound:
-  the staging buffer + per sim 16 buffers in flight + a partial buffer.
+  the staging buffer + per sim 64 buffers in flight + a partial buffer.
 
 One browser profile and one dev server for the module; each trial's recovery
 page is the next trial's run page, so a trial costs one Python boot."""
@@ -37,9 +37,10 @@ TRIALS = 5
 WORKERS = 2
 SOURCE = {"source": "load", "params": {"rate": 50_000, "vehicles": 20_000, "edges": 4_000, "error_rate": 0.001}, "seed": 9}
 BUFFER = RECORD_SIZE * RECORDS_PER_BUFFER
-STAGING_RECORDS = 64 * 1024 // RECORD_SIZE
-# README: the staging buffer, and per sim 16 buffers in flight and a partial buffer (< 409 records)
-LOSS_BOUND = STAGING_RECORDS + WORKERS * (16 * RECORDS_PER_BUFFER + RECORDS_PER_BUFFER - 1)
+STAGING_RECORDS = 256 * 1024 // RECORD_SIZE  # workers/sinks/opfs.js STAGING_BYTES
+CREDIT_WINDOW = 64  # workers/protocol.js
+# README: the staging buffer, and per sim 64 buffers in flight and a partial buffer (< 409 records)
+LOSS_BOUND = STAGING_RECORDS + WORKERS * (CREDIT_WINDOW * RECORDS_PER_BUFFER + RECORDS_PER_BUFFER - 1)
 SEED = random.randrange(1 << 30)
 RESULTS = []
 

@@ -1,7 +1,7 @@
 // What the retention policy removes, and the pre-flight verdict.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { expectedRunBytes, normalizePolicy, refusal, selectForRemoval } from '../../workers/retention.js';
+import { expectedRunBytes, mayRemove, normalizePolicy, refusal, selectForRemoval } from '../../workers/retention.js';
 
 const run = (runId, status, bytes, createdAt, extra = {}) => ({ runId, status, bytes, createdAt, live: null, ...extra });
 const RUNS = [
@@ -40,4 +40,16 @@ test('pre-flight: expected size and a plain refusal', () => {
   assert.equal(refusal(1000, p, 10 << 20, 100 << 20), null);
   assert.match(refusal(20 << 20, p, 10 << 20, 100 << 20), /needs about 20.0 MiB for its configured length plus 1.0 MiB headroom, but only 10.0 MiB of the 100.0 MiB quota is free/);
   assert.throws(() => normalizePolicy({ maxTotalBytes: -1 }), /maxTotalBytes must be a number/);
+});
+
+test('the pre-flight skips listing runs only when the policy could remove none of them', () => {
+  const old = [...RUNS, run('ancient', 'closed', 1e9, '2000-01-01T00:00:00Z')];
+  const policies = [{}, { maxTotalBytes: 40 }, { maxAgeDays: 1 }, { freeSpaceForRuns: true }, { freeSpaceForRuns: true, maxAgeDays: 0 }];
+  for (const p of policies.map(normalizePolicy)) {
+    for (const [free, need] of [[0, 100], [100, 100], [1e12, 1], [50, 60]]) {
+      const removes = selectForRemoval(old, p, { free, need }).length > 0;
+      if (removes) assert.ok(mayRemove(p, free, need), JSON.stringify({ p, free, need }));
+    }
+    assert.equal(mayRemove(p, 1e12, 1), p.maxTotalBytes !== null || p.maxAgeDays !== null);
+  }
 });

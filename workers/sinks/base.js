@@ -15,6 +15,7 @@
 //   close()            -> {bytes, checksum, error, parts?} (may be async)
 //   publish(manifest)  -> 'uploaded' | 'queued' | undefined (the run leaves the browser)
 //   stats()            -> {bytesWritten, bytesStaged, writes, ...sink-specific figures}
+//   timing             {name: ms} spent in each storage step, for the logger's profile; null if not measured
 
 export class SinkError extends Error {}
 
@@ -27,6 +28,8 @@ export class Sink {
   }
 
   onReady = () => {};
+
+  timing = null;
 
   // Accessors, not fields: a subclass's getter must not be shadowed by an own property.
   get ready() {

@@ -8,7 +8,7 @@ import { createCrc32c } from '../checksum.js';
 import { StorageWriteError, binName, explainOpenError, exists, runsDir, writeAll } from '../storage.js';
 import { Sink, SinkError } from './base.js';
 
-export const STAGING_BYTES = 64 * 1024;
+export const STAGING_BYTES = 256 * 1024;
 export const STAGE_MAX_MS = 200;
 export const FLUSH_MS = 1000;
 
@@ -41,6 +41,7 @@ export class OpfsSink extends Sink {
     this.writes = 0;
     this.lastFlush = performance.now();
     this.failed = null;
+    this.timing = { copyMs: 0, writeMs: 0, crcMs: 0, flushMs: 0 };
   }
 
   // Synchronous so the logger stays a simple message loop; throws SinkError
@@ -52,9 +53,11 @@ export class OpfsSink extends Sink {
       this.#write(u8);
       return;
     }
-    if (this.staged === 0) this.stagedSince = performance.now();
+    const t = performance.now();
+    if (this.staged === 0) this.stagedSince = t;
     this.staging.set(u8, this.staged);
     this.staged += u8.byteLength;
+    this.timing.copyMs += performance.now() - t;
   }
 
   // Called from the logger's timer.
@@ -103,19 +106,25 @@ export class OpfsSink extends Sink {
   }
 
   #write(u8) {
+    const t0 = performance.now();
     try {
       writeAll(this.access, u8, this.written, 'run data');
     } catch (e) {
       if (!(e instanceof StorageWriteError)) throw e;
       this.#fail(e.message);
     }
+    const t1 = performance.now();
     this.crc.update(u8);
+    this.timing.writeMs += t1 - t0;
+    this.timing.crcMs += performance.now() - t1;
     this.written += u8.byteLength;
     this.writes++;
   }
 
   #flush(now) {
+    const t = performance.now();
     this.access.flush();
+    this.timing.flushMs += performance.now() - t;
     this.durable = this.written;
     this.lastFlush = now;
   }
