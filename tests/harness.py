@@ -85,9 +85,12 @@ def s3_env(info: dict) -> dict:
 
 
 def put_cloud_run(s3, bucket: str, run_id: str, bin_path, manifest: dict, part_records: int = 524_288,
-                  with_manifest: bool = True) -> dict:
-    """A local run uploaded the way the CLOUD sink stores one: parts with their CRC32C, then the manifest."""
+                  with_manifest: bool = True, encoding: str = "raw") -> dict:
+    """A local run uploaded the way the CLOUD sink stores one: parts (encoded as ``encoding``)
+    with their CRC32C, then the manifest."""
     import crc32c
+
+    from vpslog.part_encoding import encode
 
     data = Path(bin_path).read_bytes()
     step = part_records * 10
@@ -95,9 +98,11 @@ def put_cloud_run(s3, bucket: str, run_id: str, bin_path, manifest: dict, part_r
     for i, at in enumerate(range(0, len(data), step), start=1):
         body = data[at:at + step]
         key = f"runs/{run_id}/part-{i:06d}.bin"
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        stored = encode(body, encoding)
+        s3.put_object(Bucket=bucket, Key=key, Body=stored)
         parts.append({"part": i, "key": key, "bytes": len(body), "records": len(body) // 10,
-                      "crc32c": f"{crc32c.crc32c(body):08x}"})
+                      "crc32c": f"{crc32c.crc32c(body):08x}", "encoding": encoding,
+                      "stored_bytes": len(stored), "stored_crc32c": f"{crc32c.crc32c(stored):08x}"})
     manifest = {**manifest, "run_id": run_id, "mode": "cloud", "parts": parts}
     if with_manifest:
         s3.put_object(Bucket=bucket, Key=f"runs/{run_id}/manifest.json", Body=json.dumps(manifest).encode())

@@ -18,6 +18,9 @@ export async function crc32cOf(bytes) {
   return h.digest('hex');
 }
 
+// The payload's size and CRC32C (a part's stored form; a manifest is stored as is).
+const stored = (meta) => ({ bytes: meta.stored_bytes ?? meta.bytes, crc32c: meta.stored_crc32c ?? meta.crc32c });
+
 const entryName = (meta) => (meta.kind === 'manifest' ? `${meta.runId}.manifest` : `${meta.runId}.part-${String(meta.part).padStart(6, '0')}`);
 
 export class DeadLetterQueue {
@@ -54,7 +57,7 @@ export class DeadLetterQueue {
 
   static #add(counts, meta, sign) {
     counts.entries += sign;
-    counts.bytes += sign * meta.bytes;
+    counts.bytes += sign * stored(meta).bytes;
     if (meta.kind === 'part') counts.partsByRun.set(meta.runId, (counts.partsByRun.get(meta.runId) ?? 0) + sign);
   }
 
@@ -62,7 +65,8 @@ export class DeadLetterQueue {
     DeadLetterQueue.#add(this, meta, sign);
   }
 
-  // meta: {kind: 'part'|'manifest', runId, run: {runId, token, expires, renewAfter}, part, bytes, records, crc32c, attempts, lastError}
+  // meta: {kind: 'part'|'manifest', runId, run: {runId, token, expires, renewAfter}, part, bytes, records, crc32c,
+  //        [encoding, stored_bytes, stored_crc32c], attempts, lastError}
   async put(meta, bytes) {
     const d = await dir('dlq');
     const name = entryName(meta);
@@ -108,23 +112,15 @@ export class DeadLetterQueue {
     if (!metas.length) return false;
     const { name, meta } = metas.reduce((a, b) => (b.meta.createdAt < a.meta.createdAt ? b : a));
     const payload = new Uint8Array(await (await (await d.getFileHandle(`${name}.bin`)).getFile()).arrayBuffer());
-    let invalid = null;
-    if (meta.kind === 'part' && payload.byteLength % RECORD_SIZE) {
-      invalid = `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
-    } else if (payload.byteLength !== meta.bytes) {
-      invalid = `size ${payload.byteLength} differs from the ${meta.bytes} bytes recorded`;
-    } else if ((await crc32cOf(payload)) !== meta.crc32c) {
-      invalid = 'checksum mismatch';
-    } else if (meta.run?.runId !== meta.runId) {
-      invalid = 'no run token for this run';
-    }
+    const invalid = (await DeadLetterQueue.#invalid(meta, payload))
+      ?? (meta.run?.runId !== meta.runId ? 'no run token for this run' : null);
     if (invalid) {
       await this.#quarantine(d, name, meta, invalid);
       return true;
     }
     try {
       if (await renewIfDue(api, meta.run)) await writeJson(d, `${name}.json`, meta);
-      await putOnce(api, meta.run, meta.kind === 'manifest' ? 'manifest' : meta.part, payload, meta.crc32c);
+      await putOnce(api, meta.run, meta.kind === 'manifest' ? 'manifest' : meta.part, payload, stored(meta).crc32c);
     } catch (e) {
       if (e instanceof UploadError && !e.retryable) {
         await this.#quarantine(d, name, meta, e.message);
@@ -143,6 +139,21 @@ export class DeadLetterQueue {
     this.lastError = null;
     this.onChange();
     return true;
+  }
+
+  static async #invalid(meta, payload) {
+    const encoding = meta.kind === 'part' ? meta.encoding ?? 'raw' : 'raw';
+    if (meta.kind === 'part' && encoding === 'raw' && payload.byteLength % RECORD_SIZE) {
+      return `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
+    }
+    if (payload.byteLength !== stored(meta).bytes) return `size ${payload.byteLength} differs from the ${stored(meta).bytes} bytes recorded`;
+    if ((await crc32cOf(payload)) !== stored(meta).crc32c) return 'checksum mismatch';
+    if (encoding === 'raw') return null;
+    try {
+      return (await crc32cOf(await decodePart(payload, encoding, meta.bytes))) === meta.crc32c ? null : 'decoded records: checksum mismatch';
+    } catch (e) {
+      return `cannot decode the ${encoding} part: ${e.message}`;
+    }
   }
 
   async #quarantine(d, name, meta, reason) {

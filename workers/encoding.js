@@ -1,0 +1,104 @@
+// How a CLOUD part is stored, from the same part_encoding.json the Python
+// readers use (py/vpslog/part_encoding.py): raw records, or the records' bytes
+// transposed into columns (byte k of record i at k*n + i) and then compressed
+// with the browser's native CompressionStream.
+//
+// Compression runs in the logger worker, never on the main thread, fed in
+// slices with a yield to the event loop between them: producers' buffers and
+// credits keep flowing while a part is encoded, and the longest time the
+// worker is held is one slice's compression (measured, see `stallMs`).
+import spec from '../py/vpslog/part_encoding.json' with { type: 'json' };
+import { RECORD_SIZE } from './record.js';
+
+export const ENCODINGS = Object.freeze({ ...spec.encodings });
+export const DEFAULT_ENCODING = spec.default;
+const SLICE = 256 * 1024;
+
+export function checkEncoding(name) {
+  if (!Object.hasOwn(ENCODINGS, name)) throw new Error(`unknown part encoding ${JSON.stringify(name)} (one of ${Object.keys(ENCODINGS).join(', ')})`);
+  return ENCODINGS[name];
+}
+
+export function shuffle(u8) {
+  const n = u8.byteLength / RECORD_SIZE;
+  const out = new Uint8Array(u8.byteLength);
+  for (let k = 0; k < RECORD_SIZE; k++) {
+    const base = k * n;
+    for (let i = 0, j = k; i < n; i++, j += RECORD_SIZE) out[base + i] = u8[j];
+  }
+  return out;
+}
+
+export function unshuffle(u8) {
+  const n = u8.byteLength / RECORD_SIZE;
+  const out = new Uint8Array(u8.byteLength);
+  for (let k = 0; k < RECORD_SIZE; k++) {
+    const base = k * n;
+    for (let i = 0, j = k; i < n; i++, j += RECORD_SIZE) out[j] = u8[base + i];
+  }
+  return out;
+}
+
+const yieldToEvents = () => globalThis.scheduler?.yield?.() ?? new Promise((r) => setTimeout(r, 0));
+
+async function collect(readable) {
+  const chunks = [];
+  for await (const c of readable) chunks.push(c);
+  return chunks;
+}
+
+// Pipes `u8` through a (De)CompressionStream in slices; resolves the output chunks and the
+// time the worker spent inside the slices (cpuMs) and in the longest one (stallMs).
+async function stream(transform, u8) {
+  const out = collect(transform.readable);
+  out.catch(() => {}); // awaited below; a failing write must not leave it unhandled
+  const writer = transform.writable.getWriter();
+  let cpuMs = 0;
+  let stallMs = 0;
+  for (let off = 0; off < u8.byteLength; off += SLICE) {
+    const t = performance.now();
+    await writer.write(u8.subarray(off, off + SLICE));
+    const dt = performance.now() - t;
+    cpuMs += dt;
+    stallMs = Math.max(stallMs, dt);
+    await yieldToEvents();
+  }
+  const t = performance.now();
+  await writer.close();
+  const chunks = await out;
+  cpuMs += performance.now() - t;
+  return { chunks, cpuMs, stallMs };
+}
+
+// The stored form of a part: {chunks (Uint8Arrays, a Blob's parts), bytes, cpuMs, stallMs}.
+export async function encodePart(u8, name) {
+  const { shuffle: shuffled, codec } = checkEncoding(name);
+  if (!shuffled && !codec) return { chunks: [u8], bytes: u8.byteLength, cpuMs: 0, stallMs: 0 };
+  const t = performance.now();
+  const body = shuffled ? shuffle(u8) : u8;
+  const shuffleMs = performance.now() - t;
+  if (!codec) return { chunks: [body], bytes: body.byteLength, cpuMs: shuffleMs, stallMs: shuffleMs };
+  await yieldToEvents();
+  const r = await stream(new CompressionStream(codec), body);
+  return {
+    chunks: r.chunks, bytes: r.chunks.reduce((a, c) => a + c.byteLength, 0),
+    cpuMs: shuffleMs + r.cpuMs, stallMs: Math.max(shuffleMs, r.stallMs),
+  };
+}
+
+// The records a stored part holds, or an Error saying why not (the DLQ checks an entry before replaying it).
+export async function decodePart(stored, name, size) {
+  const { shuffle: shuffled, codec } = checkEncoding(name);
+  let body = stored;
+  if (codec) {
+    const { chunks } = await stream(new DecompressionStream(codec), stored);
+    body = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0));
+    let off = 0;
+    for (const c of chunks) {
+      body.set(c, off);
+      off += c.byteLength;
+    }
+  }
+  if (body.byteLength !== size) throw new Error(`decodes to ${body.byteLength} bytes, not ${size}`);
+  return shuffled ? unshuffle(body) : body;
+}
