@@ -186,7 +186,8 @@ def persistent_context(playwright, profile=None, **kwargs):
 def app_page():
     """The whole app as `npm start` serves it (backend + dev server) in a fresh
     persistent Chromium profile: yields (page at the app, app URL) and fails
-    if anything was requested off 127.0.0.1. For benchmarks run on their own."""
+    if anything was requested off 127.0.0.1; ``page.backend`` is the backend's
+    ready line (see :func:`backend`). For benchmarks run on their own."""
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -194,6 +195,7 @@ def app_page():
             sync_playwright() as p, persistent_context(p) as ctx:
         guard = OffHostGuard(ctx)
         page = ctx.new_page()
+        page.backend = api
         page.goto(url)
         yield page, url
         assert not guard.off_host, guard.off_host

@@ -5,7 +5,11 @@
 // can finish its own runs after a reload, and only those. A payload that fails
 // validation, or that the server refuses for good (token expired or not for
 // this run, another object already stored), moves to quarantine/.
+// A part is kept in its stored form (encoded, if its run encodes parts): the
+// payload is what the PUT sends, checked against stored_bytes/stored_crc32c,
+// and an encoded one must also decode to its records' size and CRC32C.
 import { createCrc32c } from './checksum.js';
+import { decodePart, DecodeError } from './encoding.js';
 import { RECORD_SIZE } from './record.js';
 import { exists, opfsDir as dir, writeFile, writeJson } from './storage.js';
 import { putOnce, renewIfDue, UploadError } from './upload.js';
@@ -152,6 +156,7 @@ export class DeadLetterQueue {
     try {
       return (await crc32cOf(await decodePart(payload, encoding, meta.bytes))) === meta.crc32c ? null : 'decoded records: checksum mismatch';
     } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
       return `cannot decode the ${encoding} part: ${e.message}`;
     }
   }

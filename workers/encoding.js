@@ -86,12 +86,17 @@ export async function encodePart(u8, name) {
   };
 }
 
-// The records a stored part holds, or an Error saying why not (the DLQ checks an entry before replaying it).
+// Data that is not what its entry says it is (not a bug in the reader).
+export class DecodeError extends Error {}
+
+// The records a stored part holds, or a DecodeError saying why not (the DLQ checks an entry before replaying it).
 export async function decodePart(stored, name, size) {
   const { shuffle: shuffled, codec } = checkEncoding(name);
   let body = stored;
   if (codec) {
-    const { chunks } = await stream(new DecompressionStream(codec), stored);
+    const { chunks } = await stream(new DecompressionStream(codec), stored).catch((e) => {
+      throw new DecodeError(`not valid ${codec} data (${e.message})`);
+    });
     body = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0));
     let off = 0;
     for (const c of chunks) {
@@ -99,6 +104,6 @@ export async function decodePart(stored, name, size) {
       off += c.byteLength;
     }
   }
-  if (body.byteLength !== size) throw new Error(`decodes to ${body.byteLength} bytes, not ${size}`);
+  if (body.byteLength !== size) throw new DecodeError(`decodes to ${body.byteLength} bytes, not ${size}`);
   return shuffled ? unshuffle(body) : body;
 }
