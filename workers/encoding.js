@@ -39,7 +39,22 @@ export function unshuffle(u8) {
   return out;
 }
 
-const yieldToEvents = () => globalThis.scheduler?.yield?.() ?? new Promise((r) => setTimeout(r, 0));
+// A task queued behind the messages already waiting (producers' buffers): not
+// scheduler.yield(), whose continuation runs before them, nor setTimeout, which
+// is clamped to 4 ms once nested.
+// (Node, in the unit tests: the port keeps the process alive only while a wakeup is due.)
+const wakeups = [];
+const channel = new MessageChannel();
+channel.port1.onmessage = () => {
+  wakeups.shift()();
+  if (!wakeups.length) channel.port1.unref?.();
+};
+channel.port1.unref?.();
+const yieldToEvents = () => new Promise((resolve) => {
+  wakeups.push(resolve);
+  channel.port1.ref?.();
+  channel.port2.postMessage(null);
+});
 
 async function collect(readable) {
   const chunks = [];

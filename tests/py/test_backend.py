@@ -322,6 +322,23 @@ def test_injected_faults_and_their_cors_headers(backend, app_port):
     assert headers.get("Access-Control-Allow-Origin") is None
 
 
+def test_the_throttle_shares_one_slow_uplink_between_all_uploads(backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cap = create_run(backend)
+    bodies = [bytes([i]) * (256 << 10) for i in range(3)]
+    urls = [signed(backend, cap, i + 1, b) for i, b in enumerate(bodies)]
+    assert harness.set_faults(backend, throttle_mbit=8)["throttle_mbit"] == 8
+    t = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        statuses = list(pool.map(lambda pb: put(*pb)[0], zip(urls, bodies)))
+    took = time.monotonic() - t
+    assert statuses == [200] * 3
+    # 3 x 256 KiB through one 8 Mbit/s link: at least 0.79 s however many connections carry them
+    assert took >= 3 * (256 << 10) * 8 / 8e6
+    assert harness.set_faults(backend)["throttle_mbit"] == 0  # a reset lifts it
+
+
 @pytest.fixture(scope="module")
 def tight_backend(app_port):
     """A second `vpslog serve`: no API token (local dev) and small per-token bounds."""
