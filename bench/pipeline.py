@@ -220,6 +220,9 @@ def main() -> None:
                 results.setdefault((w, m), []).append(r)
                 print(f"#   rep {rep + 1} sims={w} sink={m}: {r['records'] / r['elapsed'] / 1e6:.2f} M rec/s", flush=True)
             raf_idle += page.evaluate(RAF_JS, args.seconds * 0.8)
+        import cloud as cloud_bench
+
+        encodings = cloud_bench.measure(page, api, seconds=args.seconds, reps=args.reps)
         assert not guard.off_host, guard.off_host
 
     print()
@@ -239,6 +242,7 @@ def main() -> None:
           f"{max(r['partsInFlight'] for r in cloud)}, peak bytes held by the logger "
           f"{max(r['bytesInMemory'] for r in cloud) / 2**20:.1f} MiB, parts sent to the DLQ {sum(r['toDlq'] for r in cloud)}, "
           f"manifest {'/'.join(sorted({r['published'] for r in cloud}))}")
+    print(cloud_bench.table(encodings, args.seconds, args.reps, 50))
     print()
     def first(cloud):
         return [r["firstRecordMs"] for (w, m), rs in results.items() if (m == "cloud") == cloud for r in rs

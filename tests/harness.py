@@ -85,9 +85,12 @@ def s3_env(info: dict) -> dict:
 
 
 def put_cloud_run(s3, bucket: str, run_id: str, bin_path, manifest: dict, part_records: int = 524_288,
-                  with_manifest: bool = True) -> dict:
-    """A local run uploaded the way the CLOUD sink stores one: parts with their CRC32C, then the manifest."""
+                  with_manifest: bool = True, encoding: str = "raw") -> dict:
+    """A local run uploaded the way the CLOUD sink stores one: parts (encoded as ``encoding``)
+    with their CRC32C, then the manifest."""
     import crc32c
+
+    from vpslog.part_encoding import encode
 
     data = Path(bin_path).read_bytes()
     step = part_records * 10
@@ -95,9 +98,11 @@ def put_cloud_run(s3, bucket: str, run_id: str, bin_path, manifest: dict, part_r
     for i, at in enumerate(range(0, len(data), step), start=1):
         body = data[at:at + step]
         key = f"runs/{run_id}/part-{i:06d}.bin"
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        stored = encode(body, encoding)
+        s3.put_object(Bucket=bucket, Key=key, Body=stored)
         parts.append({"part": i, "key": key, "bytes": len(body), "records": len(body) // 10,
-                      "crc32c": f"{crc32c.crc32c(body):08x}"})
+                      "crc32c": f"{crc32c.crc32c(body):08x}", "encoding": encoding,
+                      "stored_bytes": len(stored), "stored_crc32c": f"{crc32c.crc32c(stored):08x}"})
     manifest = {**manifest, "run_id": run_id, "mode": "cloud", "parts": parts}
     if with_manifest:
         s3.put_object(Bucket=bucket, Key=f"runs/{run_id}/manifest.json", Body=json.dumps(manifest).encode())
@@ -181,7 +186,8 @@ def persistent_context(playwright, profile=None, **kwargs):
 def app_page():
     """The whole app as `npm start` serves it (backend + dev server) in a fresh
     persistent Chromium profile: yields (page at the app, app URL) and fails
-    if anything was requested off 127.0.0.1. For benchmarks run on their own."""
+    if anything was requested off 127.0.0.1; ``page.backend`` is the backend's
+    ready line (see :func:`backend`). For benchmarks run on their own."""
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -189,6 +195,7 @@ def app_page():
             sync_playwright() as p, persistent_context(p) as ctx:
         guard = OffHostGuard(ctx)
         page = ctx.new_page()
+        page.backend = api
         page.goto(url)
         yield page, url
         assert not guard.off_host, guard.off_host

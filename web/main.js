@@ -3,6 +3,7 @@ import { Pipeline, MAX_SIMS } from './pipeline.js';
 import { SourcePanel } from './sources.js';
 import { LiveView } from './view.js';
 import { CREDIT_WINDOW } from '../workers/protocol.js';
+import { DEFAULT_ENCODING, ENCODINGS } from '../workers/encoding.js';
 
 const $ = (sel) => document.querySelector(sel);
 const form = $('#run-form');
@@ -36,12 +37,18 @@ function readForm() {
   const { source, problems: sourceProblems } = sources.read();
   problems.push(...sourceProblems);
   const cfg = { mode: el.mode.value, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS),
-    source: source && { ...source, seed: value(el.seed) }, apiToken: el.apiToken.value.trim() };
+    source: source && { ...source, seed: value(el.seed) }, apiToken: el.apiToken.value.trim(),
+    cloud: { encoding: el.encoding.value } };
   return { cfg, problems };
 }
 
 // The API token stays in this origin's localStorage and travels only as an
 // Authorization header (never in a URL).
+// CLOUD part encodings, from py/vpslog/part_encoding.json (the default first).
+for (const name of [DEFAULT_ENCODING, ...Object.keys(ENCODINGS).filter((n) => n !== DEFAULT_ENCODING)]) {
+  form.elements.encoding.add(new Option(name === DEFAULT_ENCODING ? `${name} (default)` : name, name));
+}
+
 const TOKEN_KEY = 'vpslog.apiToken';
 form.elements.apiToken.value = localStorage.getItem(TOKEN_KEY) ?? '';
 form.elements.apiToken.addEventListener('change', () => localStorage.setItem(TOKEN_KEY, form.elements.apiToken.value.trim()));

@@ -215,7 +215,8 @@ export class Pipeline extends EventTarget {
   }
 
   // mode: 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs) or 'null'
-  // (discard; the benchmark's transport ceiling). cloud: optional {retry} overrides.
+  // (discard; the benchmark's transport ceiling). cloud: optional {encoding} (how parts
+  // are stored, py/vpslog/part_encoding.json; its default otherwise) and {retry} overrides.
   // source: {source: spec, params, seed}; user code is named by its spec (module:Class).
   // apiToken: the presign API's bearer token, if the server requires one (CLOUD only).
   async start({ workers, source, pace, durationS, mode = 'opfs', cloud, apiToken }) {

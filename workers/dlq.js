@@ -5,7 +5,11 @@
 // can finish its own runs after a reload, and only those. A payload that fails
 // validation, or that the server refuses for good (token expired or not for
 // this run, another object already stored), moves to quarantine/.
+// A part is kept in its stored form (encoded, if its run encodes parts): the
+// payload is what the PUT sends, checked against stored_bytes/stored_crc32c,
+// and an encoded one must also decode to its records' size and CRC32C.
 import { createCrc32c } from './checksum.js';
+import { decodePart, DecodeError } from './encoding.js';
 import { RECORD_SIZE } from './record.js';
 import { exists, opfsDir as dir, writeFile, writeJson } from './storage.js';
 import { putOnce, renewIfDue, UploadError } from './upload.js';
@@ -17,6 +21,9 @@ export async function crc32cOf(bytes) {
   h.update(bytes);
   return h.digest('hex');
 }
+
+// The payload's size and CRC32C (a part's stored form; a manifest is stored as is).
+const stored = (meta) => ({ bytes: meta.stored_bytes ?? meta.bytes, crc32c: meta.stored_crc32c ?? meta.crc32c });
 
 const entryName = (meta) => (meta.kind === 'manifest' ? `${meta.runId}.manifest` : `${meta.runId}.part-${String(meta.part).padStart(6, '0')}`);
 
@@ -54,7 +61,7 @@ export class DeadLetterQueue {
 
   static #add(counts, meta, sign) {
     counts.entries += sign;
-    counts.bytes += sign * meta.bytes;
+    counts.bytes += sign * stored(meta).bytes;
     if (meta.kind === 'part') counts.partsByRun.set(meta.runId, (counts.partsByRun.get(meta.runId) ?? 0) + sign);
   }
 
@@ -62,7 +69,8 @@ export class DeadLetterQueue {
     DeadLetterQueue.#add(this, meta, sign);
   }
 
-  // meta: {kind: 'part'|'manifest', runId, run: {runId, token, expires, renewAfter}, part, bytes, records, crc32c, attempts, lastError}
+  // meta: {kind: 'part'|'manifest', runId, run: {runId, token, expires, renewAfter}, part, bytes, records, crc32c,
+  //        [encoding, stored_bytes, stored_crc32c], attempts, lastError}
   async put(meta, bytes) {
     const d = await dir('dlq');
     const name = entryName(meta);
@@ -108,23 +116,15 @@ export class DeadLetterQueue {
     if (!metas.length) return false;
     const { name, meta } = metas.reduce((a, b) => (b.meta.createdAt < a.meta.createdAt ? b : a));
     const payload = new Uint8Array(await (await (await d.getFileHandle(`${name}.bin`)).getFile()).arrayBuffer());
-    let invalid = null;
-    if (meta.kind === 'part' && payload.byteLength % RECORD_SIZE) {
-      invalid = `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
-    } else if (payload.byteLength !== meta.bytes) {
-      invalid = `size ${payload.byteLength} differs from the ${meta.bytes} bytes recorded`;
-    } else if ((await crc32cOf(payload)) !== meta.crc32c) {
-      invalid = 'checksum mismatch';
-    } else if (meta.run?.runId !== meta.runId) {
-      invalid = 'no run token for this run';
-    }
+    const invalid = (await DeadLetterQueue.#invalid(meta, payload))
+      ?? (meta.run?.runId !== meta.runId ? 'no run token for this run' : null);
     if (invalid) {
       await this.#quarantine(d, name, meta, invalid);
       return true;
     }
     try {
       if (await renewIfDue(api, meta.run)) await writeJson(d, `${name}.json`, meta);
-      await putOnce(api, meta.run, meta.kind === 'manifest' ? 'manifest' : meta.part, payload, meta.crc32c);
+      await putOnce(api, meta.run, meta.kind === 'manifest' ? 'manifest' : meta.part, payload, stored(meta).crc32c);
     } catch (e) {
       if (e instanceof UploadError && !e.retryable) {
         await this.#quarantine(d, name, meta, e.message);
@@ -143,6 +143,22 @@ export class DeadLetterQueue {
     this.lastError = null;
     this.onChange();
     return true;
+  }
+
+  static async #invalid(meta, payload) {
+    const encoding = meta.kind === 'part' ? meta.encoding ?? 'raw' : 'raw';
+    if (meta.kind === 'part' && encoding === 'raw' && payload.byteLength % RECORD_SIZE) {
+      return `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
+    }
+    if (payload.byteLength !== stored(meta).bytes) return `size ${payload.byteLength} differs from the ${stored(meta).bytes} bytes recorded`;
+    if ((await crc32cOf(payload)) !== stored(meta).crc32c) return 'checksum mismatch';
+    if (encoding === 'raw') return null;
+    try {
+      return (await crc32cOf(await decodePart(payload, encoding, meta.bytes))) === meta.crc32c ? null : 'decoded records: checksum mismatch';
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      return `cannot decode the ${encoding} part: ${e.message}`;
+    }
   }
 
   async #quarantine(d, name, meta, reason) {

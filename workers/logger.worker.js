@@ -354,6 +354,7 @@ function postStats() {
     producers: run.producers.size,
     rejected: errors.rejected_messages,
     dropped: records - (s.bytesWritten + s.bytesStaged) / RECORD_SIZE,
+    loggerHeldMs: run.heldMs ?? 0,
   };
   post(P.LOG_STATS, {
     ...withReplays(totals),
@@ -434,7 +435,12 @@ self.onmessage = async (e) => {
   }
 };
 
+// How late the timer fires: how long the worker was held (encoding a part, GC, a busy CPU).
+let tickAt = performance.now();
 setInterval(() => {
+  const now = performance.now();
+  if (run) run.heldMs = Math.max(run.heldMs ?? 0, now - tickAt - TICK_MS);
+  tickAt = now;
   if (!run || run.failed) return;
   const t = performance.now();
   try {

@@ -55,3 +55,9 @@ export function closeManifest(manifest, { producers, sink, errors }) {
     errors: { ...errors, dropped_records: received - records, ...(sink.error ? { storage: sink.error } : {}) },
   };
 }
+
+// A CLOUD part's manifest entry: bytes and crc32c of its records, and how it is
+// stored (encoding, stored_bytes, stored_crc32c: the object in the bucket).
+export function manifestPart({ part, key, bytes, records, crc32c, encoding = 'raw', stored_bytes = bytes, stored_crc32c = crc32c }) {
+  return { part, key, bytes, records, crc32c, encoding, stored_bytes, stored_crc32c };
+}

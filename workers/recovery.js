@@ -5,6 +5,7 @@
 // holding that lock, so two tabs never repair the same run.
 import { createCrc32c } from './checksum.js';
 import { runLock } from './locks.js';
+import { manifestPart } from './manifest.js';
 import { RECORD_SIZE } from './record.js';
 import {
   binName, manifestName, progressName, readJsonIfAny, removeIfAny, runsDir, writeJson,
@@ -88,7 +89,7 @@ function repairCloud(manifest, progress) {
   const through = parts.at(-1)?.through ?? null;
   return repairedManifest(manifest, progress, {
     records: bytes / RECORD_SIZE, bytes, checksum: through && { algorithm: 'crc32c', value: through },
-    parts: parts.map(({ part, key, bytes: b, records, crc32c }) => ({ part, key, bytes: b, records, crc32c })),
+    parts: parts.map(manifestPart),
   });
 }
 

@@ -68,7 +68,22 @@ async function confirmStored(api, cap, object, why) {
   if (status !== 200) throw new UploadError(`PUT ${object.part}: ${why}, and ${reply.error}`, 409);
 }
 
+// Once a run's manifest is in the bucket, the server reads it from there and
+// adds the run to the bucket's catalogue (runs/catalogue.json). Best effort:
+// `vpslog ls` catalogues a run whose news never arrived (a tab that died).
+async function landed(api, cap) {
+  const { reply } = await post(api, 'seal', { body: { runId: cap.runId }, headers: runAuth(cap) }).catch((e) => ({ reply: { error: e.message } }));
+  return reply;
+}
+
+// body: what the key is to hold, and crc32c its CRC32C (8 hex), which the URL signs.
 export async function putOnce(api, cap, part, body, crc32c) {
+  await storeOnce(api, cap, part, body, crc32c);
+  if (part === 'manifest') return landed(api, cap);
+  return null;
+}
+
+async function storeOnce(api, cap, part, body, crc32c) {
   const object = { runId: cap.runId, part, bytes: body.size ?? body.byteLength, crc32c };
   const p = await presign(api, cap, object);
   if (p.sealed) return confirmStored(api, cap, object, p.sealed);
@@ -89,13 +104,13 @@ export async function putOnce(api, cap, part, body, crc32c) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Capped exponential backoff with full jitter (at least what a 429 asks for),
-// until maxElapsedMs is spent. Resolves {ok, attempts, error}; `onRetry` is told about every retry.
+// until maxElapsedMs is spent. Resolves {ok, attempts, error, landed (a manifest: the server's catalogue reply)}; `onRetry` is told about every retry.
 export async function putWithRetry(api, cap, part, body, crc32c, { retry = RETRY, onRetry = () => {} } = {}) {
   const t0 = performance.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      await putOnce(api, cap, part, body, crc32c);
-      return { ok: true, attempts: attempt, error: null };
+      const landedReply = await putOnce(api, cap, part, body, crc32c);
+      return { ok: true, attempts: attempt, error: null, landed: landedReply };
     } catch (e) {
       const wait = Math.max(e.retryAfterMs ?? 0, Math.random() * Math.min(retry.capMs, retry.baseMs * 2 ** attempt));
       const error = e.message ?? String(e);

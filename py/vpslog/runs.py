@@ -10,7 +10,8 @@ reading process takes the endpoint and keys from its own environment
 of whole records, each checked where it is read (CRC32C per CLOUD part).
 
 The catalogue reads manifests only, never parts, many at once, and keeps the
-rows of complete CLOUD runs in one small object beside them (``catalogue``).
+rows of complete CLOUD runs in one small object beside them (``catalogue``),
+which the server also updates as each run's manifest lands (``catalogue_landed``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from .manifest import ManifestError, check_manifest, load_manifest, sibling_manifest
 from .record import RECORD_SIZE
 
-__all__ = ["LocalRun", "S3Run", "RunError", "resolve", "catalogue", "is_run_address", "source_facts"]
+__all__ = ["LocalRun", "S3Run", "RunError", "resolve", "catalogue", "catalogue_landed", "is_run_address", "source_facts"]
 
 BLOCK_RECORDS = 4 << 20  # ~40 MB read per step (local) or per group of 5 MiB parts (S3)
 S3_LOCATION = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
@@ -105,10 +106,10 @@ class S3Run:
         return m
 
     def blocks(self, manifest: dict) -> list:
-        """Consecutive parts grouped to about BLOCK_RECORDS: (start record, ((key, bytes, crc32c), ...))."""
+        """Consecutive parts grouped to about BLOCK_RECORDS: (start record, (manifest part entry, ...))."""
         blocks, group, start, size = [], [], 0, 0
         for p in manifest["parts"]:
-            group.append((p["key"], p["bytes"], p["crc32c"]))
+            group.append(p)
             size += p["bytes"]
             if size >= BLOCK_RECORDS * RECORD_SIZE:
                 blocks.append((start, tuple(group)))
@@ -118,11 +119,11 @@ class S3Run:
         return blocks
 
     def parts(self, block):
-        """The block's parts, each checked against the manifest's size and CRC32C."""
+        """The block's parts, decoded and each checked against the manifest's sizes and CRC32C."""
         from .backend.fetch import read_part
 
-        for key, size, crc in block[1]:
-            yield read_part(_s3(), self.bucket, {"key": key, "bytes": size, "crc32c": crc})
+        for p in block[1]:
+            yield read_part(_s3(), self.bucket, p)
 
     def read(self, block) -> bytes:
         return b"".join(self.parts(block))
@@ -213,10 +214,10 @@ def _local_row(run: LocalRun) -> dict:
     return _row(run, m, None if m["status"] == "closed" else f"status {m['status']}", m["status"] == "closed")
 
 
-def _s3_row(run: S3Run) -> dict:
+def _s3_row(run: S3Run, s3=None) -> dict:
     from botocore.exceptions import ClientError
 
-    s3 = _s3()
+    s3 = s3 or _s3()
     key = f"runs/{run.run_id}/manifest.json"
     try:
         body = s3.get_object(Bucket=run.bucket, Key=key)["Body"].read()
@@ -252,12 +253,12 @@ def catalogue(location: str, concurrency: int = 32) -> list[dict]:
         raise RunError(f"{location}: not a directory or an s3:// location")
     bucket, prefix = _s3_location(location)
     ids = _s3_run_ids(bucket, prefix)
-    known, etag = _read_catalogue(bucket)
+    known, etag = _read_catalogue(_s3(), bucket)
     fresh = _rows([S3Run(bucket, r) for r in ids if r not in known], _s3_row, concurrency)
     fresh = {r["location"].rsplit("/", 1)[1]: r for r in fresh}
     new = {k: r for k, r in fresh.items() if r["complete"]}
     if new:
-        _add_to_catalogue(bucket, new, known, etag)
+        _add_to_catalogue(_s3(), bucket, new, known, etag)
     by_id = {**known, **fresh}
     return [by_id[r] for r in ids]
 
@@ -265,13 +266,24 @@ def catalogue(location: str, concurrency: int = 32) -> list[dict]:
 CATALOGUE_KEY = "runs/catalogue.json"  # beside the run prefixes: a key, never listed as a run
 
 
-def _read_catalogue(bucket: str) -> tuple[dict, str | None]:
+def catalogue_landed(s3, bucket: str, run_id: str) -> dict:
+    """The hook for a run whose manifest has just landed (``POST /api/seal``): its row, read
+    from the manifest in the bucket (never from the writer's copy), added to
+    ``runs/catalogue.json`` if the run is complete. ``row["catalogued"]`` says whether it is
+    there now; if not (a busy object), the next ``vpslog ls`` adds it."""
+    row = _s3_row(S3Run(bucket, run_id), s3)
+    known, etag = _read_catalogue(s3, bucket)
+    done = run_id in known or (row["complete"] and _add_to_catalogue(s3, bucket, {run_id: row}, known, etag))
+    return {**row, "catalogued": bool(done)}
+
+
+def _read_catalogue(s3, bucket: str) -> tuple[dict, str | None]:
     import json
 
     from botocore.exceptions import ClientError
 
     try:
-        obj = _s3().get_object(Bucket=bucket, Key=CATALOGUE_KEY)
+        obj = s3.get_object(Bucket=bucket, Key=CATALOGUE_KEY)
         body = json.loads(obj["Body"].read())
         return ({k: v for k, v in body["runs"].items() if isinstance(v, dict) and v.get("complete")},
                 obj["ETag"])
@@ -283,21 +295,26 @@ def _read_catalogue(bucket: str) -> tuple[dict, str | None]:
         return {}, None  # unreadable: rebuilt from the manifests, and overwritten below
 
 
-def _add_to_catalogue(bucket: str, new: dict, known: dict, etag: str | None, attempts: int = 5) -> None:
+def _add_to_catalogue(s3, bucket: str, new: dict, known: dict, etag: str | None, attempts: int = 8) -> bool:
     """Compare-and-swap: put the union only if nobody wrote the object since we read it, else
-    re-read and merge (entries never change, so a union is always right). Best effort: a
-    read-only key or a busy object only means the next listing reads more manifests."""
+    re-read and merge (entries never change, so a union is always right), after a short random
+    wait so that writers who collided do not collide again. Best effort: a read-only key or a
+    busy object only means the next listing reads more manifests. True once it is written."""
     import json
+    import random
+    import time
 
     from botocore.exceptions import ClientError
 
-    for _ in range(attempts):
+    for attempt in range(attempts):
         body = json.dumps({"format": "vpslog-catalogue", "runs": {**known, **new}}).encode()
         condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         try:
-            _s3().put_object(Bucket=bucket, Key=CATALOGUE_KEY, Body=body, ContentType="application/json", **condition)
-            return
+            s3.put_object(Bucket=bucket, Key=CATALOGUE_KEY, Body=body, ContentType="application/json", **condition)
+            return True
         except ClientError as e:
             if e.response["Error"]["Code"] not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                return
-        known, etag = _read_catalogue(bucket)
+                return False
+        time.sleep(random.uniform(0, 0.02 * 2 ** attempt))
+        known, etag = _read_catalogue(s3, bucket)
+    return False

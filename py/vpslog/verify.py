@@ -103,7 +103,10 @@ def _cloud_chunks(run, manifest: dict, report: Report):
     for p in manifest["parts"]:
         try:
             body = read_part(_s3(), run.bucket, p)
-        except (FetchError, ClientError) as e:
+        except FetchError as e:  # names the part already
+            report.problems.append(str(e))
+            continue
+        except ClientError as e:
             report.problems.append(f"{p['key']}: {e}")
             continue
         report.bytes += len(body)

@@ -94,6 +94,19 @@ def test_bucket_run_gives_the_fetched_files_results_in_process_and_on_dask(backe
     assert out.returncode == 0 and "OK" in out.stdout, out.stdout + out.stderr
 
 
+def test_compressed_parts_give_the_raw_runs_results_in_process_and_on_dask(backend, s3, sim, cluster, tmp_path):
+    bin_path, manifest = sim
+    urls = {}
+    for encoding in ("raw", "shuffle-gzip"):
+        m = harness.put_cloud_run(s3, backend["bucket"], f"enc-{encoding}", bin_path, manifest, PART_RECORDS, encoding=encoding)
+        urls[encoding] = f"s3://{backend['bucket']}/runs/enc-{encoding}"
+    assert m["parts"][0]["encoding"] == "shuffle-gzip" and m["parts"][0]["stored_bytes"] < m["parts"][0]["bytes"] / 2
+    raw = {**analyze(urls["raw"], out_dir=tmp_path / "raw"), "run_id": None}
+    same_result(raw, {**analyze(urls["shuffle-gzip"], out_dir=tmp_path / "packed"), "run_id": None})
+    same_result(raw, {**analyze(urls["shuffle-gzip"], out_dir=tmp_path / "dask", client=cluster), "run_id": None})
+    assert raw["traversals"] > 100_000
+
+
 def test_many_bucket_runs_on_the_cluster_skip_damaged_and_incomplete_ones(backend, s3, sim, cluster, tmp_path):
     bin_path, manifest = sim
     bucket = backend["bucket"]

@@ -26,6 +26,7 @@ from vpslog import record  # noqa: E402
 from vpslog.backend.presign import RUN_ID  # noqa: E402
 from vpslog.backend.runs import RunTokens, token_id  # noqa: E402
 from vpslog.backend.settings import PART_MAX_BYTES, Settings  # noqa: E402
+from vpslog.part_encoding import encode  # noqa: E402
 
 
 def http(method, url, body=None, headers=None):
@@ -321,6 +322,23 @@ def test_injected_faults_and_their_cors_headers(backend, app_port):
     assert headers.get("Access-Control-Allow-Origin") is None
 
 
+def test_the_throttle_shares_one_slow_uplink_between_all_uploads(backend):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cap = create_run(backend)
+    bodies = [bytes([i]) * (256 << 10) for i in range(3)]
+    urls = [signed(backend, cap, i + 1, b) for i, b in enumerate(bodies)]
+    assert harness.set_faults(backend, throttle_mbit=8)["throttle_mbit"] == 8
+    t = time.monotonic()
+    with ThreadPoolExecutor(3) as pool:
+        statuses = list(pool.map(lambda pb: put(*pb)[0], zip(urls, bodies)))
+    took = time.monotonic() - t
+    assert statuses == [200] * 3
+    # 3 x 256 KiB through one 8 Mbit/s link: at least 0.79 s however many connections carry them
+    assert took >= 3 * (256 << 10) * 8 / 8e6
+    assert harness.set_faults(backend)["throttle_mbit"] == 0  # a reset lifts it
+
+
 @pytest.fixture(scope="module")
 def tight_backend(app_port):
     """A second `vpslog serve`: no API token (local dev) and small per-token bounds."""
@@ -356,15 +374,17 @@ def test_serve_refuses_an_open_api_in_front_of_a_remote_bucket(tmp_path):
     assert out.returncode == 2 and "at least 16 characters" in out.stderr
 
 
-def upload_run(backend, cap, parts_records, with_manifest=True):
-    """Upload a run the way the logger does: parts, then the manifest."""
+def upload_run(backend, cap, parts_records, with_manifest=True, encoding="raw"):
+    """Upload a run the way the logger does: parts (stored as `encoding`), then the manifest."""
     run_id = cap["runId"]
     parts, crc, total = [], 0, 0
     for i, recs in enumerate(parts_records, start=1):
         data = record.pack(recs)
-        p = signed(backend, cap, i, data)
-        assert put(p, data)[0] == 200
-        parts.append({"part": i, "key": p["key"], "bytes": len(data), "records": len(recs), "crc32c": crc_hex(data)})
+        stored = encode(data, encoding)
+        p = signed(backend, cap, i, stored)
+        assert put(p, stored)[0] == 200
+        parts.append({"part": i, "key": p["key"], "bytes": len(data), "records": len(recs), "crc32c": crc_hex(data),
+                      "encoding": encoding, "stored_bytes": len(stored), "stored_crc32c": crc_hex(stored)})
         crc = crc32c.crc32c(data, crc)
         total += len(recs)
     manifest = {
@@ -414,3 +434,67 @@ def test_fetch_reassembles_checks_and_refuses_incomplete_or_damaged_runs(backend
     assert out.returncode == 1 and "part-000002.bin: CRC32C mismatch" in out.stderr
     assert not (tmp_path / "b" / f"{bad['runId']}.bin").exists()
     assert fetch_cli(backend, "s3://x/../../etc", tmp_path).returncode == 1
+
+
+def test_fetch_reads_compressed_parts_and_names_a_damaged_one(backend, tmp_path):
+    recs = [[(t, t % 7, t % 5, 1 + t % 3) for t in range(k * 1000, k * 1000 + n)] for k, n in enumerate((1000, 1000, 37))]
+    raw, packed = create_run(backend), create_run(backend)
+    upload_run(backend, raw, recs)
+    m = upload_run(backend, packed, recs, encoding="shuffle-gzip")
+    assert all(p["stored_bytes"] < p["bytes"] for p in m["parts"])
+    for cap, out in ((raw, tmp_path / "raw"), (packed, tmp_path / "packed")):
+        done = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{cap['runId']}", out)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "packed" / f"{packed['runId']}.bin").read_bytes() == \
+        (tmp_path / "raw" / f"{raw['runId']}.bin").read_bytes() == record.pack([r for part in recs for r in part])
+
+    key = f"runs/{packed['runId']}/part-000002.bin"
+    body = upstream(backend).get_object(Bucket=backend["bucket"], Key=key)["Body"].read()
+    upstream(backend).put_object(Bucket=backend["bucket"], Key=key, Body=body[:-9])  # cut at rest
+    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{packed['runId']}", tmp_path / "cut")
+    assert out.returncode == 1 and f"{key}: {len(body) - 9} bytes stored, manifest says {len(body)}" in out.stderr
+    assert not list((tmp_path / "cut").glob("*.bin"))
+
+
+def seal(backend, cap, run_id=None):
+    return api(backend, "seal", {"runId": run_id or cap["runId"]}, {"X-Vpslog-Run-Token": cap["token"]})[:2]
+
+
+def test_runs_sealed_at_once_all_land_in_the_catalogue_and_ls_reads_it_alone(backend, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import vpslog.runs as runs
+
+    early = create_run(backend)
+    upload_run(backend, early, [[(1, 2, 3, 1)]], with_manifest=False)
+    assert seal(backend, early) == (409, {"catalogued": False, "error": f"runs/{early['runId']}/manifest.json is not in the bucket"})
+    caps = [create_run(backend) for _ in range(8)]
+    assert seal(backend, caps[0], caps[1]["runId"])[0] == 403  # only a run's own token seals it
+
+    def finish(i_cap):  # eight browsers finish their runs at the same moment
+        i, cap = i_cap
+        upload_run(backend, cap, [[(t, i, t % 5, 1 + t % 2) for t in range(100 + i)]], encoding=("raw", "shuffle-gzip")[i % 2])
+        return seal(backend, cap)
+
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(finish, enumerate(caps)))
+    assert replies == [(200, {"catalogued": True, "status": "closed", "problem": None})] * 8
+    ids = {c["runId"] for c in caps}
+    s3 = upstream(backend)
+    cached = json.loads(s3.get_object(Bucket=backend["bucket"], Key=runs.CATALOGUE_KEY)["Body"].read())["runs"]
+    assert ids <= set(cached) and early["runId"] not in cached
+    assert [cached[c["runId"]]["records"] for c in caps] == [100 + i for i in range(8)]
+
+    # `vpslog ls` now reads those rows from the catalogue: one GET, none of their manifests
+    for k, v in harness.s3_env(backend).items():
+        monkeypatch.setenv(k, v)
+    runs._s3.cache_clear()
+    try:
+        got = []
+        runs._s3().meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: got.append(params["Key"]))
+        rows = {r["run_id"]: r for r in runs.catalogue(f"s3://{backend['bucket']}/runs/run-")}
+    finally:
+        runs._s3.cache_clear()
+    assert got.count(runs.CATALOGUE_KEY) == 1
+    assert not [k for k in got if k.split("/")[1] in ids]
+    assert all(rows[i] == cached[i] for i in ids) and not rows[early["runId"]]["complete"]

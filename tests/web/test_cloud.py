@@ -11,11 +11,13 @@ import time
 import urllib.request
 
 import pytest
-from pageflow import BOOT_TIMEOUT_MS, fetch_cli, verify_cli
+from pageflow import BOOT_TIMEOUT_MS, assert_same_events, fetch_cli, verify_cli
 
 import harness
+from vpslog import part_encoding
 from vpslog.backend.runs import token_id
 from vpslog.backend.settings import Settings
+from vpslog.runs import CATALOGUE_KEY
 
 crc32c = pytest.importorskip("crc32c")
 
@@ -167,6 +169,8 @@ def test_dlq_entries_replay_with_their_own_run_token_or_are_quarantined(page, ap
     meta = {"kind": "part", "runId": "run-q", "records": 2, "attempts": 3, "lastError": "x", "createdAt": "2026-01-01T00:00:00Z"}
     good = [1] * 20
     crc = f"{crc32c.crc32c(bytes(good)):08x}"
+    packed = part_encoding.encode(bytes(good), "shuffle-gzip")
+    garbled = packed[:12] + bytes(len(packed) - 12)
     own = create_run(backend)  # a genuine token, but of another run than the entries claim
     mine = create_run(backend)  # the entry's own run, its token due for renewal
     page.evaluate(PLANT, [[
@@ -178,11 +182,17 @@ def test_dlq_entries_replay_with_their_own_run_token_or_are_quarantined(page, ap
                                      "run": {**own, "runId": "run-q"}}],
         [f"{mine['runId']}.part-000001", good, {**meta, "runId": mine["runId"], "part": 1, "bytes": 20, "crc32c": crc,
                                                 "createdAt": "2026-01-05T00:00:00Z", "run": {**mine, "renewAfter": 0}}],
+        # stored as it would be uploaded, intact as stored, yet not the part's records
+        ["run-q.part-000005", list(garbled), {**meta, "part": 5, "bytes": 20, "crc32c": crc, "encoding": "shuffle-gzip",
+                                              "stored_bytes": len(garbled), "stored_crc32c": f"{crc32c.crc32c(garbled):08x}",
+                                              "createdAt": "2026-01-06T00:00:00Z", "run": {**own, "runId": "run-q"}}],
     ]])
     page.reload()  # the logger counts the DLQ at start and replays it
-    wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.quarantined === 4 && window.vpslog.stats.replayed === 1")
+    wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.quarantined === 5 && window.vpslog.stats.replayed === 1")
     assert page.evaluate("window.vpslog.stats.dlqEntries") == 0
     q = page.evaluate(PLANT, [[]])
+    assert q.pop("run-q.part-000005.json").startswith("cannot decode the shuffle-gzip part: not valid gzip data")
+    assert q.pop("run-q.part-000005.bin") == len(garbled)
     assert {k: v for k, v in q.items() if k != "run-q.part-000004.json"} == {
         "run-q.part-000001.bin": 13, "run-q.part-000001.json": "size 13 is not a whole number of 10-byte records",
         "run-q.part-000002.bin": 20, "run-q.part-000002.json": "checksum mismatch",
@@ -235,3 +245,57 @@ def test_the_page_takes_the_api_token_keeps_it_and_never_puts_it_in_a_url(page, 
     assert {u for u, a in sent if a} == {app_url + "api/runs"}
     page.reload()
     assert page.input_value("input[name=apiToken]") == backend["api_token"]  # kept for the origin
+
+
+# A deterministic traffic run to its end (no duration), its parts stored as `encoding`.
+TRAFFIC = """async ([encoding, apiToken]) => {
+  const pl = window.vpslog.pipeline;
+  const done = new Promise((resolve) => pl.addEventListener('run', function on(e) {
+    if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
+  }));
+  await pl.start({ mode: 'cloud', workers: 2, pace: 'max', durationS: 0, cloud: { encoding }, apiToken,
+                   source: { source: 'traffic', params: { vehicles: 40000, grid: 24 }, seed: 5 } });
+  const d = await done;
+  return { ...d, stats: window.vpslog.stats };
+}"""
+
+
+def analyze_cli(backend, run_id, out_dir):
+    out = harness.run_cli("analyze", f"s3://{backend['bucket']}/runs/{run_id}", "--json", "--out", out_dir,
+                          env=harness.s3_env(backend))
+    assert out.returncode == 0, out.stderr
+    return {k: v for k, v in json.loads(out.stdout).items() if k not in ("run_id", "location", "outputs")}
+
+
+def test_compressed_parts_round_trip_to_the_raw_runs_results(page, app_url, backend, tmp_path):
+    open_app(page, app_url)
+    runs = {enc: page.evaluate(TRAFFIC, [enc, backend["api_token"]]) for enc in ("raw", "shuffle-gzip")}
+    raw, packed = runs["raw"], runs["shuffle-gzip"]
+    for r in runs.values():
+        assert r["published"] == "uploaded" and r["manifest"]["status"] == "closed"
+        # the logger told the server, which read the manifest from the bucket and catalogued the run
+        assert r["stats"]["catalogue"] == {"catalogued": True, "status": "closed", "problem": None}
+    assert raw["manifest"]["records"] == packed["manifest"]["records"] > PART // 10  # two parts or more
+    assert {p["encoding"] for p in raw["manifest"]["parts"]} == {"raw"}
+    assert {p["encoding"] for p in packed["manifest"]["parts"]} == {"shuffle-gzip"}
+    sent = sum(p["stored_bytes"] for p in packed["manifest"]["parts"])
+    assert sent < packed["manifest"]["bytes"] / 2 and packed["stats"]["storedBytesUploaded"] == sent
+    assert packed["stats"]["bytesUploaded"] == packed["manifest"]["bytes"]
+
+    verified = {enc: harness.run_cli("verify", f"s3://{backend['bucket']}/runs/{r['runId']}", "--json",
+                                     env=harness.s3_env(backend)) for enc, r in runs.items()}
+    assert all(v.returncode == 0 for v in verified.values()), [v.stdout + v.stderr for v in verified.values()]
+    assert json.loads(verified["raw"].stdout)["records"] == json.loads(verified["shuffle-gzip"].stdout)["records"]
+    results = {enc: analyze_cli(backend, r["runId"], tmp_path / enc) for enc, r in runs.items()}
+    assert results["raw"] == results["shuffle-gzip"] and results["raw"]["traversals"] > 100_000
+    bins = {}
+    for enc, r in runs.items():
+        out = fetch_cli(backend, r["runId"], tmp_path / f"fetched-{enc}")
+        assert out.returncode == 0, out.stderr
+        bins[enc] = tmp_path / f"fetched-{enc}" / f"{r['runId']}.bin"
+    assert_same_events(bins["raw"], bins["shuffle-gzip"])  # only the two sims' interleaving may differ
+
+    s3 = Settings(endpoint=backend["upstream"]).client()
+    listed = json.loads(s3.get_object(Bucket=backend["bucket"], Key=CATALOGUE_KEY)["Body"].read())["runs"]
+    assert listed[packed["runId"]]["records"] == packed["manifest"]["records"] and raw["runId"] in listed
+    assert not page.errors, page.errors

@@ -8,6 +8,7 @@ import boto3
 import pytest
 
 from harness import REPO
+from vpslog.backend.fetch import read_part
 from vpslog.backend.settings import Settings
 
 pytestmark = pytest.mark.browser
@@ -21,12 +22,13 @@ DRIVE = """async ([url, msg]) => {
 }"""
 
 
-def bucket_bytes(backend, run_id):
+def bucket_bytes(backend, run_id, parts):
+    """The run's keys, and its records read back as `vpslog` reads them (each part decoded and checked)."""
     s = Settings(None)
     s3 = boto3.client("s3", endpoint_url=backend["upstream"], region_name="auto",
                       aws_access_key_id=s.access_key_id, aws_secret_access_key=s.secret_access_key)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=backend["bucket"], Prefix=f"runs/{run_id}/")["Contents"])
-    return keys, b"".join(s3.get_object(Bucket=backend["bucket"], Key=k)["Body"].read() for k in keys if k.endswith(".bin"))
+    return keys, b"".join(read_part(s3, backend["bucket"], p) for p in parts)
 
 
 @pytest.mark.parametrize("mode", ["opfs", "cloud", "null"])
@@ -55,7 +57,7 @@ def test_every_sink_honours_the_sink_interface(page, app_url, backend, mode):
         assert not seen["persistent"] and seen["catalogued"]
         assert seen["published"] == "uploaded"
         assert seen["checkpointAfterClose"] == {"bytes": BYTES} and seen["throughOk"] == [True, True]
-        keys, data = bucket_bytes(backend, run_id)
+        keys, data = bucket_bytes(backend, run_id, seen["closed"]["parts"])
         assert keys == [f"runs/{run_id}/manifest.json", f"runs/{run_id}/part-000001.bin", f"runs/{run_id}/part-000002.bin"]
         assert len(data) == BYTES and data[:4] == bytes([0, 7, 14, 21])
     else:

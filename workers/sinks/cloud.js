@@ -10,7 +10,16 @@
 // refused it), `ready` is false and the logger holds producers' credits, so at
 // most one part more can fill: backpressure reaches the sims only when OPFS
 // itself cannot take parts.
+//
+// A part may be stored encoded (cloud.encoding, see encoding.js): 5 MiB of
+// records are sealed, then encoded one part at a time while the next fills.
+// The manifest keeps each part's size and CRC32C of its records, plus its
+// encoding and the stored object's size and CRC32C, which the presigned PUT
+// signs. A part sealed while another is still encoding waits, credits held:
+// the sims are slowed to what the encoder manages.
 import { createCrc32c } from '../checksum.js';
+import { checkEncoding, DEFAULT_ENCODING, encodePart } from '../encoding.js';
+import { manifestPart } from '../manifest.js';
 import { RECORD_SIZE } from '../record.js';
 import { putWithRetry, renewIfDue, RETRY } from '../upload.js';
 import { Sink } from './base.js';
@@ -26,12 +35,17 @@ export class CloudSink extends Sink {
   static async open(runId, { cloud, dlq } = {}) {
     if (!cloud?.api || !/^https?:\/\//.test(cloud.api)) throw new Error('CLOUD mode needs an absolute presign API URL (cloud.api)');
     if (cloud.run?.runId !== runId || !cloud.run.token) throw new Error(`CLOUD run ${runId} needs its capability from the server (POST /api/runs)`);
-    return new CloudSink(runId, cloud, dlq, await createCrc32c(), await createCrc32c());
+    checkEncoding(cloud.encoding ?? DEFAULT_ENCODING);
+    return new CloudSink(runId, cloud, dlq, await createCrc32c(), await createCrc32c(), await createCrc32c());
   }
 
-  constructor(runId, cloud, dlq, runCrc, partCrc) {
+  constructor(runId, cloud, dlq, runCrc, partCrc, storedCrc) {
     super();
     this.runId = runId;
+    this.encoding = cloud.encoding ?? DEFAULT_ENCODING;
+    this.storedCrc = storedCrc; // of the part being encoded (one at a time)
+    this.toEncode = [];       // sealed parts waiting for the encoder, oldest first
+    this.encoder = null;      // promise of the part being encoded
     this.api = cloud.api;
     this.cap = { ...cloud.run };
     this.renewing = null;
@@ -47,11 +61,15 @@ export class CloudSink extends Sink {
     this.uploads = new Set(); // promises of parts in flight
     this.handoff = null;      // promise of a DLQ write under way
     this.bytes = 0;
-    this.stats_ = { partsUploaded: 0, bytesUploaded: 0, retries: 0, partsToDlq: 0 };
+    // bytesUploaded: the parts' records; storedBytesUploaded: what went over the wire
+    this.stats_ = {
+      partsUploaded: 0, bytesUploaded: 0, storedBytesUploaded: 0, retries: 0, partsToDlq: 0,
+      encoding: this.encoding, encodeMs: [], encodeStallMs: 0, encodeError: null,
+    };
   }
 
   get ready() {
-    return this.waiting.length === 0;
+    return this.waiting.length === 0 && this.toEncode.length === 0;
   }
 
   append(u8) {
@@ -88,17 +106,46 @@ export class CloudSink extends Sink {
   #seal() {
     if (!this.fillingBytes) return;
     const n = this.nextPart++;
+    const crc32c = this.partCrc.digest('hex');
     const part = {
       part: n, key: `runs/${this.runId}/part-${String(n).padStart(6, '0')}.bin`,
-      bytes: this.fillingBytes, records: this.fillingBytes / RECORD_SIZE, crc32c: this.partCrc.digest('hex'),
-      through: this.#runCrcSoFar(),
+      bytes: this.fillingBytes, records: this.fillingBytes / RECORD_SIZE, crc32c,
+      encoding: 'raw', stored_bytes: this.fillingBytes, stored_crc32c: crc32c, through: this.#runCrcSoFar(),
     };
     this.partCrc.init();
     this.parts.push(part);
-    this.waiting.push({ part, blob: new Blob(this.filling) });
+    if (this.encoding === 'raw') this.waiting.push({ part, blob: new Blob(this.filling) });
+    else this.toEncode.push({ part, pieces: this.filling });
     this.filling = [];
     this.fillingBytes = 0;
+    this.#encodeNext();
     this.#dispatch();
+  }
+
+  // One part at a time, while the next one fills. A part that cannot be
+  // encoded is stored raw (its manifest entry says so): no record is lost.
+  #encodeNext() {
+    if (this.encoder || !this.toEncode.length) return;
+    const { part, pieces } = this.toEncode.shift();
+    this.encoder = (async () => {
+      const records = pieces.length === 1 ? pieces[0] : new Uint8Array(await new Blob(pieces).arrayBuffer());
+      try {
+        const e = await encodePart(records, this.encoding);
+        this.storedCrc.init();
+        for (const c of e.chunks) this.storedCrc.update(c);
+        Object.assign(part, { encoding: this.encoding, stored_bytes: e.bytes, stored_crc32c: this.storedCrc.digest('hex') });
+        if (this.stats_.encodeMs.length < 1024) this.stats_.encodeMs.push(Math.round(e.cpuMs * 10) / 10);
+        this.stats_.encodeStallMs = Math.max(this.stats_.encodeStallMs, e.stallMs);
+        this.waiting.push({ part, blob: new Blob(e.chunks) });
+      } catch (err) {
+        this.stats_.encodeError = `part ${part.part} stored raw: ${err.message}`;
+        this.waiting.push({ part, blob: new Blob([records]) });
+      }
+    })().finally(() => {
+      this.encoder = null;
+      this.#encodeNext();
+      this.#settle();
+    });
   }
 
   // The run's CRC32C up to here, without ending the running checksum.
@@ -129,12 +176,13 @@ export class CloudSink extends Sink {
   }
 
   #upload({ part, blob }) {
-    const p = putWithRetry(this.api, this.cap, part.part, blob, part.crc32c, { retry: this.retry, onRetry: () => this.stats_.retries++ })
+    const p = putWithRetry(this.api, this.cap, part.part, blob, part.stored_crc32c, { retry: this.retry, onRetry: () => this.stats_.retries++ })
       .then(async (r) => {
         if (r.ok) {
           part.state = 'uploaded';
           this.stats_.partsUploaded++;
           this.stats_.bytesUploaded += part.bytes;
+          this.stats_.storedBytesUploaded += part.stored_bytes;
         } else if (!(await this.#toDlq(part, blob, { attempts: r.attempts, lastError: r.error }))) {
           // OPFS refused too: it waits (credits held) until a slot or the DLQ takes it
           this.waiting.push({ part, blob });
@@ -147,6 +195,7 @@ export class CloudSink extends Sink {
     this.uploads.add(p);
   }
 
+  // The DLQ keeps what is to be uploaded (the stored form) with the part's manifest entry.
   async #toDlq(part, blob, { attempts, lastError }) {
     try {
       await this.dlq.put({ kind: 'part', runId: this.runId, run: { ...this.cap }, ...part, attempts, lastError }, new Uint8Array(await blob.arrayBuffer()));
@@ -168,11 +217,11 @@ export class CloudSink extends Sink {
   // Seal the final short part and wait until every part is uploaded or queued.
   async close() {
     this.#seal();
-    while (this.uploads.size || this.waiting.length || this.handoff) {
+    while (this.uploads.size || this.waiting.length || this.handoff || this.encoder) {
       this.#dispatch();
-      await Promise.race([...this.uploads, this.handoff].filter(Boolean));
+      await Promise.race([...this.uploads, this.handoff, this.encoder].filter(Boolean));
     }
-    const parts = this.parts.map(({ part, key, bytes, records, crc32c }) => ({ part, key, bytes, records, crc32c }));
+    const parts = this.parts.map(manifestPart);
     return { bytes: this.bytes, checksum: { algorithm: 'crc32c', value: this.runCrc.digest('hex') }, error: null, parts };
   }
 
@@ -186,7 +235,10 @@ export class CloudSink extends Sink {
     const meta = { kind: 'manifest', runId: this.runId, run: { ...this.cap }, part: 0, bytes: body.byteLength, records: 0, crc32c };
     if (this.parts.every((p) => p.state === 'uploaded')) {
       const r = await putWithRetry(this.api, this.cap, 'manifest', body, crc32c, { retry: this.retry, onRetry: () => this.stats_.retries++ });
-      if (r.ok) return 'uploaded';
+      if (r.ok) {
+        this.stats_.catalogue = r.landed;
+        return 'uploaded';
+      }
       await this.dlq.put({ ...meta, attempts: r.attempts, lastError: r.error }, body);
     } else {
       await this.dlq.put({ ...meta, attempts: 0, lastError: 'parts still in the dead-letter queue' }, body);

@@ -35,11 +35,23 @@ class Handler(BaseHTTPRequestHandler):
     def reply_json(self, status: int, value) -> None:
         self.reply(status, json.dumps(value).encode())
 
-    def read_body(self, limit: int = 1 << 20) -> bytes:
+    def read_body(self, limit: int = 1 << 20, pace=None, slice_bytes: int = 64 << 10) -> bytes:
+        """The request body; ``pace(n)``, if given, is called before each slice of n bytes is read
+        (a throttled link), so the sender is held back by TCP as by a slow uplink."""
         n = int(self.headers.get("Content-Length") or 0)
         if n > limit:
             raise ValueError(f"body of {n} bytes is over {limit}")
-        return self.rfile.read(n)
+        if pace is None:
+            return self.rfile.read(n)
+        slices = []
+        while n > 0:
+            pace(min(n, slice_bytes))
+            piece = self.rfile.read(min(n, slice_bytes))
+            if not piece:
+                break
+            slices.append(piece)
+            n -= len(piece)
+        return b"".join(slices)
 
 
 def start(handler_cls, port: int = 0) -> ThreadingHTTPServer:

@@ -8,6 +8,9 @@
   ``{url, key, method, headers, expires}``: a write-once PUT of exactly that size and CRC32C.
 - ``POST /api/confirm {runId, part, bytes, crc32c}`` (run token) -> 200 if the
   bucket holds exactly that object (how a client settles a 412 after a lost answer), else 409.
+- ``POST /api/seal {runId}`` (run token) -> 200 ``{catalogued, status, problem}`` once the
+  run's manifest is in the bucket (409 before): the server reads that manifest itself and
+  adds the run to ``runs/catalogue.json`` (compare-and-swap), so ``vpslog ls`` costs one GET.
 
 The run token travels in the ``X-Vpslog-Run-Token`` header, never in a URL.
 Every decision is written to the audit log (logger ``vpslog.audit``, one JSON
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 import time
 
 from ._http import Handler
@@ -45,6 +49,9 @@ class Api:
         self.tokens = RunTokens(settings.run_secret, settings.run_token_ttl_s)
         self.runs_per_owner = Limiter(settings.runs_per_hour, 3600)
         self.presigns_per_run = Limiter(settings.presigns_per_minute, 60)
+        # This server's own catalogue updates go one at a time; the object's
+        # compare-and-swap keeps them right beside other servers and `vpslog ls`.
+        self.catalogue_lock = threading.Lock()
 
     def owner(self, authorization: str | None) -> str:
         """Who creates a run: the short hash of a configured API token, or 'open' without any."""
@@ -105,10 +112,23 @@ class Api:
         ok, why = self.presigner.stored(run_id, req.get("part"), req.get("bytes"), req.get("crc32c"))
         return (200, {"stored": True}) if ok else (409, {"stored": False, "error": why})
 
+    def seal(self, run_token, req: dict) -> tuple[int, dict]:
+        from ..runs import catalogue_landed
+
+        run_id = req.get("runId")
+        self.run_of(run_token, run_id)
+        self.throttle(run_id)
+        if not self.presigner.sealed(run_id):
+            return 409, {"catalogued": False, "error": f"runs/{run_id}/manifest.json is not in the bucket"}
+        with self.catalogue_lock:
+            row = catalogue_landed(self.presigner.reader, self.settings.bucket, run_id)
+        return 200, {"catalogued": row["catalogued"], "status": row["status"], "problem": row["problem"]}
+
 
 def make_handler(presigner: Presigner, allowed_origins, settings=None):
     api = Api(presigner, settings or presigner.settings)
-    routes = {"/api/runs": "create_run", "/api/runs/renew": "renew", "/api/presign": "presign", "/api/confirm": "confirm"}
+    routes = {"/api/runs": "create_run", "/api/runs/renew": "renew", "/api/presign": "presign", "/api/confirm": "confirm",
+              "/api/seal": "seal"}
 
     class ApiHandler(Handler):
         def do_OPTIONS(self) -> None:

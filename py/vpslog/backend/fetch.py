@@ -1,7 +1,8 @@
 """``vpslog fetch s3://BUCKET/runs/<runId> --out DIR``: a CLOUD run, reassembled.
 
 Reads the run's manifest (present only once every part is in the bucket),
-downloads the parts in order, checks each against the manifest (size, CRC32C)
+downloads the parts in order, decodes them (raw or shuffled + compressed, as each
+part's manifest entry says), checks each against the manifest (size, CRC32C)
 and the whole against its checksum, and writes ``DIR/<runId>.bin`` and
 ``DIR/<runId>.manifest.json``, ready for ``verify`` and ``analyze``.
 ``read_manifest`` and ``read_part`` are the same checks for readers that stream
@@ -13,6 +14,8 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+
+from ..part_encoding import EncodingError, decode
 
 S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/runs/(?P<run>[A-Za-z0-9][A-Za-z0-9_-]{0,79})/?$")
 
@@ -41,14 +44,25 @@ def read_manifest(s3, bucket: str, run_id: str) -> dict:
 
 
 def read_part(s3, bucket: str, part: dict) -> bytes:
-    """One part's bytes, checked against its manifest entry (size, CRC32C)."""
+    """One part's records, checked against its manifest entry: the stored object's size (and
+    CRC32C, if encoded), then the decoded records' size and CRC32C. Parts written before
+    encodings existed have no ``encoding``: they are raw."""
     import crc32c
 
-    body = s3.get_object(Bucket=bucket, Key=part["key"])["Body"].read()
-    if len(body) != part["bytes"]:
-        raise FetchError(f"{part['key']}: {len(body)} bytes, manifest says {part['bytes']}")
+    key, encoding = part["key"], part.get("encoding", "raw")
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    stored = part.get("stored_bytes", part["bytes"])
+    if len(body) != stored:
+        raise FetchError(f"{key}: {len(body)} bytes stored, manifest says {stored}")
+    if encoding != "raw":
+        if f"{crc32c.crc32c(body):08x}" != part.get("stored_crc32c"):
+            raise FetchError(f"{key}: the stored {encoding} object's CRC32C differs from the manifest's")
+        try:
+            body = decode(body, encoding, part["bytes"], key)
+        except EncodingError as e:
+            raise FetchError(str(e)) from None
     if f"{crc32c.crc32c(body):08x}" != part["crc32c"]:
-        raise FetchError(f"{part['key']}: CRC32C mismatch with the manifest")
+        raise FetchError(f"{key}: CRC32C mismatch with the manifest")
     return body
 
 

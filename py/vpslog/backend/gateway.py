@@ -11,9 +11,10 @@ must be present, with the signed value), checks the expiry, refuses unsigned
 ``x-amz-*`` headers, and checks the body's CRC32C (400 BadDigest) before
 forwarding, so the tests prove that presigning really binds what it signs.
 It is also where faults are injected (``POST /__vpslog/faults``): fail a share of
-PUTs with 503, store a PUT and then answer 500, or drop every connection for a
-while. Error answers carry CORS headers, or the browser would only see
-"Failed to fetch".
+PUTs with 503, store a PUT and then answer 500, drop every connection for a
+while, or throttle every upload to one constrained uplink (``throttle_mbit``:
+all request bodies together, read at that rate). Error answers carry CORS
+headers, or the browser would only see "Failed to fetch".
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Faults:
             self.put_fail_rate = float(kw.get("put_fail_rate", 0))
             self.store_then_fail_rate = float(kw.get("store_then_fail_rate", 0))
             self.refuse_until = time.monotonic() + float(kw.get("refuse_for_s", 0))
+            self.throttle_mbit = float(kw.get("throttle_mbit", 0))
+            self.uplink_free_at = time.monotonic()
             self.rng = random.Random(kw.get("seed", 0))
             self.stats = {"puts_ok": 0, "put_failed_503": 0, "stored_then_500": 0, "refused": 0,
                           "signature_rejected": 0, "expired_rejected": 0, "unsigned_rejected": 0,
@@ -55,11 +58,23 @@ class Faults:
 
     def describe(self) -> dict:
         return {"put_fail_rate": self.put_fail_rate, "store_then_fail_rate": self.store_then_fail_rate,
-                "refusing_for_s": max(0.0, self.refuse_until - time.monotonic()), "stats": dict(self.stats)}
+                "refusing_for_s": max(0.0, self.refuse_until - time.monotonic()), "throttle_mbit": self.throttle_mbit,
+                "stats": dict(self.stats)}
 
     def count(self, key: str) -> None:
         with self.lock:
             self.stats[key] += 1
+
+    def uplink(self, n: int) -> None:
+        """Wait until ``n`` more bytes fit through the throttled uplink, which every connection
+        shares: each slice takes the link for n*8/rate seconds, after the slices booked before it."""
+        with self.lock:
+            if not self.throttle_mbit:
+                return
+            now = time.monotonic()
+            self.uplink_free_at = max(self.uplink_free_at, now) + n * 8 / (self.throttle_mbit * 1e6)
+            wait = self.uplink_free_at - now
+        time.sleep(wait)
 
     def draw(self, rate: float) -> bool:
         with self.lock:
@@ -167,7 +182,7 @@ def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults
                 self.admin()
                 return
             try:
-                body = self.read_body(MAX_BODY) if self.command == "PUT" else None
+                body = self.read_body(MAX_BODY, pace=faults.uplink) if self.command == "PUT" else None
             except ValueError as e:
                 faults.count("too_large_rejected")
                 self.close_connection = True  # the unread body must not be taken for the next request

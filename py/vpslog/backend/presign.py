@@ -58,8 +58,8 @@ class Presigner:
     def __init__(self, settings, endpoint: str | None = None, direct_endpoint: str | None = None) -> None:
         self.settings = settings
         self._client = settings.client(endpoint)
-        # the server's own reads (sealed? stored?) bypass the local gateway, which takes presigned URLs only
-        self._direct = settings.client(direct_endpoint or endpoint)
+        # the server's own reads (sealed? stored? the catalogue) bypass the local gateway, which takes presigned URLs only
+        self.reader = settings.client(direct_endpoint or endpoint)
         self._sealed: set[str] = set()  # a manifest never leaves: remember, skip the HEAD
 
     def object_limit(self, part) -> int:
@@ -89,7 +89,7 @@ class Presigner:
         from botocore.exceptions import ClientError
 
         try:
-            return self._direct.head_object(Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED")
+            return self.reader.head_object(Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as e:
             if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
                 return None
@@ -118,7 +118,7 @@ class Presigner:
             # stores that keep no checksum (moto): read the object back, it is at most the limit
             import crc32c
 
-            body = self._direct.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+            body = self.reader.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
             stored = crc32c_b64(f"{crc32c.crc32c(body):08x}")
         if stored != crc32c_b64(crc):
             return False, f"{key} holds other bytes (CRC32C differs)"
