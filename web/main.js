@@ -314,6 +314,18 @@ form.addEventListener('submit', async (e) => {
     startBtn.disabled = false;
   }
 });
+// While the page is idle the sims build the run the form describes, so that
+// Start only has to open it (a failure here shows again at Start).
+let prepareTimer = 0;
+function prepareAhead() {
+  clearTimeout(prepareTimer);
+  prepareTimer = setTimeout(() => {
+    const { cfg, problems } = readForm();
+    if (!problems.length && !pipeline.run) pipeline.prepare(cfg).catch(() => {});
+  }, 300);
+}
+form.addEventListener('input', prepareAhead);
+form.addEventListener('change', prepareAhead);
 stopBtn.addEventListener('click', () => {
   stopBtn.disabled = true;
   pipeline.stop();
@@ -336,6 +348,7 @@ pipeline.addEventListener('run', (e) => {
   if (state === 'closed') {
     stopBtn.disabled = true;
     startBtn.disabled = false;
+    prepareAhead();
     const el = $('#run-result');
     Object.assign(el.dataset, {
       runId, produced, logged: manifest.records, status: manifest.status,
@@ -364,6 +377,6 @@ pipeline.addEventListener('run', (e) => {
 
 setInterval(() => pipeline.sims.some((s) => s.state === 'booting') && renderSims(), 200);
 pipeline.ensureSims(Number(form.elements.workers.value) || 2)
-  .then(() => { startBtn.disabled = !!pipeline.run; })
+  .then(() => { startBtn.disabled = !!pipeline.run; prepareAhead(); })
   .catch((e) => showFormError(`Python runtime failed to start: ${e.message}`));
 refreshRuns();

@@ -22,6 +22,8 @@ export class Pipeline extends EventTarget {
     this.catalog = null; // the built-in sources' declarations, from the first sim to boot
     this.code = null;    // the user's code: {file, bytes, info}, installed in every sim before a run
     this.prepared = 0;   // key of the newest SIM_PREPARE: a start runs exactly the parts it prepared
+    this.ready = null;   // {key, sig}: parts prepared ahead by prepare(), not yet started
+    this.starting = false;
     // The presign API is same-origin (Vite proxies /api to `vpslog serve`); the
     // logger also replays its dead-letter queue with it as soon as it starts.
     this.api = new URL('/api', location.href).href;
@@ -214,28 +216,63 @@ export class Pipeline extends EventTarget {
     return this.sims[0].requests.call(P.SIM_DECLARE, { spec });
   }
 
-  // mode: 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs) or 'null'
-  // (discard; the benchmark's transport ceiling). cloud: optional {encoding} (how parts
-  // are stored, py/vpslog/part_encoding.json; its default otherwise) and {retry} overrides.
-  // source: {source: spec, params, seed}; user code is named by its spec (module:Class).
-  // apiToken: the presign API's bearer token, if the server requires one (CLOUD only).
-  async start({ workers, source, pace, durationS, mode = 'opfs', cloud, apiToken }) {
-    const now = () => performance.timeOrigin + performance.now(); // epoch ms: comparable with the workers' marks
-    const requestedAt = now();
-    if (this.run) throw new Error('a run is already in progress');
+  // Builds every sim's part of a run with these workers and source now (the page
+  // calls it while the form is idle), so that a start() with the same ones only
+  // opens the run. Errors surface here and again at start(), which prepares anew.
+  async prepare({ workers, source }) {
+    if (this.run || this.starting) return;
+    const parts = await this.#parts(workers, source);
+    if (this.ready?.sig === parts.sig) return;
+    const key = await this.#prepareParts(parts);
+    // a later prepare or a start since then has replaced this one in the sims
+    if (key === this.prepared && !this.run && !this.starting) this.ready = { key, sig: parts.sig };
+  }
+
+  // The sims of a run with this source, its code installed in each, and the
+  // signature a prepared run must match.
+  async #parts(workers, source) {
     if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
     await this.ensureSims(workers);
     const code = this.code?.info && !P.isBuiltinSpec(source.source, this.catalog) ? this.code : null;
     if (code) await Promise.all(this.sims.slice(0, workers).filter((s) => s.codeSha !== code.info.sha256).map((s) => this.#installIn(s, code)));
     const provenance = code && { file: code.info.file, sha256: code.info.sha256, version: code.info.version };
-    const sims = this.sims.slice(0, workers);
-    // Every sim builds and describes its own part (vehicles, edges, random stream)
-    // of the one run now, in parallel: bad parameters (or code that does not load)
-    // are refused before a run opens, and the sims start sending the moment it has.
+    return { sims: this.sims.slice(0, workers), workers, source, provenance, sig: JSON.stringify([workers, source, provenance]) };
+  }
+
+  // Every sim builds and describes its own part (vehicles, edges, random stream)
+  // of the one run, in parallel: bad parameters (or code that does not load) are
+  // refused before a run opens, and the sims start sending the moment it has.
+  async #prepareParts({ sims, workers, source, provenance }) {
     const key = ++this.prepared;
     await Promise.all(sims.map((sim) => sim.requests.call(P.SIM_PREPARE, {
       key, source: { ...source, worker: sim.id, workers, ...(provenance ? { code: provenance } : {}) },
     })));
+    return key;
+  }
+
+  // mode: 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs) or 'null'
+  // (discard; the benchmark's transport ceiling). cloud: optional {encoding} (how parts
+  // are stored, py/vpslog/part_encoding.json; its default otherwise) and {retry} overrides.
+  // source: {source: spec, params, seed}; user code is named by its spec (module:Class).
+  // apiToken: the presign API's bearer token, if the server requires one (CLOUD only).
+  async start(cfg) {
+    if (this.run || this.starting) throw new Error('a run is already in progress');
+    this.starting = true;
+    try {
+      return await this.#start(cfg);
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  async #start({ workers, source, pace, durationS, mode = 'opfs', cloud, apiToken }) {
+    const now = () => performance.timeOrigin + performance.now(); // epoch ms: comparable with the workers' marks
+    const requestedAt = now();
+    const ready = this.ready;
+    this.ready = null;
+    const parts = await this.#parts(workers, source);
+    const { sims } = parts;
+    const key = ready?.sig === parts.sig ? ready.key : await this.#prepareParts(parts);
     const preparedAt = now();
     // A CLOUD run is created by the server: it picks the id and returns the run's capability.
     const run = mode === 'cloud' ? await createRun(this.api, apiToken) : null;

@@ -152,6 +152,7 @@ export class SourcePanel {
     $('#params-legend').textContent = `Parameters of ${d.name} ${d.version}`;
     $('#param-fields').replaceChildren(...Object.entries(d.params).map(([name, p]) => paramInput(name, p)));
     $('#params-json').value = JSON.stringify(Object.fromEntries(Object.entries(d.params).map(([k, p]) => [k, p.default])), null, 1);
+    this.form.dispatchEvent(new Event('change')); // a new source's form: the page prepares its run
   }
 
   #toggleJson(on) {

@@ -5,7 +5,7 @@ leaving 127.0.0.1 (checked by the `context` fixture)."""
 from pathlib import Path
 
 import pytest
-from pageflow import download_run, start_run, verify_cli
+from pageflow import download_run, fill_run, start_run, verify_cli, wait_closed
 
 pytestmark = pytest.mark.browser
 PROBE = (Path(__file__).parent / "probes.js").read_text()
@@ -97,4 +97,36 @@ def test_bad_parameters_are_refused_before_a_run_opens(page, app_url):
     assert out["changes"] == [] and out["runsAfter"] == out["runs"] and not out["running"], out
     r = start_run(page, workers=2, source="load", rate=200_000, duration_s=1)
     assert r["status"] == "closed" and int(r["produced"]) == int(r["logged"]) > 0
+    assert not page.errors, page.errors
+
+
+KEY_AT_START = """() => { window.keyAtStart = new Promise((resolve) => {
+  const pl = window.vpslog.pipeline;
+  pl.addEventListener('run', function on(e) {
+    if (e.detail.state === 'running') { pl.removeEventListener('run', on); resolve(pl.prepared); }
+  });
+}); }"""
+
+
+def test_start_uses_the_run_prepared_while_idle_and_never_a_stale_one(page, app_url):
+    """While the form is idle the sims build the run it describes, so Start only
+    opens it (time to first record); a form changed since is built anew at Start."""
+    page.goto(app_url)
+    fill_run(page, workers=2, duration_s=1, source="load", seed=5, rate=100_000)
+    runs = []
+    for seed in (5, 6):  # 5: as the page prepared it; 6: typed just before Start, so not yet prepared
+        page.wait_for_timeout(600)  # past the form's 300 ms settling time: the page prepares seed 5
+        page.wait_for_function("() => { const pl = window.vpslog.pipeline; return pl.ready?.key === pl.prepared; }")
+        ready = page.evaluate("window.vpslog.pipeline.ready.key")
+        page.evaluate(KEY_AT_START)
+        page.fill("input[name=seed]", str(seed))
+        before = page.get_attribute("#run-result", "data-run-id")
+        page.click("#start")
+        r = wait_closed(page, before)
+        manifest = page.evaluate("async id => JSON.parse(await (await window.vpslog.pipeline.getRun(id)).manifest.text())",
+                                 r["runId"])
+        runs.append((ready, page.evaluate("window.keyAtStart"), manifest["source"]["seed"], int(r["produced"]), int(r["logged"])))
+    assert runs[0][:3] == (runs[0][0], runs[0][0], 5), runs  # started from the parts prepared ahead
+    assert runs[1][1] > runs[1][0] and runs[1][2] == 6, runs  # never from the stale ones
+    assert all(produced == logged > 0 for *_, produced, logged in runs), runs
     assert not page.errors, page.errors
