@@ -1,0 +1,149 @@
+"""Main-thread frames with the live view rendering a large traffic run.
+
+Three cases, interleaved and repeated, in one browser: a traffic run logged at
+full rate (pace=max) into OPFS, the same run into the null sink, and no run.
+In every case the live view shows the same network (the previous run's map
+stays on the page), so "no run" is the view standing still, not a bare page:
+the ratio compares a page whose view moves while logging with the same page
+whose view is idle. Also: the map's redraw cost on its own (in the view
+worker) and, with --profile, where the main thread spends its time during an
+OPFS run (a Chromium CPU profile over CDP).
+
+    .venv/bin/python bench/frames.py --seconds 3 --reps 5 [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import harness  # noqa: E402
+
+RUN_SOURCE = {"source": "traffic", "params": {"vehicles": 60000, "grid": 96, "duration_s": 600}, "seed": 1}
+LABEL = "a traffic run (96x96 grid, 36,480 edges, 60,000 vehicles, 2 sims, pace=max)"
+
+RAF_JS = """(seconds) => new Promise((resolve) => {
+  const gaps = []; let last = performance.now(); const end = last + seconds * 1000;
+  const frame = (t) => { gaps.push(t - last); last = t; if (t < end) requestAnimationFrame(frame); else resolve(gaps); };
+  requestAnimationFrame((t) => { last = t; requestAnimationFrame(frame); });
+})"""
+
+# One case: rAF gaps and long tasks on the main thread over 80 % of the run,
+# and how many times the map was redrawn meanwhile (the view moves, or not).
+FRAMES_JS = """async ([mode, seconds, source]) => {
+  const pl = window.vpslog.pipeline, view = window.vpslog.view;
+  const longTasks = [];
+  const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push(e.duration); });
+  obs.observe({ type: 'longtask' });
+  let done = null;
+  if (mode !== 'none') {
+    done = new Promise((resolve) => pl.addEventListener('run', function on(e) {
+      if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
+    }));
+    await pl.start({ workers: 2, mode, pace: 'max', durationS: seconds, source });
+  }
+  const before = await view.mapStats();
+  const gaps = await (RAF)(seconds * 0.8);
+  const after = await view.mapStats();
+  const d = done && await done;
+  obs.disconnect();
+  if (d && mode === 'opfs') await pl.deleteRun(d.runId);
+  return { gaps, longTasks, redraws: after.redraws - before.redraws, drawMs: after.drawMs.slice(-(after.redraws - before.redraws)),
+           edges: after.edges };
+}"""
+
+# The map's redraw cost on its own, in the view worker: a synthetic 30,000+-edge
+# grid with 65,535 vehicles, every edge's occupancy new on every redraw.
+RENDER_JS = """() => window.vpslog.view.benchRedraw({ side: 123, vehicles: 65535, redraws: 25 })"""
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def measure(page, seconds: float = 3, reps: int = 3, progress=print) -> dict:
+    """The three cases interleaved ``reps`` times, after one warm-up run that
+    puts the network on the map; and the redraw cost on its own."""
+    js = FRAMES_JS.replace("(RAF)", f"({RAF_JS})")
+    page.evaluate(js, ["null", seconds, RUN_SOURCE])
+    frames = {m: [] for m in ("opfs", "null", "none")}
+    for rep in range(reps):
+        for m in frames:
+            frames[m].append(page.evaluate(js, [m, seconds, RUN_SOURCE]))
+        progress(f"#   frames rep {rep + 1}: " + ", ".join(
+            f"{m} p99 {pct(frames[m][-1]['gaps'], .99):.1f} ms" for m in frames), flush=True)
+    return {"frames": frames, "render": page.evaluate(RENDER_JS)}
+
+
+def table(res: dict, seconds: float, reps: int) -> str:
+    frames, render = res["frames"], res["render"]
+    out = [f"Main thread with the live view rendering {LABEL}, {seconds:g} s x {reps}:",
+           f"  {'case':<34}{'p50':>6}{'p99':>8}{'max':>8}  long tasks (n, ms)  map redraws/s (median ms)"]
+    p99 = {}
+    for m, label in (("opfs", "logging to OPFS"), ("null", "logging to the null sink"), ("none", "no run (the view idle)")):
+        g = [x for r in frames[m] for x in r["gaps"]]
+        lt = [x for r in frames[m] for x in r["longTasks"]]
+        draws = [x for r in frames[m] for x in r["drawMs"]]
+        per_s = median([r["redraws"] / (seconds * 0.8) for r in frames[m]])
+        p99[m] = median([pct(r["gaps"], .99) for r in frames[m]])
+        out.append(f"  {label:<34}{pct(g, .5):>6.1f}{p99[m]:>8.1f}{max(g):>8.1f}  {len(lt):>3}, {sum(lt):>5.0f}"
+                   f"           {per_s:>5.1f} ({median(draws):.1f})")
+    out.append(f"  p99 (median of reps) ratio OPFS/no run: {p99['opfs'] / p99['none']:.2f},"
+               f" null/no run: {p99['null'] / p99['none']:.2f}")
+    t = render["times"]
+    out.append(f"Map redraw alone (view worker, off the main thread): {render['edges']:,} edges, {render['vehicles']:,}"
+               f" vehicles: median {median(t):.1f} ms, p95 {pct(t, .95):.1f} ms per redraw (at most 10/s);"
+               f" pixel layout once per network and size {render['layoutMs']:.0f} ms")
+    return "\n".join(out)
+
+
+def profile(page, seconds: float) -> str:
+    """Self time of the main thread's functions during one OPFS run (CDP CPU profile)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Profiler.enable")
+    cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+    cdp.send("Profiler.start")
+    page.evaluate(FRAMES_JS.replace("(RAF)", f"({RAF_JS})"), ["opfs", seconds, RUN_SOURCE])
+    prof = cdp.send("Profiler.stop")["profile"]
+    nodes = {n["id"]: n for n in prof["nodes"]}
+    dts = prof["timeDeltas"]
+    self_ms = collections.Counter()
+    for sid, dt in zip(prof["samples"], dts[1:] + [0]):
+        f = nodes[sid]["callFrame"]
+        where = f"{f['functionName'] or '(anonymous)'} {Path(f['url']).name}:{f['lineNumber'] + 1}" if f["url"] else f["functionName"]
+        self_ms[where] += dt / 1000
+    total = sum(self_ms.values())
+    lines = [f"Main-thread CPU profile of one OPFS run ({total:.0f} ms sampled), self time:"]
+    for where, ms in self_ms.most_common(18):
+        lines.append(f"  {ms:>8.1f} ms  {where}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--profile", action="store_true", help="also print a main-thread CPU profile of one OPFS run")
+    args = ap.parse_args()
+    with harness.app_page() as (page, _url):
+        page.wait_for_selector("#start:not([disabled])", timeout=120_000)
+        res = measure(page, args.seconds, args.reps)
+        prof = profile(page, args.seconds) if args.profile else None
+    print()
+    print(table(res, args.seconds, args.reps))
+    if prof:
+        print()
+        print(prof)
+
+
+if __name__ == "__main__":
+    main()
