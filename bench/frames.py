@@ -26,18 +26,20 @@ import harness  # noqa: E402
 RUN_SOURCE = {"source": "traffic", "params": {"vehicles": 60000, "grid": 96, "duration_s": 600}, "seed": 1}
 LABEL = "a traffic run (96x96 grid, 36,480 edges, 60,000 vehicles, 2 sims, pace=max)"
 
-RAF_JS = """(seconds) => new Promise((resolve) => {
+RAF_JS = """(seconds, ends) => new Promise((resolve) => {
   const gaps = []; let last = performance.now(); const end = last + seconds * 1000;
-  const frame = (t) => { gaps.push(t - last); last = t; if (t < end) requestAnimationFrame(frame); else resolve(gaps); };
+  const frame = (t) => { gaps.push(t - last); ends?.push(t); last = t; if (t < end) requestAnimationFrame(frame); else resolve(gaps); };
   requestAnimationFrame((t) => { last = t; requestAnimationFrame(frame); });
 })"""
 
-# One case: rAF gaps and long tasks on the main thread over 80 % of the run,
-# and how many times the map was redrawn meanwhile (the view moves, or not).
+# One case: rAF gaps over 80 % of the run and long tasks from Start until the
+# run has closed (times from Start, ms), and how many times the map was redrawn
+# meanwhile (the view moves, or not).
 FRAMES_JS = """async ([mode, seconds, source]) => {
   const pl = window.vpslog.pipeline, view = window.vpslog.view;
+  const t0 = performance.now();
   const longTasks = [];
-  const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push(e.duration); });
+  const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push([e.startTime - t0, e.duration]); });
   obs.observe({ type: 'longtask' });
   let done = null;
   if (mode !== 'none') {
@@ -46,14 +48,19 @@ FRAMES_JS = """async ([mode, seconds, source]) => {
     }));
     await pl.start({ workers: 2, mode, pace: 'max', durationS: seconds, source });
   }
+  const started = performance.now() - t0;
   const before = await view.mapStats();
-  const gaps = await (RAF)(seconds * 0.8);
+  const ends = [];
+  const gaps = await (RAF)(seconds * 0.8, ends);
   const after = await view.mapStats();
   const d = done && await done;
+  const closed = performance.now() - t0;
+  await new Promise((r) => setTimeout(r, 200)); // long tasks of the close are reported late
   obs.disconnect();
   if (d && mode === 'opfs') await pl.deleteRun(d.runId);
-  return { gaps, longTasks, redraws: after.redraws - before.redraws, drawMs: after.drawMs.slice(-(after.redraws - before.redraws)),
-           edges: after.edges };
+  const redraws = after.redraws - before.redraws;
+  return { gaps, ends: ends.map((t) => t - t0), longTasks, started, closed, redraws,
+           drawMs: redraws ? after.drawMs.slice(-redraws) : [], edges: after.edges, edgesDrawn: after.edgesDrawn };
 }"""
 
 # The map's redraw cost on its own, in the view worker: a synthetic 30,000+-edge
@@ -84,25 +91,46 @@ def measure(page, seconds: float = 3, reps: int = 3, progress=print) -> dict:
     return {"frames": frames, "render": page.evaluate(RENDER_JS)}
 
 
+def missed(r: dict) -> tuple[int, int]:
+    """Frames that took two vsync intervals or more, and how many of them
+    overlapped a long task on the main thread (the others: the frame pipeline
+    was starved, with the main thread free)."""
+    slow = [(end - gap, end) for gap, end in zip(r["gaps"], r["ends"]) if gap > 25]
+    busy = sum(any(s < b and s + d > a for s, d in r["longTasks"]) for a, b in slow)
+    return len(slow), busy
+
+
+def phases(r: dict) -> collections.Counter:
+    """Long tasks by when they began: while Start ran, while the run logged, or as it closed."""
+    return collections.Counter("start" if s < r["started"] else "run" if s < r["closed"] else "close"
+                               for s, _ in r["longTasks"])
+
+
 def table(res: dict, seconds: float, reps: int) -> str:
     frames, render = res["frames"], res["render"]
-    out = [f"Main thread with the live view rendering {LABEL}, {seconds:g} s x {reps}:",
-           f"  {'case':<34}{'p50':>6}{'p99':>8}{'max':>8}  long tasks (n, ms)  map redraws/s (median ms)"]
+    out = [f"Main thread with the live view rendering {LABEL}, {seconds:g} s x {reps}, rAF gaps (ms):",
+           f"  {'case':<28}{'p50':>6}{'p99':>7}{'p99/rep':>9}{'max':>7}  missed frames (with a long task)"
+           f"  long tasks: n, ms (start/run/close)  map redraws/s, ms each"]
     p99 = {}
     for m, label in (("opfs", "logging to OPFS"), ("null", "logging to the null sink"), ("none", "no run (the view idle)")):
         g = [x for r in frames[m] for x in r["gaps"]]
-        lt = [x for r in frames[m] for x in r["longTasks"]]
+        lt = [d for r in frames[m] for _, d in r["longTasks"]]
+        when = sum((phases(r) for r in frames[m]), collections.Counter())
+        slow, busy = map(sum, zip(*(missed(r) for r in frames[m])))
         draws = [x for r in frames[m] for x in r["drawMs"]]
         per_s = median([r["redraws"] / (seconds * 0.8) for r in frames[m]])
         p99[m] = median([pct(r["gaps"], .99) for r in frames[m]])
-        out.append(f"  {label:<34}{pct(g, .5):>6.1f}{p99[m]:>8.1f}{max(g):>8.1f}  {len(lt):>3}, {sum(lt):>5.0f}"
-                   f"           {per_s:>5.1f} ({median(draws):.1f})")
-    out.append(f"  p99 (median of reps) ratio OPFS/no run: {p99['opfs'] / p99['none']:.2f},"
+        out.append(f"  {label:<28}{pct(g, .5):>6.1f}{pct(g, .99):>7.1f}{p99[m]:>9.1f}{max(g):>7.1f}  {slow:>5} of {len(g):>5} ({busy})"
+                   f"{len(lt):>19}, {sum(lt):>4.0f} ({when['start']}/{when['run']}/{when['close']})"
+                   f"{per_s:>17.1f}, {median(draws):.1f}")
+    out.append(f"  p99 ratio (median of the reps' p99) OPFS/no run: {p99['opfs'] / p99['none']:.2f},"
                f" null/no run: {p99['null'] / p99['none']:.2f}")
+    last = frames["none"][-1]
+    out.append(f"  the map (drawn by its worker) shows {last['edgesDrawn']:,} of the run's {last['edges']:,} edges")
     t = render["times"]
-    out.append(f"Map redraw alone (view worker, off the main thread): {render['edges']:,} edges, {render['vehicles']:,}"
-               f" vehicles: median {median(t):.1f} ms, p95 {pct(t, .95):.1f} ms per redraw (at most 10/s);"
-               f" pixel layout once per network and size {render['layoutMs']:.0f} ms")
+    out.append(f"Map redraw alone (map worker, off the main thread): {render['edges']:,} edges, {render['vehicles']:,}"
+               f" vehicles on {render['w']}x{render['h']} px: median {median(t):.1f} ms, p95 {pct(t, .95):.1f} ms per redraw"
+               f" (at most 10/s); pixel layout once per network and size {render['layoutMs']:.0f} ms")
     return "\n".join(out)
 
 

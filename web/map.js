@@ -52,16 +52,19 @@ export function layout(net, w, h) {
   const [minX, minY, maxX, maxY] = net.bounds;
   const pad = 8;
   const scale = Math.min((w - 2 * pad) / (maxX - minX || 1), (h - 2 * pad) / (maxY - minY || 1));
+  // centred where the canvas is wider or taller than the network's shape
+  const padX = (w - (maxX - minX) * scale) / 2;
+  const padY = (h - (maxY - minY) * scale) / 2;
   // Opposite directions share a road: each is drawn one or two pixels to its right.
   const off = scale >= 6 ? 2 : 1;
   const starts = new Uint32Array(net.n + 1);
   const side = new Int32Array(net.n);
   const seg = new Float32Array(net.n * 4);
   for (let i = 0; i < net.n; i++) {
-    const ax = pad + (net.x0[i] - minX) * scale;
-    const ay = pad + (net.y0[i] - minY) * scale;
-    const bx = pad + (net.x1[i] - minX) * scale;
-    const by = pad + (net.y1[i] - minY) * scale;
+    const ax = padX + (net.x0[i] - minX) * scale;
+    const ay = padY + (net.y0[i] - minY) * scale;
+    const bx = padX + (net.x1[i] - minX) * scale;
+    const by = padY + (net.y1[i] - minY) * scale;
     const len = Math.hypot(bx - ax, by - ay) || 1;
     const nx = Math.round((-(by - ay) / len) * off);
     const ny = Math.round(((bx - ax) / len) * off);

@@ -4,7 +4,7 @@
 // sims' view messages, relayed by the page) and redraws at most once per
 // VIEW_MS, however many sims publish.
 import * as P from '../workers/protocol.js';
-import { network, applyOccupancy, layout, draw, edgePixel, gridNetwork, binOf, BACKGROUND_RGBA, VEHICLE_RGBA } from './map.js';
+import { network, applyOccupancy, layout, draw, edgePixel, gridNetwork, binOf, BACKGROUND_RGBA } from './map.js';
 
 let canvas = null;
 let ctx = null;
@@ -68,14 +68,15 @@ function probe({ edge }) {
     rgb: p < 0 ? null : shownAt(p), x: p % size.w, y: Math.floor(p / size.w) };
 }
 
-// How many edges the canvas shows in an edge colour at their middle pixel.
+// How many edges the canvas shows at their middle pixel (in their colour, or
+// a vehicle's where a neighbour's vehicles cover a short edge).
 function edgesDrawn() {
   if (!lay) return 0;
   const shown = new Uint32Array(ctx.getImageData(0, 0, size.w, size.h).data.buffer);
   let n = 0;
   for (let i = 0; i < net.n; i++) {
     const p = edgePixel(net, lay, net.edgeIds[i]);
-    if (p >= 0 && shown[p] !== BACKGROUND_RGBA && shown[p] !== VEHICLE_RGBA) n++;
+    if (p >= 0 && shown[p] !== BACKGROUND_RGBA) n++;
   }
   return n;
 }

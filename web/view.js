@@ -111,7 +111,7 @@ export class LiveView {
   #startCharts() {
     this.t0 = performance.now();
     this.prevStatus = new Float64Array(4);
-    this.series = { t: [], logger: [], sims: [], status: [[], [], []] };
+    this.series = { t: [], logger: [], sims: [], simIndex: new Map(), status: [[], [], []] };
     if (this.rateChart) {
       while (this.rateChart.series.length > 2) this.rateChart.delSeries(this.rateChart.series.length - 1);
       this.rateChart.setData([[], []]);
@@ -136,14 +136,16 @@ export class LiveView {
     const dt = sr.t.length ? t - sr.t[sr.t.length - 1] : t;
     sr.t.push(t);
     sr.logger.push(st.recordsPerSec);
-    const ids = [...this.sims.keys()].sort((a, b) => a - b);
-    ids.forEach((id, k) => {
-      if (!sr.sims[k]) {
+    // one series per sim, in the order their first view messages arrived
+    for (const [id, s] of this.sims) {
+      if (!sr.simIndex.has(id)) {
+        const k = sr.simIndex.size;
+        sr.simIndex.set(id, k);
         sr.sims[k] = new Array(sr.t.length - 1).fill(null);
         this.rateChart.addSeries({ label: `sim ${id}`, stroke: `hsl(${(k * 67) % 360} 60% 45%)` });
       }
-      sr.sims[k].push(this.sims.get(id).rate);
-    });
+      sr.sims[sr.simIndex.get(id)].push(s.rate);
+    }
     const total = new Float64Array(4);
     for (const s of this.sims.values()) for (let i = 1; i < 4; i++) total[i] += s.status[i];
     for (let i = 1; i < 4; i++) sr.status[i - 1].push(dt > 0 ? (total[i] - this.prevStatus[i]) / dt : 0);

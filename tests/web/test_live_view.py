@@ -41,6 +41,8 @@ def page(module_page):
 
 
 def test_congested_edges_turn_red_on_the_map_and_clear_after_the_run(page):
+    # the map worker draws in the cross-origin isolated page (Stop's SIGINT needs it)
+    assert page.evaluate("crossOriginIsolated") is True
     colours = page.evaluate("() => import('/view.js').then((m) => m.VC_COLOURS)")
     before = start_run(page, wait=False, source="traffic", workers=2, vehicles=30_000, grid=24, alpha=0.3, beta=3,
                        pace="max")
@@ -63,7 +65,7 @@ def test_congested_edges_turn_red_on_the_map_and_clear_after_the_run(page):
     page.wait_for_function(f"window.vpslog.view.probe({jammed[0]['edge']}).then((s) => s.vc === 0)")
     cleared = page.evaluate(f"window.vpslog.view.probe({jammed[0]['edge']})")
     assert cleared["rgb"] == rgb(colours[0]) == shown(page, cleared["x"], cleared["y"])
-    # the whole network is drawn: every edge shows an edge colour at its middle
+    # the whole network is drawn: every edge's middle pixel is not background
     stats = page.evaluate("window.vpslog.view.mapStats()")
     assert stats["edges"] == 4 * 24 * 23 == stats["edgesDrawn"], stats
     # the map moved while the run ran
