@@ -1,15 +1,17 @@
 """Main-thread frames with the live view rendering a large traffic run.
 
-Three cases, interleaved and repeated, in one browser: a traffic run logged at
-full rate (pace=max) into OPFS, the same run into the null sink, and no run.
-In every case the live view shows the same network (the previous run's map
-stays on the page), so "no run" is the view standing still, not a bare page:
-the ratio compares a page whose view moves while logging with the same page
-whose view is idle. Also: the map's redraw cost on its own (in the view
-worker) and, with --profile, where the main thread spends its time during an
-OPFS run (a Chromium CPU profile over CDP).
+Cases interleaved and repeated in one browser: a traffic run logged at full
+rate (pace=max) into OPFS, the same run into the null sink, and no run. In
+every case the live view shows the same network (the previous run's map stays
+on the page), so "no run" is the view standing still, not a bare page: the
+ratio compares a page whose view moves while logging with the same page whose
+view is idle. A fourth case is a reference for the machine: no run, but two
+plain workers keeping two cores busy, as the two sims do at full rate; frames
+missed there are CPU contention, not logging. Also: the map's redraw cost on
+its own (in the map worker) and, with --profile, where the main thread spends
+its time during an OPFS run (a Chromium CPU profile over CDP).
 
-    .venv/bin/python bench/frames.py --seconds 3 --reps 5 [--profile]
+    .venv/bin/python bench/frames.py --seconds 4 --reps 5 [--profile]
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import harness  # noqa: E402
 
+CASES = {"opfs": "logging to OPFS", "null": "logging to the null sink", "none": "no run (the view idle)",
+         "spin": "no run, 2 workers spinning"}
 RUN_SOURCE = {"source": "traffic", "params": {"vehicles": 60000, "grid": 96, "duration_s": 600}, "seed": 1}
 LABEL = "a traffic run (96x96 grid, 36,480 edges, 60,000 vehicles, 2 sims, pace=max)"
 
@@ -42,7 +46,14 @@ FRAMES_JS = """async ([mode, seconds, source]) => {
   const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push([e.startTime - t0, e.duration]); });
   obs.observe({ type: 'longtask' });
   let done = null;
-  if (mode !== 'none') {
+  let spinners = [];
+  if (mode === 'spin') {
+    // the reference: two workers keep both cores busy, nothing is logged and the view stands still
+    const src = 'onmessage = (e) => { const end = performance.now() + e.data; while (performance.now() < end); postMessage(0); }';
+    const url = URL.createObjectURL(new Blob([src], { type: 'text/javascript' }));
+    spinners = [0, 1].map(() => new Worker(url));
+    spinners.forEach((w) => w.postMessage(seconds * 1000));
+  } else if (mode !== 'none') {
     done = new Promise((resolve) => pl.addEventListener('run', function on(e) {
       if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
     }));
@@ -53,10 +64,17 @@ FRAMES_JS = """async ([mode, seconds, source]) => {
   const ends = [];
   const gaps = await (RAF)(seconds * 0.8, ends);
   const after = await view.mapStats();
-  const d = done && await done;
+  // a run that does not close says where it stands instead of hanging the bench
+  let timer;
+  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`run did not close: ${JSON.stringify({
+    run: pl.run && { runId: pl.run.runId, stopping: pl.run.stopping }, sims: pl.sims.map((s) => [s.state, s.status]),
+    stats: window.vpslog.stats })}`)), seconds * 1000 + 60_000); });
+  const d = done && await Promise.race([done, late]);
+  clearTimeout(timer);
   const closed = performance.now() - t0;
   await new Promise((r) => setTimeout(r, 200)); // long tasks of the close are reported late
   obs.disconnect();
+  spinners.forEach((w) => w.terminate());
   if (d && mode === 'opfs') await pl.deleteRun(d.runId);
   const redraws = after.redraws - before.redraws;
   return { gaps, ends: ends.map((t) => t - t0), longTasks, started, closed, redraws,
@@ -82,7 +100,7 @@ def measure(page, seconds: float = 3, reps: int = 3, progress=print) -> dict:
     puts the network on the map; and the redraw cost on its own."""
     js = FRAMES_JS.replace("(RAF)", f"({RAF_JS})")
     page.evaluate(js, ["null", seconds, RUN_SOURCE])
-    frames = {m: [] for m in ("opfs", "null", "none")}
+    frames = {m: [] for m in CASES}
     for rep in range(reps):
         for m in frames:
             frames[m].append(page.evaluate(js, [m, seconds, RUN_SOURCE]))
@@ -112,7 +130,7 @@ def table(res: dict, seconds: float, reps: int) -> str:
            f"  {'case':<28}{'p50':>6}{'p99':>7}{'p99/rep':>9}{'max':>7}  missed frames (with a long task)"
            f"  long tasks: n, ms (start/run/close)  map redraws/s, ms each"]
     p99 = {}
-    for m, label in (("opfs", "logging to OPFS"), ("null", "logging to the null sink"), ("none", "no run (the view idle)")):
+    for m, label in CASES.items():
         g = [x for r in frames[m] for x in r["gaps"]]
         lt = [d for r in frames[m] for _, d in r["longTasks"]]
         when = sum((phases(r) for r in frames[m]), collections.Counter())
@@ -124,8 +142,9 @@ def table(res: dict, seconds: float, reps: int) -> str:
                    f"{len(lt):>19}, {sum(lt):>4.0f} ({when['start']}/{when['run']}/{when['close']})"
                    f"{per_s:>17.1f}, {median(draws):.1f}")
     out.append(f"  p99 ratio (median of the reps' p99) OPFS/no run: {p99['opfs'] / p99['none']:.2f},"
-               f" null/no run: {p99['null'] / p99['none']:.2f}")
-    last = frames["none"][-1]
+               f" null/no run: {p99['null'] / p99['none']:.2f}; reference, 2 cores kept busy without logging:"
+               f" {p99['spin'] / p99['none']:.2f}")
+    last = frames["none"][-1]  # the last run's map, standing still
     out.append(f"  the map (drawn by its worker) shows {last['edgesDrawn']:,} of the run's {last['edges']:,} edges")
     t = render["times"]
     out.append(f"Map redraw alone (map worker, off the main thread): {render['edges']:,} edges, {render['vehicles']:,}"
