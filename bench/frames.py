@@ -175,21 +175,54 @@ def profile(page, seconds: float) -> str:
     return "\n".join(lines)
 
 
+TASK_EVENTS = {"RunTask", "ThreadControllerImpl::RunTask"}
+
+
+def trace(page, seconds: float) -> str:
+    """The main thread's long tasks during one OPFS run, from a Chromium trace:
+    wall time against the thread's own CPU time, and what ran in them. A long
+    task with little CPU time is the thread waiting for a core, not work."""
+    cdp = page.context.new_cdp_session(page)
+    events, done = [], []
+    cdp.on("Tracing.dataCollected", lambda p: events.extend(p["value"]))
+    cdp.on("Tracing.tracingComplete", lambda p: done.append(1))
+    cdp.send("Tracing.start", {"categories": "devtools.timeline,disabled-by-default-devtools.timeline",
+                               "transferMode": "ReportEvents"})
+    page.evaluate(FRAMES_JS.replace("(RAF)", f"({RAF_JS})"), ["opfs", seconds, RUN_SOURCE])
+    cdp.send("Tracing.end")
+    while not done:
+        page.wait_for_timeout(100)
+    main = {(e["pid"], e["tid"]) for e in events if e.get("name") == "thread_name" and e["args"]["name"] == "CrRendererMain"}
+    spans = [e for e in events if (e.get("pid"), e.get("tid")) in main and e.get("ph") == "X"]
+    runs = [e for e in spans if e["name"] in TASK_EVENTS and e.get("dur", 0) > 50_000]
+    tasks = [t for t in runs if not any(o is not t and o["ts"] <= t["ts"] < o["ts"] + o["dur"] for o in runs)]
+    lines = [f"Main-thread tasks over 50 ms during one OPFS run (trace): {len(tasks)}"]
+    for t in tasks:
+        inside = collections.Counter()
+        for e in spans:
+            if t["ts"] <= e["ts"] < t["ts"] + t["dur"] and e["name"] not in TASK_EVENTS:
+                inside[e["name"]] += e.get("dur", 0) / 1000
+        lines.append(f"  {t['dur'] / 1000:6.1f} ms wall, {t.get('tdur', 0) / 1000:5.1f} ms CPU: "
+                     + ", ".join(f"{n} {ms:.1f}" for n, ms in inside.most_common(4)))
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--profile", action="store_true", help="also print a main-thread CPU profile of one OPFS run")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print a main-thread CPU profile and the long tasks' CPU time (a trace) of OPFS runs")
     args = ap.parse_args()
     with harness.app_page() as (page, _url):
-        page.wait_for_selector("#start:not([disabled])", timeout=120_000)
+        page.wait_for_selector("#start:not([disabled])", timeout=300_000)  # a first boot, on a busy machine
         res = measure(page, args.seconds, args.reps)
-        prof = profile(page, args.seconds) if args.profile else None
+        extra = [profile(page, args.seconds), trace(page, args.seconds)] if args.profile else []
     print()
     print(table(res, args.seconds, args.reps))
-    if prof:
+    for text in extra:
         print()
-        print(prof)
+        print(text)
 
 
 if __name__ == "__main__":

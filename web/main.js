@@ -337,7 +337,24 @@ pipeline.addEventListener('stats', (e) => {
 });
 pipeline.addEventListener('error', (e) => addError(e.detail));
 pipeline.addEventListener('runs', refreshRuns);
-pipeline.addEventListener('sims', renderSims);
+// A sim's state change shows at once; its progress while it runs (4 status
+// messages a second per sim) at most twice a second, as the logger's stats do.
+let simsShown = '';
+let simsTimer = null;
+pipeline.addEventListener('sims', () => {
+  const states = pipeline.sims.map((s) => s.state).join();
+  if (states !== simsShown) {
+    simsShown = states;
+    clearTimeout(simsTimer);
+    simsTimer = null;
+    renderSims();
+  } else {
+    simsTimer ??= setTimeout(() => {
+      simsTimer = null;
+      renderSims();
+    }, 500);
+  }
+});
 pipeline.addEventListener('run', (e) => {
   const { state, manifest, produced, runId, sims, published, delivery } = e.detail;
   if (state === 'closed') {
