@@ -122,10 +122,10 @@ export class LiveView {
     const width = Math.max(300, el.clientWidth);
     this.rateChart = new uPlot({ width, height: 160, title: 'records/s', scales: { x: { time: false } },
       series: [{ label: 's' }, { label: 'logger', stroke: '#1d2330', width: 2 }],
-      axes: [{}, { size: 60 }] }, [[], []], el);
+      axes: [{}, { size: 72 }] }, [[], []], el);
     this.statusChart = new uPlot({ width, height: 140, title: 'events/s by status', scales: { x: { time: false } },
       series: [{ label: 's' }, ...STATUS_NAMES.map((name, i) => ({ label: name, stroke: ['#3aa55d', '#4a7bd0', '#d62839'][i], width: 2 }))],
-      axes: [{}, { size: 60 }] }, [[], [], [], []], this.root.querySelector('#status-chart'));
+      axes: [{}, { size: 72 }] }, [[], [], [], []], this.root.querySelector('#status-chart'));
   }
 
   // Twice a second (the logger's stats): sample the rates into the charts.
@@ -199,7 +199,7 @@ export class LiveView {
     if (sr?.t.length) {
       this.summaryChart = new uPlot({ width: Math.max(300, chart.clientWidth), height: 140, title: `${manifest.run_id}: records/s`,
         scales: { x: { time: false } }, series: [{ label: 's' }, { label: 'logger', stroke: '#1d2330', width: 2, fill: 'rgba(74,123,208,.15)' }],
-        axes: [{}, { size: 60 }] }, [sr.t.slice(), sr.logger.slice()], chart);
+        axes: [{}, { size: 72 }] }, [sr.t.slice(), sr.logger.slice()], chart);
     }
     const counts = STATUS_NAMES.map((name) => manifest.producers.reduce((a, p) => a + (p.stats?.status_counts?.[name] ?? 0), 0));
     const max = Math.max(1, ...counts);
