@@ -17,6 +17,11 @@ const fmt = new Intl.NumberFormat('en-US');
 const setText = (el, text) => { if (el.textContent !== text) el.textContent = text; };
 const setStyle = (el, prop, value) => { if (el.style[prop] !== value) el.style[prop] = value; };
 
+// A chart of series over seconds. Its legend names the series without live
+// values: they would be DOM writes on every update, and no cursor shows them.
+const chart = (el, width, height, title, series, data) => new uPlot({ width, height, title, scales: { x: { time: false } },
+  series: [{ label: 's' }, ...series], axes: [{}, { size: 72 }], legend: { live: false } }, data, el);
+
 export class LiveView {
   constructor(root, pipeline) {
     this.root = root;
@@ -120,12 +125,9 @@ export class LiveView {
     }
     const el = this.root.querySelector('#rate-chart');
     const width = Math.max(300, el.clientWidth);
-    this.rateChart = new uPlot({ width, height: 160, title: 'records/s', scales: { x: { time: false } },
-      series: [{ label: 's' }, { label: 'logger', stroke: '#1d2330', width: 2 }],
-      axes: [{}, { size: 72 }] }, [[], []], el);
-    this.statusChart = new uPlot({ width, height: 140, title: 'events/s by status', scales: { x: { time: false } },
-      series: [{ label: 's' }, ...STATUS_NAMES.map((name, i) => ({ label: name, stroke: ['#3aa55d', '#4a7bd0', '#d62839'][i], width: 2 }))],
-      axes: [{}, { size: 72 }] }, [[], [], [], []], this.root.querySelector('#status-chart'));
+    this.rateChart = chart(el, width, 160, 'records/s', [{ label: 'logger', stroke: '#1d2330', width: 2 }], [[], []]);
+    this.statusChart = chart(this.root.querySelector('#status-chart'), width, 140, 'events/s by status',
+      STATUS_NAMES.map((name, i) => ({ label: name, stroke: ['#3aa55d', '#4a7bd0', '#d62839'][i], width: 2 })), [[], [], [], []]);
   }
 
   // Twice a second (the logger's stats): sample the rates into the charts.
@@ -194,12 +196,11 @@ export class LiveView {
     const el = this.root.querySelector('#run-summary');
     const sr = this.series;
     el.hidden = false;
-    const chart = el.querySelector('#summary-chart');
+    const box = el.querySelector('#summary-chart');
     this.summaryChart?.destroy();
     if (sr?.t.length) {
-      this.summaryChart = new uPlot({ width: Math.max(300, chart.clientWidth), height: 140, title: `${manifest.run_id}: records/s`,
-        scales: { x: { time: false } }, series: [{ label: 's' }, { label: 'logger', stroke: '#1d2330', width: 2, fill: 'rgba(74,123,208,.15)' }],
-        axes: [{}, { size: 72 }] }, [sr.t.slice(), sr.logger.slice()], chart);
+      this.summaryChart = chart(box, Math.max(300, box.clientWidth), 140, `${manifest.run_id}: records/s`,
+        [{ label: 'logger', stroke: '#1d2330', width: 2, fill: 'rgba(74,123,208,.15)' }], [sr.t.slice(), sr.logger.slice()]);
     }
     const counts = STATUS_NAMES.map((name) => manifest.producers.reduce((a, p) => a + (p.stats?.status_counts?.[name] ?? 0), 0));
     const max = Math.max(1, ...counts);
