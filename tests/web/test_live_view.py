@@ -1,5 +1,6 @@
-"""The live view on the main thread: the map colours edges by their current V/C
-from the sims' view channel, and the channel stays small and slow."""
+"""The live view: the map (drawn by the map worker into the page's canvas)
+colours edges by their current V/C from the sims' view channel, and what it
+draws is what the page shows; charts, counts and top edges from stats."""
 
 import base64
 
