@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import frames  # noqa: E402
 import harness  # noqa: E402
 
 RUN_JS = """async ([workers, mode, seconds]) => {
@@ -45,60 +46,7 @@ RUN_JS = """async ([workers, mode, seconds]) => {
            toDlq: window.vpslog.stats.partsToDlq ?? 0, ...peak };
 }"""
 
-RAF_JS = """(seconds) => new Promise((resolve) => {
-  const gaps = []; let last = performance.now(); const end = last + seconds * 1000;
-  const frame = (t) => { gaps.push(t - last); last = t; if (t < end) requestAnimationFrame(frame); else resolve(gaps); };
-  requestAnimationFrame((t) => { last = t; requestAnimationFrame(frame); });
-})"""
-
-# Frames and long tasks on the main thread while the live view renders: a
-# traffic run (the map redraws on every view message) to OPFS or the null sink,
-# or no run at all. Returns {gaps, longTasks: [ms]}.
-FRAMES_JS = """async ([mode, seconds]) => {
-  const pl = window.vpslog.pipeline;
-  const longTasks = [];
-  const obs = new PerformanceObserver((l) => { for (const e of l.getEntries()) longTasks.push(e.duration); });
-  obs.observe({ type: 'longtask' });
-  let done = null;
-  if (mode !== 'none') {
-    done = new Promise((resolve) => pl.addEventListener('run', function on(e) {
-      if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
-    }));
-    await pl.start({ workers: 2, mode, pace: 'max', durationS: seconds,
-                     source: { source: 'traffic', params: { vehicles: 60000, grid: 96, duration_s: 600 }, seed: 1 } });
-  }
-  const gaps = await (RAF)(seconds * 0.8);
-  const d = done && await done;
-  obs.disconnect();
-  if (d && mode === 'opfs') await pl.deleteRun(d.runId);
-  return { gaps, longTasks, draws: window.vpslog.view.drawMs.slice(-50) };
-}"""
-
-# The map's drawing cost on its own: a synthetic 30,000+-edge grid with 65,535 vehicles.
-RENDER_JS = """() => {
-  const v = window.vpslog.view;
-  const side = 123, ids = [], x0 = [], y0 = [], x1 = [], y1 = [];
-  for (let r = 0; r < side; r++) for (let c = 0; c < side; c++) {
-    for (const [dr, dc] of [[0, 1], [1, 0]]) {
-      if (r + dr >= side || c + dc >= side) continue;
-      for (const [a, b] of [[[r, c], [r + dr, c + dc]], [[r + dr, c + dc], [r, c]]]) {
-        ids.push(ids.length); x0.push(a[1]); y0.push(a[0]); x1.push(b[1]); y1.push(b[0]);
-      }
-    }
-  }
-  const n = ids.length, f = (a) => Float32Array.from(a);
-  v.setNetwork({ edgeIds: Uint16Array.from(ids), x0: f(x0), y0: f(y0), x1: f(x1), y1: f(y1), capacity: new Float32Array(n).fill(4) });
-  const occ = new Uint16Array(n);
-  for (let k = 0; k < 65535; k++) occ[(k * 7919) % n]++;
-  const times = [];
-  for (let i = 0; i < 25; i++) {
-    v.applyOccupancy(Uint16Array.from(ids), occ);
-    const t = performance.now(); v.draw(); times.push(performance.now() - t);
-  }
-  v.root.querySelector('#map-panel').hidden = true;
-  v.net = null;
-  return { edges: n, vehicles: 65535, layoutMs: times[0], times: times.slice(1) };
-}"""
+RAF_JS = frames.RAF_JS  # main-thread requestAnimationFrame gaps (ms) over `seconds`
 
 # Python packing measured inside Pyodide in a worker of the same browser.
 PYODIDE_PACK_JS = """async ([indexURL, code]) => {
@@ -197,14 +145,10 @@ def main() -> None:
 
         cpython = json.loads(python_rates.main(RING_ROAD.read_text()))
 
-        render = page.evaluate(RENDER_JS)
-        frames = {m: [] for m in ("opfs", "null", "none")}
-        for _ in range(args.reps):
-            for m in frames:
-                frames[m].append(page.evaluate(FRAMES_JS.replace("(RAF)", f"({RAF_JS})"), [m, args.seconds]))
-
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import alternative
+
+        live_view = frames.measure(page, seconds=args.seconds, reps=args.reps)
 
         alt = alternative.measure(page, url, seconds=args.seconds, reps=args.reps, source="load")
 
@@ -290,23 +234,9 @@ def main() -> None:
         print(f"  {label:<43}{pct(g, .5):>6.1f}{pct(g, .99):>8.1f}{max(g):>8.1f}")
     print(f"  p99 ratio logging/idle: {pct(raf_busy, .99) / pct(raf_idle, .99):.2f}")
     print()
-    print("with the live view rendering a traffic run (96x96 grid, 36,480 edges, 60,000 vehicles, 2 sims, pace=max):")
-    print(f"  {'main thread':<43}{'p50':>6}{'p99':>8}{'max':>8}  long tasks (count, total ms)")
-    stats = {}
-    for m, label in (("opfs", "logging to OPFS"), ("null", "logging to the null sink"), ("none", "no run")):
-        g = [x for r in frames[m] for x in r["gaps"]]
-        lt = [x for r in frames[m] for x in r["longTasks"]]
-        stats[m] = pct(g, .99)
-        print(f"  {label:<43}{pct(g, .5):>6.1f}{pct(g, .99):>8.1f}{max(g):>8.1f}  {len(lt)}, {sum(lt):.0f}")
-    print(f"  p99 ratio OPFS/no run: {stats['opfs'] / stats['none']:.2f}, null/no run: {stats['null'] / stats['none']:.2f}")
-    draws = [x for r in frames["opfs"] for x in r["draws"]]
-    print(f"  map redraws during the OPFS runs: median {median(draws):.1f} ms, max {max(draws, default=0):.1f} ms")
+    print(frames.table(live_view, args.seconds, args.reps))
     print()
     print(alternative.table(alt, args.seconds, args.reps, "load"))
-    t = render["times"]
-    print(f"map drawing alone: {render['edges']:,} edges, {render['vehicles']:,} vehicles: median {median(t):.1f} ms,"
-          f" p95 {pct(t, .95):.1f} ms per redraw (at most 10 redraws/s, on new view data);"
-          f" the pixel layout, once per network and canvas size: {render['layoutMs']:.0f} ms")
 
 
 if __name__ == "__main__":

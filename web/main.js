@@ -72,36 +72,46 @@ function addError({ source, message }) {
   $('#errors').prepend(li);
 }
 
+// Sim rows and stats items are built once and updated in place: they change
+// several times a second during a run, and rebuilding them costs the main
+// thread style and layout work in the frames the live view needs.
+const simRows = [];
 function renderSims() {
   const now = performance.now();
   const ul = $('#sims');
-  ul.replaceChildren(...pipeline.sims.map((s) => {
-    const li = document.createElement('li');
+  pipeline.sims.forEach((s, i) => {
+    if (!simRows[i]) {
+      const li = document.createElement('li');
+      const label = document.createElement('span');
+      label.textContent = `sim ${s.id}`;
+      simRows[i] = { li, bar: document.createElement('progress'), text: document.createElement('span') };
+      li.append(label, simRows[i].bar, simRows[i].text);
+      ul.append(li);
+    }
+    const { li, bar, text } = simRows[i];
     li.dataset.state = s.state;
-    const label = document.createElement('span');
-    label.textContent = `sim ${s.id}`;
-    const bar = document.createElement('progress');
-    const text = document.createElement('span');
+    let title = '';
+    let content;
     if (s.state === 'booting') {
       const elapsed = now - s.bootStart;
       bar.max = 1;
       bar.value = Math.min(elapsed / BOOT_ESTIMATE_MS, 0.95);
-      text.textContent = `${s.stage}… ${(elapsed / 1000).toFixed(1)} s`;
+      content = `${s.stage}… ${(elapsed / 1000).toFixed(1)} s`;
     } else if (s.state === 'failed') {
       bar.max = 1;
       bar.value = 0;
-      text.textContent = 'failed (see errors)';
+      content = 'failed (see errors)';
     } else {
       bar.max = CREDIT_WINDOW;
       bar.value = s.state === 'running' ? s.status?.inFlight ?? 0 : 0;
-      bar.title = 'buffers in flight';
-      text.textContent = s.state === 'running'
+      title = 'buffers in flight';
+      content = s.state === 'running'
         ? `${fmt.format(s.status?.records ?? 0)} records · ${s.status?.inFlight ?? 0}/${CREDIT_WINDOW} in flight`
         : `Python ${s.python} ready (${s.bootMode === 'snapshot' ? 'from a memory snapshot' : 'booted'} in ${(s.bootMs / 1000).toFixed(1)} s)`;
     }
-    li.append(label, bar, text);
-    return li;
-  }));
+    bar.title = title;
+    if (text.textContent !== content) text.textContent = content;
+  });
 }
 
 function renderStats(s) {
@@ -126,16 +136,20 @@ function renderStats(s) {
     ['Replayed', s.replayed ?? 0],
     ['Quarantined', s.quarantined ?? 0],
   ];
-  $('#stats').replaceChildren(...items.map(([k, v]) => {
-    const d = document.createElement('div');
-    const dt = document.createElement('dt');
-    const dd = document.createElement('dd');
-    dt.textContent = k;
-    dd.textContent = v;
-    d.dataset.stat = k;
-    d.append(dt, dd);
-    return d;
-  }));
+  const el = $('#stats');
+  if (el.dataset.keys !== items.map(([k]) => k).join()) {
+    el.dataset.keys = items.map(([k]) => k).join();
+    el.replaceChildren(...items.map(([k]) => {
+      const d = document.createElement('div');
+      d.dataset.stat = k;
+      d.append(Object.assign(document.createElement('dt'), { textContent: k }), document.createElement('dd'));
+      return d;
+    }));
+  }
+  items.forEach(([, v], i) => {
+    const dd = el.children[i].lastChild;
+    if (dd.textContent !== String(v)) dd.textContent = v;
+  });
 }
 
 const STATUS_TEXT = {
@@ -342,7 +356,24 @@ pipeline.addEventListener('stats', (e) => {
 });
 pipeline.addEventListener('error', (e) => addError(e.detail));
 pipeline.addEventListener('runs', refreshRuns);
-pipeline.addEventListener('sims', renderSims);
+// A sim's state change shows at once; its progress while it runs (4 status
+// messages a second per sim) at most twice a second, as the logger's stats do.
+let simsShown = '';
+let simsTimer = null;
+pipeline.addEventListener('sims', () => {
+  const states = pipeline.sims.map((s) => s.state).join();
+  if (states !== simsShown) {
+    simsShown = states;
+    clearTimeout(simsTimer);
+    simsTimer = null;
+    renderSims();
+  } else {
+    simsTimer ??= setTimeout(() => {
+      simsTimer = null;
+      renderSims();
+    }, 500);
+  }
+});
 pipeline.addEventListener('run', (e) => {
   const { state, manifest, produced, runId, sims, published, delivery } = e.detail;
   if (state === 'closed') {

@@ -293,7 +293,11 @@ async function finish() {
     ...lastStats.totals, ...s, bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records,
   };
   postStats();
-  post(P.LOG_CLOSED, { manifest, published, delivery: { partsUploaded: s.partsUploaded ?? 0, partsQueued: s.partsToDlq ?? 0 } });
+  // The page gets the manifest without the source's edge table (kept in the
+  // stored manifest): 36,000+ edges as JSON cost the main thread a long task to receive.
+  const { network, ...source } = manifest.source ?? {};
+  const shown = network ? { ...manifest, source } : manifest;
+  post(P.LOG_CLOSED, { manifest: shown, published, delivery: { partsUploaded: s.partsUploaded ?? 0, partsQueued: s.partsToDlq ?? 0 } });
   announce(r.runId, manifest.status);
 }
 

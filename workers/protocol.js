@@ -23,6 +23,18 @@ export const SIM_VIEW = 'sim.view';         // {producer, simTimeMs, records, st
                                             //  topEdges: Uint16Array, topCounts: Float64Array, occEdges: Uint16Array, occupancy: Uint16Array}
 export const SIM_NETWORK = 'sim.network';   // {edgeIds: Uint16Array, x0, y0, x1, y1, capacity: Float32Array}: the map, once per run (worker 0)
 export const VIEW_MS = 100;
+// page <-> map worker (web/map.worker.js): the map is drawn off the main thread,
+// into an OffscreenCanvas, at most once per VIEW_MS whatever the number of sims.
+export const MAP_CANVAS = 'map.canvas';       // {canvas: OffscreenCanvas (transferred)}
+export const MAP_NETWORK = 'map.network';     // {net: the SIM_NETWORK arrays (transferred) | null for no map}
+export const MAP_SIZE = 'map.size';           // {w, h}: the canvas's size in pixels
+export const MAP_OCCUPANCY = 'map.occupancy'; // {edges: Uint16Array, occupancy: Uint16Array} (transferred, from a SIM_VIEW)
+export const MAP_SHAPE = 'map.shape';         // map worker -> page {width, height}: the network's extent, for the canvas's aspect ratio
+// Requests carry an id and get one MAP_REPLY with the same id.
+export const MAP_PROBE = 'map.probe';         // {id, edge?} -> {edge, vc, rgb, x, y}: that edge (or the most congested) and the colour on the canvas there
+export const MAP_STATS = 'map.stats';         // {id} -> {redraws, drawMs: [ms], edges, edgesDrawn}: how the map moved, and how many edges it shows
+export const MAP_BENCH = 'map.bench';         // {id, side, vehicles, redraws} -> {edges, vehicles, layoutMs, times: [ms]}: a synthetic grid's redraw cost
+export const MAP_REPLY = 'map.reply';         // {id, ok, result | error}
 export const VIEW_TOP_EDGES = 12;
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
 export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats, error, startedAt, firstSentAt (epoch ms)}
@@ -50,7 +62,7 @@ export const LOG_POLICY = 'log.policy';    // {id, policy}: save the retention p
 export const LOG_PIN = 'log.pin';          // {id, runId, pinned}: exempt a run from retention (or not)
 // logger -> page
 export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, firstRecordAt (epoch ms), ...}
-export const LOG_CLOSED = 'log.closed';    // {manifest, published: 'uploaded'|'queued'|undefined, delivery: {partsUploaded, partsQueued}}
+export const LOG_CLOSED = 'log.closed';    // {manifest (without source.network), published: 'uploaded'|'queued'|undefined, delivery: {partsUploaded, partsQueued}}
 export const LOG_REPLY = 'log.reply';      // {id, ok, result | error}
 export const LOG_ERROR = 'log.error';      // {message}
 export const LOG_FAILED = 'log.failed';    // {runId, message}: storage failed, the run should stop

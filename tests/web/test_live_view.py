@@ -1,5 +1,8 @@
-"""The live view on the main thread: the map colours edges by their current V/C
-from the sims' view channel, and the channel stays small and slow."""
+"""The live view: the map (drawn by the map worker into the page's canvas)
+colours edges by their current V/C from the sims' view channel, and what it
+draws is what the page shows; charts, counts and top edges from stats."""
+
+import base64
 
 import pytest
 from pageflow import start_run
@@ -7,19 +10,30 @@ from pageflow import start_run
 pytestmark = pytest.mark.browser
 VIEWPORT = {"width": 1100, "height": 1400}
 
-# The most congested edge now: its id, V/C and the colour a user sees at it.
-SAMPLE = """() => {
-  const v = window.vpslog.view, net = v.net;
-  if (!net) return null;
-  let best = -1, at = -1;
-  for (let i = 0; i < net.n; i++) { const r = net.occ[i] / net.capacity[i]; if (r > best) { best = r; at = i; } }
-  v.draw();
-  return { edge: net.edgeIds[at], vc: best, rgb: v.colourAt(net.edgeIds[at]) };
+# What the page shows at a pixel of the map: from a real screenshot of the
+# canvas (the map worker draws it, so only the compositor's output is what a
+# user sees), decoded by the browser.
+SHOWN_JS = """async ([b64, x, y]) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const bmp = await createImageBitmap(new Blob([bytes], { type: 'image/png' }));
+  const c = new OffscreenCanvas(bmp.width, bmp.height).getContext('2d');
+  c.drawImage(bmp, 0, 0);
+  return [...c.getImageData(x, y, 1, 1).data.slice(0, 3)];
 }"""
 
 
 def rgb(hex_colour):
     return [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+
+
+def shown(page, x, y):
+    """The colour on the screen at the map canvas's pixel (x, y): the compositor
+    puts the canvas at its box's rounded position in the viewport."""
+    canvas = page.locator("#map")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    png = page.screenshot()
+    return page.evaluate(SHOWN_JS, [base64.b64encode(png).decode(), round(box["x"]) + x, round(box["y"]) + y])
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +42,15 @@ def page(module_page):
 
 
 def test_congested_edges_turn_red_on_the_map_and_clear_after_the_run(page):
+    # the map worker draws in the cross-origin isolated page (Stop's SIGINT needs it)
+    assert page.evaluate("crossOriginIsolated") is True
     colours = page.evaluate("() => import('/view.js').then((m) => m.VC_COLOURS)")
     before = start_run(page, wait=False, source="traffic", workers=2, vehicles=30_000, grid=24, alpha=0.3, beta=3,
                        pace="max")
     samples = []
     for _ in range(400):
-        s = page.evaluate(SAMPLE)
+        # the most congested edge now, its V/C, and the colour the map worker's canvas has there
+        s = page.evaluate("window.vpslog.view.probe()")
         if s:
             samples.append(s)
         if page.evaluate("prev => { const el = document.querySelector('#run-result');"
@@ -42,12 +59,18 @@ def test_congested_edges_turn_red_on_the_map_and_clear_after_the_run(page):
         page.wait_for_timeout(100)
     jammed = [s for s in samples if s["vc"] >= 1.5]
     assert jammed, max((s["vc"] for s in samples), default=None)
-    # a user sees the over-capacity colour at the jammed edge...
+    # the over-capacity colour is drawn at the jammed edge...
     assert any(s["rgb"] == rgb(colours[-1]) for s in jammed), jammed[:3]
-    # ...and, once every vehicle has arrived, the same edge is drawn empty
+    # ...and, once every vehicle has arrived, the same edge is drawn empty, on the screen too
     page.wait_for_selector("#run-result:not([hidden])")
-    edge = jammed[0]["edge"]
-    assert page.evaluate("e => { window.vpslog.view.draw(); return window.vpslog.view.colourAt(e); }", edge) == rgb(colours[0])
+    page.wait_for_function(f"window.vpslog.view.probe({jammed[0]['edge']}).then((s) => s.vc === 0)")
+    cleared = page.evaluate(f"window.vpslog.view.probe({jammed[0]['edge']})")
+    assert cleared["rgb"] == rgb(colours[0]) == shown(page, cleared["x"], cleared["y"])
+    # the whole network is drawn: every edge's middle pixel is not background
+    stats = page.evaluate("window.vpslog.view.mapStats()")
+    assert stats["edges"] == 4 * 24 * 23 == stats["edgesDrawn"], stats
+    # the map moved while the run ran
+    assert stats["redraws"] > 5, stats
     # the live charts and the finished run's summary were drawn from stats
     assert page.locator("#rate-chart canvas").count() and page.locator("#summary-chart canvas").count()
     counts = page.locator("#summary-status .bar").all_inner_texts()
