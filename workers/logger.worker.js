@@ -258,8 +258,34 @@ function maybeFinish() {
 async function finish() {
   if (run.finishing) return;
   run.finishing = true;
-  postStats(); // every producer has drained: these are the run's final totals
   const r = run;
+  try {
+    await closeRun(r);
+  } catch (e) {
+    await closeFailed(r, e);
+  }
+}
+
+// A close that throws must still end the run (else it stays 'closing' for good and
+// no other can start): say where it failed, free the run, and repair it from what
+// was stored, as recovery.js repairs any run left open.
+async function closeFailed(r, e) {
+  reportError(`closing run ${r.runId} failed (${r.step}): ${e.message}; repairing it from what was stored`);
+  r.releaseLock();
+  run = null;
+  let manifest = null;
+  if (r.dir) {
+    manifest = await repairIfOrphan(r.runId, dlq)
+      .catch((err) => reportError(`could not repair run ${r.runId}: ${err.message}`));
+  }
+  manifest ??= closeManifest(r.manifest, { producers: [], sink: { bytes: 0, checksum: null, error: e.message }, errors });
+  post(P.LOG_CLOSED, { manifest, published: undefined, delivery: { partsUploaded: 0, partsQueued: 0 } });
+  announce(r.runId, manifest.status);
+}
+
+async function closeRun(r) {
+  r.step = 'closing the sink';
+  postStats(); // every producer has drained: these are the run's final totals
   clearTimeout(r.drainTimer);
   for (const p of r.producers.values()) p.port.close();
   const sink = await r.sink.close();
@@ -271,14 +297,17 @@ async function finish() {
     };
   });
   const manifest = closeManifest({ ...r.manifest, source: r.source }, { producers, sink, errors: structuredClone(errors) });
+  r.step = 'writing the manifest';
   await r.checkpointing;
   if (r.persistent) await saveManifest(r, manifest, 0);
+  r.step = 'publishing the manifest';
   let published;
   try {
     published = await r.sink.publish(manifest);
   } catch (e) {
     reportError(`could not upload or queue the manifest of ${r.runId}: ${e.message}`);
   }
+  r.step = 'tidying runs/';
   if (r.dir) {
     await r.manifestWrites;
     // A CLOUD run now lives in the bucket (or the DLQ): runs/ forgets it.
@@ -407,6 +436,9 @@ const REQUESTS = {
   [P.LOG_POLICY]: ({ policy }) => setPolicy(policy, catalogue),
   [P.LOG_PIN]: pin,
 };
+
+// In a worker a promise that fails unawaited would fail silently: say so.
+self.addEventListener('unhandledrejection', (e) => reportError(`unexpected failure: ${e.reason?.message ?? e.reason}`));
 
 self.onmessage = async (e) => {
   const m = e.data;
