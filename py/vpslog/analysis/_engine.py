@@ -43,7 +43,13 @@ def local_client(workers: int):
     # one thread per worker process, and polars single-threaded inside it: the workers are the parallelism
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            env={"POLARS_MAX_THREADS": "1"})
-    return Client(cluster)
+    client = Client(cluster)
+    client.run(_warm)  # the analysis modules load with the cluster (~0.5 s a worker), not in the first tasks
+    return client
+
+
+def _warm() -> None:
+    from . import _run  # noqa: F401  (numpy, polars and the analysis itself)
 
 
 def close_client(client) -> None:
