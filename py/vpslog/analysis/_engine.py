@@ -138,7 +138,7 @@ def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
         if f.key in fits:
             try:
                 partials = [q for qs in client.gather(pending[i]) for q in qs]
-                outcomes[i] = reduce(plans[i], partials, out_dir_of(i, plans[i]), fit=f.result())
+                outcomes[i] = reduce(plans[i], partials, out_dir_of(i, plans[i]), known_fit=f.result())
             except Exception as e:  # noqa: BLE001
                 outcomes[i] = e
             del pending[i][:]  # release the partials on the cluster

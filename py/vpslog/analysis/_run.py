@@ -181,12 +181,12 @@ def _summary(p: Plan, partials: list[dict], span_h: float) -> pl.DataFrame:
     return summary.with_columns((pl.col("traversals") / span_h).alias("flow_veh_h"))
 
 
-def reduce(p: Plan, partials: list[dict], out_dir=None, fit=None) -> tuple[dict, tuple | None]:
+def reduce(p: Plan, partials: list[dict], out_dir=None, known_fit=None) -> tuple[dict, tuple | None]:
     """The run's result (JSON-able) and its fit groups (for a pooled fit), outputs written if asked.
-    ``fit``: ``fitted(partials)`` if already computed elsewhere."""
+    ``known_fit``: ``fitted(partials)``, if already computed on a worker."""
     m = p.manifest
     counts = {k: sum(q["counts"][k] for q in partials) for k in ("traversals", "unpaired_enters", "unpaired_exits", "errors")}
-    groups, fit = fit or fitted(partials)
+    groups, fit = known_fit or fitted(partials)
     span_h = max(max(q["t_max"] for q in partials), 1) / 3.6e6
     reported = [(q.get("stats") or {}).get("traversals") for q in m["producers"]]
     truth = (m.get("source") or {}).get("ground_truth")
