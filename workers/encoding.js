@@ -26,12 +26,6 @@ function column(u8, out, k) {
   for (let i = 0, j = k; i < n; i++, j += RECORD_SIZE) out[base + i] = u8[j];
 }
 
-export function shuffle(u8) {
-  const out = new Uint8Array(u8.byteLength);
-  for (let k = 0; k < RECORD_SIZE; k++) column(u8, out, k);
-  return out;
-}
-
 export function unshuffle(u8) {
   const n = u8.byteLength / RECORD_SIZE;
   const out = new Uint8Array(u8.byteLength);
