@@ -271,6 +271,7 @@ async function finish() {
 // was stored, as recovery.js repairs any run left open.
 async function closeFailed(r, e) {
   reportError(`closing run ${r.runId} failed (${r.step}): ${e.message}; repairing it from what was stored`);
+  if (run !== r) return; // it failed after the run had ended
   r.releaseLock();
   run = null;
   let manifest = null;
@@ -279,8 +280,15 @@ async function closeFailed(r, e) {
       .catch((err) => reportError(`could not repair run ${r.runId}: ${err.message}`));
   }
   manifest ??= closeManifest(r.manifest, { producers: [], sink: { bytes: 0, checksum: null, error: e.message }, errors });
-  post(P.LOG_CLOSED, { manifest, published: undefined, delivery: { partsUploaded: 0, partsQueued: 0 } });
-  announce(r.runId, manifest.status);
+  closed(manifest, undefined, { partsUploaded: 0, partsQueued: 0 });
+}
+
+// The page gets the manifest without the source's edge table (kept in the
+// stored manifest): 36,000+ edges as JSON cost the main thread a long task to receive.
+function closed(manifest, published, delivery) {
+  const { network, ...source } = manifest.source ?? {};
+  post(P.LOG_CLOSED, { manifest: network ? { ...manifest, source } : manifest, published, delivery });
+  announce(manifest.run_id, manifest.status);
 }
 
 async function closeRun(r) {
@@ -322,12 +330,7 @@ async function closeRun(r) {
     ...lastStats.totals, ...s, bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records,
   };
   postStats();
-  // The page gets the manifest without the source's edge table (kept in the
-  // stored manifest): 36,000+ edges as JSON cost the main thread a long task to receive.
-  const { network, ...source } = manifest.source ?? {};
-  const shown = network ? { ...manifest, source } : manifest;
-  post(P.LOG_CLOSED, { manifest: shown, published, delivery: { partsUploaded: s.partsUploaded ?? 0, partsQueued: s.partsToDlq ?? 0 } });
-  announce(r.runId, manifest.status);
+  closed(manifest, published, { partsUploaded: s.partsUploaded ?? 0, partsQueued: s.partsToDlq ?? 0 });
 }
 
 // Every tab's runs table follows changes made by any tab.
