@@ -74,9 +74,23 @@ export async function writeFile(dir, name, bytes) {
   }
 }
 
+// Another context (a logger pinning or closing a run) rewrites JSON files in
+// place, so a read can land mid-write and see a torn or empty file: re-read
+// before calling it torn. Only a file that stays torn is one (a tab that died).
+const TORN_REREADS = 5;
+const TORN_WAIT_MS = 20;
+
 export async function readJson(dir, name) {
-  const file = await (await dir.getFileHandle(name)).getFile();
-  return JSON.parse(await file.text());
+  const handle = await dir.getFileHandle(name);
+  for (let attempt = 0; ; attempt++) {
+    const text = await (await handle.getFile()).text();
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      if (!(e instanceof SyntaxError) || attempt >= TORN_REREADS) throw e;
+      await new Promise((r) => setTimeout(r, TORN_WAIT_MS));
+    }
+  }
 }
 
 // readJson, or null if the file does not exist. A file that is not whole JSON
