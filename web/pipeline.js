@@ -124,7 +124,7 @@ export class Pipeline extends EventTarget {
       const worker = new Worker(new URL('../workers/sim.worker.js', import.meta.url), { type: 'module', name: `vpslog-sim-${id}` });
       const sim = {
         id, worker, state: 'booting', stage: 'starting worker', bootStart: performance.now(),
-        requests: new P.Requests((m, t) => worker.postMessage(m, t)), codeSha: null,
+        requests: new P.Requests((m, t) => worker.postMessage(m, t)), codeSha: null, install: null,
         // Stop's SIGINT for a step that never yields: shared memory needs cross-origin isolation.
         interrupt: self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null,
       };
@@ -200,13 +200,20 @@ export class Pipeline extends EventTarget {
     return code.info;
   }
 
+  // One install of a code per sim: a run prepared while installCode() is still
+  // installing waits for that install instead of starting a second, concurrent
+  // micropip reinstall of the same wheel in the same interpreter.
   #installIn(sim, code) {
+    if (sim.install?.code === code) return sim.install.done;
     // Each sim gets its own copy: a transferred buffer leaves the sender.
     const bytes = code.bytes.slice(0);
-    return sim.requests.call(P.SIM_INSTALL, { file: code.file, bytes }, [bytes]).then((info) => {
+    const done = sim.requests.call(P.SIM_INSTALL, { file: code.file, bytes }, [bytes]).then((info) => {
       sim.codeSha = info.sha256;
       return info;
     });
+    sim.install = { code, done };
+    done.catch(() => { if (sim.install?.done === done) sim.install = null; });
+    return done;
   }
 
   // The declaration {name, version, doc, params, spec} of a source spec

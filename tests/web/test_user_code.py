@@ -174,6 +174,36 @@ def test_an_exception_in_the_model_closes_the_run_with_its_traceback(page, tmp_p
         assert 'line 11, in run' in p["error"] and "RuntimeError: sensor 3 went dark" in p["error"]
 
 
+INSTALL_THEN_PREPARE = """async (body) => {
+  const pl = window.vpslog.pipeline;
+  const installs = pl.sims.map(() => 0);
+  const posts = pl.sims.map((s, i) => {
+    const post = s.requests.post;
+    // an install request is the one that carries the code's bytes
+    s.requests.post = (m, t) => { if (m.bytes instanceof ArrayBuffer) installs[i]++; post(m, t); };
+    return post;
+  });
+  try {
+    const installing = pl.installCode('twice.py', new TextEncoder().encode(body).buffer);
+    // the first sim has installed, the others are installing: a run is prepared now
+    while (pl.code?.file !== 'twice.py' || !pl.code.info) await new Promise((r) => setTimeout(r, 0));
+    await pl.prepare({ workers: pl.sims.length, source: { source: 'twice', params: {}, seed: 1 } });
+    await installing;
+    return { installs, prepared: pl.ready !== null };
+  } finally {
+    pl.sims.forEach((s, i) => { s.requests.post = posts[i]; });
+  }
+}"""
+
+
+def test_a_run_prepared_while_code_installs_waits_for_that_install(page):
+    """Preparing a run while the code is still installing in some sims must not
+    start a second, concurrent micropip reinstall of it there."""
+    body = RUNAWAY.replace("Runaway", "Twice")
+    out = page.evaluate(INSTALL_THEN_PREPARE, body)
+    assert out == {"installs": [1] * len(out["installs"]), "prepared": True} and len(out["installs"]) >= 2
+
+
 RUNAWAY = """import vpslog
 
 class Runaway(vpslog.Source):
