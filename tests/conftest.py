@@ -90,3 +90,31 @@ def _fresh_pyodide_dist(request):
     if any(Path(str(item.fspath)).parent.name in ("pyodide", "web") for item in request.session.items):
         subprocess.run([sys.executable, str(harness.REPO / "scripts/stage_pyodide.py")], check=True,
                        stdout=subprocess.DEVNULL)
+
+
+# What the page showed when a browser test failed (form error, error list, sims,
+# pipeline state): a timeout alone does not say why a run never started or closed.
+PAGE_STATE_JS = """() => {
+  const text = (sel) => document.querySelector(sel)?.innerText ?? null;
+  const p = window.vpslog?.pipeline;
+  return {
+    formError: text('#form-error'), errors: text('#errors'), codeStatus: text('#code-status'),
+    start: document.querySelector('#start')?.disabled, stop: document.querySelector('#stop')?.disabled,
+    pipeline: p && { run: p.run?.runId ?? null, starting: p.starting, prepared: p.prepared, ready: p.ready,
+                     sims: p.sims.map((s) => ({ id: s.id, state: s.state, stage: s.stage })) },
+  };
+}"""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    page = getattr(item, "funcargs", {}).get("page")
+    if report.when != "call" or not report.failed or page is None or not hasattr(page, "evaluate"):
+        return
+    try:
+        state = page.evaluate(PAGE_STATE_JS)
+    except Exception as e:  # the page may be gone: say so instead of hiding the test's own failure
+        state = f"page state unavailable: {e}"
+    report.sections.append(("page state at failure", f"{state}\npage errors: {getattr(page, 'errors', None)}"))
