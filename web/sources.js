@@ -86,11 +86,21 @@ export class SourcePanel {
     if (isError) this.onError({ source: 'your code', message: text });
   }
 
+  // New code replaces the current code the moment it is chosen: until it is
+  // installed and declared nothing can start, or Start would run the old code.
+  #pending(text) {
+    this.declaration = null;
+    this.#renderParams();
+    this.#status(text);
+  }
+
   async #useFile(file) {
+    this.#pending(`Reading ${file.name}…`);
     await this.#install(file.name, await file.arrayBuffer(), true);
   }
 
   async #useUrl(url) {
+    this.#pending(`Loading ${url}…`);
     let u;
     try {
       u = new URL(url, location.href);
@@ -104,9 +114,7 @@ export class SourcePanel {
   }
 
   async #install(file, bytes, save) {
-    this.declaration = null;
-    this.#renderParams();
-    this.#status(`Installing ${file} in the sim workers…`);
+    this.#pending(`Installing ${file} in the sim workers…`);
     try {
       if (save) await saveCode(file, bytes, $('#code-entry').value.trim());
       const info = await this.pipeline.installCode(file, bytes);
@@ -122,7 +130,9 @@ export class SourcePanel {
   async #declareUser() {
     const spec = $('#code-entry').value.trim();
     if (!this.pipeline.code?.info) return;
+    this.declaration = null; // the entry point changed: the old one's form no longer applies
     if (!spec) {
+      this.#renderParams();
       this.#status('Name the entry point as module:Class', true);
       return;
     }

@@ -174,6 +174,23 @@ def test_an_exception_in_the_model_closes_the_run_with_its_traceback(page, tmp_p
         assert 'line 11, in run' in p["error"] and "RuntimeError: sensor 3 went dark" in p["error"]
 
 
+def test_new_code_replaces_the_old_at_once_so_start_cannot_run_the_old_code(page, tmp_path):
+    (tmp_path / "fails.py").write_text(FAILS)
+    choose_user_code(page, tmp_path / "fails.py", entry="fails:Fails")
+    # drop another file and press Start in the same task, before it could be read
+    status, error = page.evaluate("""body => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([body], 'runaway.py', { type: 'text/x-python' }));
+        document.querySelector('#drop-zone').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true }));
+        document.querySelector('#start').click();
+        return [document.querySelector('#code-status').textContent, document.querySelector('#form-error').textContent];
+    }""", RUNAWAY)
+    assert status == "Reading runaway.py…" and error == "Choose your code first"
+    page.wait_for_function("document.querySelector('#code-status').textContent.includes('source Runaway')",
+                           timeout=60_000)
+    assert page.evaluate("window.vpslog.pipeline.run") is None
+
+
 INSTALL_THEN_PREPARE = """async (body) => {
   const pl = window.vpslog.pipeline;
   const installs = pl.sims.map(() => 0);
