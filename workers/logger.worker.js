@@ -17,7 +17,7 @@ import { CHANNEL, holdLock, runLock } from './locks.js';
 import {
   applyRetention, expectedRunBytes, loadPolicy, preflight, setPinned, setPolicy, storageUsage, withPins,
 } from './retention.js';
-import { JSON_RESERVE, manifestName, progressName, removeIfAny, runsDir, writeJson } from './storage.js';
+import { JSON_RESERVE, binName, manifestName, progressName, removeIfAny, runsDir, writeJson } from './storage.js';
 
 // Storage strategies behind one interface (sinks/base.js).
 const SINKS = { opfs: OpfsSink, null: NullSink, cloud: CloudSink };
@@ -96,7 +96,15 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
   };
   errors.rejected_messages = 0;
   errors.messages = [];
-  await saveManifest(r, r.manifest, JSON_RESERVE);
+  try {
+    await saveManifest(r, r.manifest, JSON_RESERVE);
+  } catch (e) {
+    // No manifest, no run: recovery and the catalogue could not see it. Nothing is stored yet.
+    await Promise.resolve(sink.close()).catch(() => {});
+    await Promise.all([binName(runId), manifestName(runId)].map((n) => removeIfAny(r.dir, n))).catch(() => {});
+    releaseLock();
+    throw new Error(`cannot open run ${runId}: its manifest could not be written (${e.message})`);
+  }
   mark('manifest');
   r.profile.openedAt = performance.now();
   run = r;
@@ -107,15 +115,15 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
 
 // Manifest writes are queued (one sync handle at a time) and never shrink the
 // file: each write reserves `headroom` bytes beyond its JSON, and the close-time
-// write reuses that space, so it succeeds even on a full disk.
+// write reuses that space, so it succeeds even on a full disk. The returned
+// promise rejects if this write failed; the queue goes on with the next.
 function saveManifest(r, value, headroom) {
   if (!r.dir) return Promise.resolve();
-  r.manifestWrites = r.manifestWrites
-    .then(async () => {
-      r.manifestSize = await writeJson(r.dir, manifestName(r.runId), value, { minSize: r.manifestSize, headroom });
-    })
-    .catch((e) => reportError(`could not write the manifest of ${r.runId}: ${e.message}`));
-  return r.manifestWrites;
+  const write = r.manifestWrites.then(async () => {
+    r.manifestSize = await writeJson(r.dir, manifestName(r.runId), value, { minSize: r.manifestSize, headroom });
+  });
+  r.manifestWrites = write.catch(() => {});
+  return write;
 }
 
 function onMeta(p, meta) {
@@ -129,7 +137,9 @@ function onMeta(p, meta) {
     reportError(`producer ${p.id} describes a different run than the first producer; keeping the first`);
   }
   // Written now, while the disk has room: the edge table can be large.
-  saveManifest(run, withSource(run.manifest, run.source, producerSources(run)), JSON_RESERVE);
+  const r = run;
+  saveManifest(r, withSource(r.manifest, r.source, producerSources(r)), JSON_RESERVE)
+    .catch((e) => reportError(`could not write the manifest of ${r.runId}: ${e.message}`));
 }
 
 // What survives if this tab dies now, for recovery.js: the sink's safe bytes
@@ -139,16 +149,19 @@ function checkpoint(r) {
   r.checkpointAt = performance.now();
   const cp = r.sink.checkpoint();
   if (!cp) return;
+  r.checkpointing = writeJson(r.dir, progressName(r.runId), progressOf(r, cp))
+    .catch((e) => reportError(`could not record the progress of ${r.runId}: ${e.message}`))
+    .finally(() => { r.checkpointing = null; });
+}
+
+function progressOf(r, cp) {
   const received = [...r.producers.values()];
   const exact = received.reduce((a, p) => a + p.records, 0) * RECORD_SIZE === cp.bytes;
-  const progress = {
+  return {
     at: new Date().toISOString(), ...cp,
     producers: exact ? Object.fromEntries(received.map((p) => [p.id, p.records])) : null,
     ...(r.capability ? { run: r.capability } : {}),
   };
-  r.checkpointing = writeJson(r.dir, progressName(r.runId), progress)
-    .catch((e) => reportError(`could not record the progress of ${r.runId}: ${e.message}`))
-    .finally(() => { r.checkpointing = null; });
 }
 
 const producerSources = (r) => new Map([...r.producers.values()].map((p) => [p.id, p.meta?.producer ?? null]));
@@ -276,10 +289,19 @@ async function closeFailed(r, e) {
   run = null;
   let manifest = null;
   if (r.dir) {
+    // The close's final counts, so that the repair (now, or a later recovery) attributes every record.
+    if (r.persistent && r.final) {
+      await writeJson(r.dir, progressName(r.runId), progressOf(r, { bytes: r.final.bytes }))
+        .catch((err) => reportError(`could not record the progress of ${r.runId}: ${err.message}`));
+    }
     manifest = await repairIfOrphan(r.runId, dlq)
       .catch((err) => reportError(`could not repair run ${r.runId}: ${err.message}`));
   }
-  manifest ??= closeManifest(r.manifest, { producers: [], sink: { bytes: 0, checksum: null, error: e.message }, errors });
+  // Not repaired either: what the close knew, marked failed. The stored run stays
+  // open, and the next recovery (this origin's next logger) repairs it.
+  manifest ??= r.final
+    ? { ...r.final, status: 'error', errors: { ...r.final.errors, storage: `${r.step}: ${e.message}` } }
+    : closeManifest(r.manifest, { producers: [], sink: { bytes: 0, checksum: null, error: e.message }, errors });
   closed(manifest, undefined, { partsUploaded: 0, partsQueued: 0 });
 }
 
@@ -305,6 +327,7 @@ async function closeRun(r) {
     };
   });
   const manifest = closeManifest({ ...r.manifest, source: r.source }, { producers, sink, errors: structuredClone(errors) });
+  r.final = manifest;
   r.step = 'writing the manifest';
   await r.checkpointing;
   if (r.persistent) await saveManifest(r, manifest, 0);

@@ -96,3 +96,73 @@ def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
         'invalid run id "../escape"',
         'mode "tape" is not available',
     ]
+
+
+# Another context holds the manifest's sync access handle (as another tab pinning
+# the run does for an instant) while the run closes: the close-time manifest write fails.
+CLOSE_FAILS = """async ([good]) => {
+  const pl = window.vpslog.pipeline;
+  const errors = [];
+  pl.addEventListener('error', (e) => errors.push(e.detail.message));
+  const closed = () => new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest), { once: true }));
+  const holder = new Worker(URL.createObjectURL(new Blob([`let h; onmessage = async (e) => {
+    if (e.data === 'release') { h.close(); postMessage('released'); return; }
+    const runs = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
+    h = await (await runs.getFileHandle(e.data)).createSyncAccessHandle();
+    postMessage('held');
+  };`], { type: 'text/javascript' })));
+  const ask = (m) => new Promise((resolve) => { holder.onmessage = (e) => resolve(e.data); holder.postMessage(m); });
+
+  const runId = 'test-close-fails';
+  await pl.openRun({ runId, mode: 'opfs', config: { test: true }, producers: [7] });
+  const ch = new MessageChannel();
+  pl.attachProducer(7, ch.port1);
+  ch.port2.postMessage({ type: 'meta', meta: { run: { source: 'test' }, producer: { part: 7 } } });
+  const a = new Uint8Array(good).buffer;
+  ch.port2.postMessage({ type: 'chunk', seq: 0, buf: a }, [a]);
+  ch.port2.postMessage({ type: 'eof', records: 5, buffers: 1 });
+  await new Promise((r) => setTimeout(r, 300));  // the meta's manifest write is done
+  const held = await ask(`${runId}.manifest.json`);
+  let whenClosed = closed();
+  pl.stopLogger();
+  const manifest = await whenClosed;
+
+  // the run has ended: the next one opens and closes
+  await pl.openRun({ runId: 'test-after-failed-close', mode: 'opfs', config: { test: true }, producers: [1] });
+  const next = new MessageChannel();
+  pl.attachProducer(1, next.port1);
+  next.port2.postMessage({ type: 'eof', records: 0, buffers: 0 });
+  whenClosed = closed();
+  pl.stopLogger();
+  const nextStatus = (await whenClosed).status;
+  const released = await ask('release');
+  return { held, released, manifest, errors, nextStatus };
+}"""
+
+RECOVERED = """async (runId) => {
+  for (;;) {
+    const r = (await window.vpslog.pipeline.listRuns()).find((x) => x.runId === runId);
+    if (r && r.status !== 'open') {
+      const { bin, manifest } = await window.vpslog.pipeline.getRun(runId);
+      return { row: r, manifest: JSON.parse(await manifest.text()), stored: Array.from(new Uint8Array(await bin.arrayBuffer())) };
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}"""
+
+
+def test_a_close_that_fails_ends_the_run_keeps_its_records_and_is_repaired(page, app_url):
+    page.goto(app_url)
+    good = record.pack(GOOD_A + GOOD_B)
+    out = page.evaluate(CLOSE_FAILS, [list(good)])
+    assert (out["held"], out["released"], out["nextStatus"]) == ("held", "released", "closed")
+    m = out["manifest"]  # what the page was told: every record stored, the close failed
+    assert m["status"] == "error" and m["records"] == 5 and m["producers"][0]["records"] == 5
+    assert m["errors"]["storage"].startswith("writing the manifest: ")
+    assert any("closing run test-close-fails failed (writing the manifest)" in e for e in out["errors"]), out["errors"]
+    # once the file is free, the next logger of the origin repairs the run from what was stored
+    page.reload()
+    got = page.evaluate(RECOVERED, "test-close-fails")
+    assert bytes(got["stored"]) == good
+    assert got["manifest"]["status"] == "recovered" and got["manifest"]["records"] == 5
+    assert got["manifest"]["producers"][0]["records"] == 5  # its last checkpoint was kept for the repair

@@ -38,3 +38,32 @@ def test_storage_full_stops_the_run_and_keeps_every_stored_record(page, context,
         f"{produced - stored} received record(s) were dropped (storage failed)",
     ])
     assert "storage failed" in page.inner_text("#errors")
+
+
+NO_ROOM_FOR_THE_MANIFEST = """async () => {
+  const pl = window.vpslog.pipeline;
+  try {
+    await pl.openRun({ runId: 'test-no-room', mode: 'opfs', config: { test: true }, producers: [1] });
+    return 'opened';
+  } catch (e) {
+    return e.message;
+  }
+}"""
+
+
+def test_a_run_whose_manifest_cannot_be_written_is_refused_and_leaves_nothing(page, context, app_url):
+    page.goto(app_url)
+    page.wait_for_function("window.vpslog.pipeline.logger")
+    # a user may ask for no headroom: the pre-flight check passes, the manifest write then meets a full disk
+    page.evaluate("window.vpslog.pipeline.setRetention({maxTotalBytes: null, maxAgeDays: null, minHeadroomBytes: 0,"
+                  " freeSpaceForRuns: false})")
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(app_url))
+    cdp = context.new_cdp_session(page)
+    usage = page.evaluate("navigator.storage.estimate().then((e) => e.usage)")
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin, "quotaSize": usage + 1000})
+    refused = page.evaluate(NO_ROOM_FOR_THE_MANIFEST)
+    assert refused.startswith("cannot open run test-no-room: its manifest could not be written ("), refused
+    assert "test-no-room" not in [r["runId"] for r in page.evaluate("window.vpslog.pipeline.listRuns()")]
+    # with room again the same run opens: no lock held, no file left from the refused open
+    cdp.send("Storage.overrideQuotaForOrigin", {"origin": origin})
+    assert page.evaluate(NO_ROOM_FOR_THE_MANIFEST) == "opened"
