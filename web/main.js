@@ -315,6 +315,7 @@ function cloudWhere(runId, manifest, published, delivery) {
 
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
+  clearTimeout(prepareTimer); // Start builds the run itself; a prepare due later would also clear its error
   const { cfg, problems } = readForm();
   showFormError(problems.join('; '));
   if (problems.length) return;
@@ -335,7 +336,9 @@ function prepareAhead() {
   clearTimeout(prepareTimer);
   prepareTimer = setTimeout(() => {
     const { cfg, problems } = readForm();
-    if (!problems.length && !pipeline.run) pipeline.prepare(cfg).catch(() => {});
+    if (problems.length) return;
+    showFormError(''); // what it said was about the form as it was
+    if (!pipeline.run) pipeline.prepare(cfg).catch(() => {});
   }, 300);
 }
 form.addEventListener('input', prepareAhead);

@@ -189,6 +189,7 @@ def test_new_code_replaces_the_old_at_once_so_start_cannot_run_the_old_code(page
     page.wait_for_function("document.querySelector('#code-status').textContent.includes('source Runaway')",
                            timeout=60_000)
     assert page.evaluate("window.vpslog.pipeline.run") is None
+    page.wait_for_selector("#form-error", state="hidden")  # the refusal was about the code that was not ready
 
 
 INSTALL_THEN_PREPARE = """async (body) => {
