@@ -114,7 +114,7 @@ def pytest_runtest_makereport(item, call):
     if report.when != "call" or not report.failed or page is None or not hasattr(page, "evaluate"):
         return
     try:
-        state = page.evaluate(PAGE_STATE_JS)
+        state = page.wait_for_function(PAGE_STATE_JS, timeout=5_000).json_value()  # a wedged page must not hang the report
     except Exception as e:  # the page may be gone: say so instead of hiding the test's own failure
         state = f"page state unavailable: {e}"
     report.sections.append(("page state at failure", f"{state}\npage errors: {getattr(page, 'errors', None)}"))

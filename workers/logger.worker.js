@@ -77,7 +77,9 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
   const releaseLock = await holdLock(runLock(runId));
   mark('lock');
   let sink;
+  let dir;
   try {
+    dir = Sink.catalogued ? await runsDir() : null;
     sink = await Sink.open(runId, { cloud: cloud ?? cloudConfig, dlq });
   } catch (e) {
     releaseLock();
@@ -86,7 +88,7 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
   mark('sink');
   sink.onReady = () => run?.sink === sink && run.producers.forEach(returnCredits);
   const r = {
-    runId, sink, releaseLock, dir: Sink.catalogued ? await runsDir() : null, persistent: Sink.persistent,
+    runId, sink, releaseLock, dir, persistent: Sink.persistent, final: null, stored: false,
     // a CLOUD run's capability (renewed in place by the sink): recovery needs it to publish the run
     capability: cloud?.run ?? null,
     manifest: openManifest({ runId, mode, config, producers }), source: null,
@@ -100,9 +102,15 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
     await saveManifest(r, r.manifest, JSON_RESERVE);
   } catch (e) {
     // No manifest, no run: recovery and the catalogue could not see it. Nothing is stored yet.
-    await Promise.resolve(sink.close()).catch(() => {});
-    await Promise.all([binName(runId), manifestName(runId)].map((n) => removeIfAny(r.dir, n))).catch(() => {});
-    releaseLock();
+    const leftovers = [manifestName(runId), ...(Sink.persistent ? [binName(runId)] : [])];
+    try {
+      await sink.close();
+      await Promise.all(leftovers.map((n) => removeIfAny(dir, n)));
+    } catch (err) {
+      reportError(`could not remove what the refused run ${runId} left in runs/: ${err.message}`);
+    } finally {
+      releaseLock();
+    }
     throw new Error(`cannot open run ${runId}: its manifest could not be written (${e.message})`);
   }
   mark('manifest');
@@ -149,9 +157,12 @@ function checkpoint(r) {
   r.checkpointAt = performance.now();
   const cp = r.sink.checkpoint();
   if (!cp) return;
-  r.checkpointing = writeJson(r.dir, progressName(r.runId), progressOf(r, cp))
-    .catch((e) => reportError(`could not record the progress of ${r.runId}: ${e.message}`))
-    .finally(() => { r.checkpointing = null; });
+  r.checkpointing = writeProgress(r, progressOf(r, cp)).finally(() => { r.checkpointing = null; });
+}
+
+function writeProgress(r, progress) {
+  return writeJson(r.dir, progressName(r.runId), progress)
+    .catch((e) => reportError(`could not record the progress of ${r.runId}: ${e.message}`));
 }
 
 function progressOf(r, cp) {
@@ -280,29 +291,42 @@ async function finish() {
 }
 
 // A close that throws must still end the run (else it stays 'closing' for good and
-// no other can start): say where it failed, free the run, and repair it from what
-// was stored, as recovery.js repairs any run left open.
+// no other can start): say where it failed, free the run, and keep what was
+// stored. The lock is held until then, so that no other tab repairs it meanwhile.
 async function closeFailed(r, e) {
-  reportError(`closing run ${r.runId} failed (${r.step}): ${e.message}; repairing it from what was stored`);
+  const failure = `${r.step}: ${e.message}`;
+  reportError(`closing run ${r.runId} failed (${failure})`);
   if (run !== r) return; // it failed after the run had ended
-  r.releaseLock();
   run = null;
   let manifest = null;
-  if (r.dir) {
-    // The close's final counts, so that the repair (now, or a later recovery) attributes every record.
-    if (r.persistent && r.final) {
-      await writeJson(r.dir, progressName(r.runId), progressOf(r, { bytes: r.final.bytes }))
-        .catch((err) => reportError(`could not record the progress of ${r.runId}: ${err.message}`));
+  try {
+    if (r.persistent && r.final) manifest = r.stored ? r.final : await storeFailedClose(r, failure);
+    else if (r.dir) {
+      // as recovery.js repairs any run left open, from what storage holds
+      manifest = await repairIfOrphan(r.runId, dlq, `its tab could not close it (${failure})`)
+        .catch((err) => reportError(`could not repair run ${r.runId}: ${err.message}`));
     }
-    manifest = await repairIfOrphan(r.runId, dlq)
-      .catch((err) => reportError(`could not repair run ${r.runId}: ${err.message}`));
+  } finally {
+    r.releaseLock();
   }
-  // Not repaired either: what the close knew, marked failed. The stored run stays
-  // open, and the next recovery (this origin's next logger) repairs it.
-  manifest ??= r.final
-    ? { ...r.final, status: 'error', errors: { ...r.final.errors, storage: `${r.step}: ${e.message}` } }
-    : closeManifest(r.manifest, { producers: [], sink: { bytes: 0, checksum: null, error: e.message }, errors });
+  manifest ??= closeManifest(r.manifest, { producers: [], sink: { bytes: 0, checksum: null, error: failure }, errors });
   closed(manifest, undefined, { partsUploaded: 0, partsQueued: 0 });
+}
+
+// The close knew everything but could not store it: store it once more, marked
+// failed. If that fails too, the run stays open in runs/ with the close's exact
+// counts and the cause in its checkpoint, for the next recovery to repair.
+async function storeFailedClose(r, failure) {
+  const storage = [r.final.errors.storage, failure].filter(Boolean).join('; ');
+  const manifest = { ...r.final, status: 'error', errors: { ...r.final.errors, storage } };
+  try {
+    await saveManifest(r, manifest, 0);
+    await removeIfAny(r.dir, progressName(r.runId));
+  } catch (err) {
+    reportError(`run ${r.runId} stays open in storage until the next recovery repairs it: ${err.message}`);
+    await writeProgress(r, { ...progressOf(r, { bytes: r.final.bytes }), cause: `its tab could not close it (${failure})` });
+  }
+  return manifest;
 }
 
 // The page gets the manifest without the source's edge table (kept in the
@@ -330,7 +354,10 @@ async function closeRun(r) {
   r.final = manifest;
   r.step = 'writing the manifest';
   await r.checkpointing;
-  if (r.persistent) await saveManifest(r, manifest, 0);
+  if (r.persistent) {
+    await saveManifest(r, manifest, 0);
+    r.stored = true;
+  }
   r.step = 'publishing the manifest';
   let published;
   try {

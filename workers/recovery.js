@@ -25,7 +25,8 @@ export function attribute(producers, progress, records) {
 
 // The manifest of a repaired run (or of a snapshot of a live one): `what` is
 // 'recovered' or 'snapshot'; `facts` describe the records actually kept.
-export function repairedManifest(manifest, progress, { records, bytes, checksum, parts, cut = 0, cause = ORPHAN_CAUSE, what = 'recovered' }) {
+// A writer that could not close its run leaves why in its last checkpoint (`cause`).
+export function repairedManifest(manifest, progress, { records, bytes, checksum, parts, cut = 0, cause = progress?.cause ?? ORPHAN_CAUSE, what = 'recovered' }) {
   const { producers, unattributed } = attribute(manifest.producers, progress, records);
   const at = new Date().toISOString();
   return {
@@ -55,7 +56,7 @@ async function crcOfHandle(access, bytes) {
   return { algorithm: 'crc32c', value: crc.digest('hex') };
 }
 
-async function repairOpfs(dir, manifest, progress) {
+async function repairOpfs(dir, manifest, progress, cause) {
   let access;
   try {
     access = await (await dir.getFileHandle(binName(manifest.run_id), { create: true })).createSyncAccessHandle();
@@ -68,7 +69,7 @@ async function repairOpfs(dir, manifest, progress) {
     if (cut) access.truncate(size - cut);
     access.flush();
     const bytes = size - cut;
-    return repairedManifest(manifest, progress, { records: bytes / RECORD_SIZE, bytes, checksum: await crcOfHandle(access, bytes), cut });
+    return repairedManifest(manifest, progress, { records: bytes / RECORD_SIZE, bytes, checksum: await crcOfHandle(access, bytes), cut, cause });
   } finally {
     access.close();
   }
@@ -79,7 +80,7 @@ async function repairOpfs(dir, manifest, progress) {
 // them with the run's CRC32C through each). Parts that were filling, waiting
 // or in flight died with the tab. The recovered manifest goes through the DLQ,
 // which uploads a run's manifest only after all its queued parts.
-function repairCloud(manifest, progress) {
+function repairCloud(manifest, progress, cause) {
   const parts = [];
   for (const p of [...(progress?.parts ?? [])].sort((a, b) => a.part - b.part)) {
     if (p.part !== parts.length + 1) break;
@@ -89,19 +90,20 @@ function repairCloud(manifest, progress) {
   const through = parts.at(-1)?.through ?? null;
   return repairedManifest(manifest, progress, {
     records: bytes / RECORD_SIZE, bytes, checksum: through && { algorithm: 'crc32c', value: through },
-    parts: parts.map(manifestPart),
+    parts: parts.map(manifestPart), cause,
   });
 }
 
 // Call only while holding runLock(runId): then nobody writes the run, and a
-// manifest that still says `open` belongs to a writer that died.
-export async function repairIfOrphan(runId, dlq) {
+// manifest that still says `open` belongs to a writer that died (or, with a
+// `cause`, to this tab's writer, whose close failed).
+export async function repairIfOrphan(runId, dlq, cause) {
   const dir = await runsDir();
   const manifest = await readJsonIfAny(dir, manifestName(runId));
   if (manifest?.status !== 'open') return null; // closed, repaired by another tab, or deleted
   const progress = await readJsonIfAny(dir, progressName(runId), { torn: null }) /* a torn checkpoint is no checkpoint */;
   if (manifest.mode === 'cloud') {
-    const m = repairCloud(manifest, progress);
+    const m = repairCloud(manifest, progress, cause);
     const body = new TextEncoder().encode(JSON.stringify(m, null, 1));
     const crc = await createCrc32c();
     crc.update(body);
@@ -114,7 +116,7 @@ export async function repairIfOrphan(runId, dlq) {
     await removeIfAny(dir, progressName(runId));
     return m;
   }
-  const m = await repairOpfs(dir, manifest, progress);
+  const m = await repairOpfs(dir, manifest, progress, cause);
   const size = (await (await dir.getFileHandle(manifestName(runId))).getFile()).size;
   await writeJson(dir, manifestName(runId), m, { minSize: size }); // reuse the reserved space
   await removeIfAny(dir, progressName(runId));

@@ -74,20 +74,21 @@ export async function writeFile(dir, name, bytes) {
   }
 }
 
-// Another context (a logger pinning or closing a run) rewrites JSON files in
-// place, so a read can land mid-write and see a torn or empty file: re-read
-// before calling it torn. Only a file that stays torn is one (a tab that died).
-const TORN_REREADS = 5;
+// Another context (a logger checkpointing or closing a run) rewrites JSON files
+// in place, so a read can land mid-write: the text is torn or empty, or reading
+// it fails as the file changes under it. Read again for a while before calling
+// it torn; only a file that stays torn is one (its writer died).
+const TORN_FOR_MS = 500;
 const TORN_WAIT_MS = 20;
 
 export async function readJson(dir, name) {
   const handle = await dir.getFileHandle(name);
-  for (let attempt = 0; ; attempt++) {
-    const text = await (await handle.getFile()).text();
+  const until = performance.now() + TORN_FOR_MS;
+  for (;;) {
     try {
-      return JSON.parse(text);
+      return JSON.parse(await (await handle.getFile()).text());
     } catch (e) {
-      if (!(e instanceof SyntaxError) || attempt >= TORN_REREADS) throw e;
+      if (!(e instanceof SyntaxError || e.name === 'NotReadableError') || performance.now() > until) throw e;
       await new Promise((r) => setTimeout(r, TORN_WAIT_MS));
     }
   }

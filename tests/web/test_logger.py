@@ -98,20 +98,30 @@ def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
     ]
 
 
-# Another context holds the manifest's sync access handle (as another tab pinning
-# the run does for an instant) while the run closes: the close-time manifest write fails.
+# Another context holds the manifest file open (a sync access handle) while the
+# run closes: the close-time manifest write fails, and so does the one retry.
 CLOSE_FAILS = """async ([good]) => {
   const pl = window.vpslog.pipeline;
+  const within = (p, what, ms = 20_000) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(`no ${what} in ${ms} ms`)), ms))]);
   const errors = [];
   pl.addEventListener('error', (e) => errors.push(e.detail.message));
-  const closed = () => new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest), { once: true }));
+  const closed = () => within(new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest), { once: true })), 'close');
+  // takes the handle once the manifest describes the source (the logger's own writes are done)
   const holder = new Worker(URL.createObjectURL(new Blob([`let h; onmessage = async (e) => {
-    if (e.data === 'release') { h.close(); postMessage('released'); return; }
-    const runs = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
-    h = await (await runs.getFileHandle(e.data)).createSyncAccessHandle();
-    postMessage('held');
+    try {
+      if (e.data === 'release') { h.close(); postMessage('released'); return; }
+      const file = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('runs')).getFileHandle(e.data);
+      for (;;) {
+        try {
+          if (JSON.parse(await (await file.getFile()).text()).source) break;
+        } catch {}
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      h = await file.createSyncAccessHandle();
+      postMessage('held');
+    } catch (err) { postMessage(err.name + ': ' + err.message); }
   };`], { type: 'text/javascript' })));
-  const ask = (m) => new Promise((resolve) => { holder.onmessage = (e) => resolve(e.data); holder.postMessage(m); });
+  const ask = (m) => within(new Promise((resolve) => { holder.onmessage = (e) => resolve(e.data); holder.postMessage(m); }), m);
 
   const runId = 'test-close-fails';
   await pl.openRun({ runId, mode: 'opfs', config: { test: true }, producers: [7] });
@@ -121,7 +131,6 @@ CLOSE_FAILS = """async ([good]) => {
   const a = new Uint8Array(good).buffer;
   ch.port2.postMessage({ type: 'chunk', seq: 0, buf: a }, [a]);
   ch.port2.postMessage({ type: 'eof', records: 5, buffers: 1 });
-  await new Promise((r) => setTimeout(r, 300));  // the meta's manifest write is done
   const held = await ask(`${runId}.manifest.json`);
   let whenClosed = closed();
   pl.stopLogger();
@@ -140,12 +149,14 @@ CLOSE_FAILS = """async ([good]) => {
 }"""
 
 RECOVERED = """async (runId) => {
+  const until = performance.now() + 20_000;
   for (;;) {
     const r = (await window.vpslog.pipeline.listRuns()).find((x) => x.runId === runId);
     if (r && r.status !== 'open') {
       const { bin, manifest } = await window.vpslog.pipeline.getRun(runId);
       return { row: r, manifest: JSON.parse(await manifest.text()), stored: Array.from(new Uint8Array(await bin.arrayBuffer())) };
     }
+    if (performance.now() > until) throw new Error(`run ${runId} is still ${r?.status} after 20 s`);
     await new Promise((res) => setTimeout(res, 100));
   }
 }"""
@@ -159,10 +170,15 @@ def test_a_close_that_fails_ends_the_run_keeps_its_records_and_is_repaired(page,
     m = out["manifest"]  # what the page was told: every record stored, the close failed
     assert m["status"] == "error" and m["records"] == 5 and m["producers"][0]["records"] == 5
     assert m["errors"]["storage"].startswith("writing the manifest: ")
-    assert any("closing run test-close-fails failed (writing the manifest)" in e for e in out["errors"]), out["errors"]
-    # once the file is free, the next logger of the origin repairs the run from what was stored
+    shown = "\n".join(out["errors"])
+    assert "closing run test-close-fails failed (writing the manifest: " in shown, shown
+    assert "run test-close-fails stays open in storage until the next recovery repairs it" in shown, shown
+    # once the file is free, the next logger of the origin repairs the run from what was
+    # stored, with the close's exact counts and its cause (a checkpoint written after the close)
     page.reload()
     got = page.evaluate(RECOVERED, "test-close-fails")
     assert bytes(got["stored"]) == good
-    assert got["manifest"]["status"] == "recovered" and got["manifest"]["records"] == 5
-    assert got["manifest"]["producers"][0]["records"] == 5  # its last checkpoint was kept for the repair
+    r = got["manifest"]
+    assert r["status"] == "recovered" and r["records"] == 5 and r["producers"][0]["records"] == 5
+    assert r["recovery"]["cause"].startswith("its tab could not close it (writing the manifest: ")
+    assert r["recovery"]["last_checkpoint_at"] >= m["closed_at"] and r["recovery"]["unattributed_records"] == 0

@@ -30,6 +30,10 @@ test('a recovered manifest carries status, time, cause and the kept facts', () =
   assert.match(m.recovery.cause, /reload/);
   assert.deepEqual({ ...m.recovery, cause: undefined }, { cause: undefined, trailing_bytes_cut: 4, unattributed_records: 3, last_checkpoint_at: null });
   assert.deepEqual([m.records, m.bytes, m.checksum], [3, 30, checksum]);
+  // a writer whose close failed says why in its checkpoint; a caller that knows says it itself
+  const why = { at: '2026-11-28T10:00:00Z', bytes: 30, producers: { 0: 1, 1: 2 }, cause: 'its tab could not close it (x)' };
+  assert.equal(repairedManifest(open, why, { records: 3, bytes: 30, checksum }).recovery.cause, why.cause);
+  assert.equal(repairedManifest(open, why, { records: 3, bytes: 30, checksum, cause: 'y' }).recovery.cause, 'y');
   const s = repairedManifest(open, null, { records: 3, bytes: 30, checksum, what: 'snapshot' });
   assert.equal(s.status, 'snapshot');
   assert.ok(s.snapshot_at && !s.recovery && !s.recovered_at);
