@@ -200,19 +200,24 @@ export class Pipeline extends EventTarget {
     return code.info;
   }
 
-  // One install of a code per sim: a run prepared while installCode() is still
-  // installing waits for that install instead of starting a second, concurrent
-  // micropip reinstall of the same wheel in the same interpreter.
+  // One install of a code per sim, one at a time: a run prepared while
+  // installCode() is still installing waits for that install instead of starting
+  // a second, concurrent micropip reinstall in the same interpreter, and the
+  // code chosen last is installed last.
   #installIn(sim, code) {
     if (sim.install?.code === code) return sim.install.done;
     // Each sim gets its own copy: a transferred buffer leaves the sender.
     const bytes = code.bytes.slice(0);
-    const done = sim.requests.call(P.SIM_INSTALL, { file: code.file, bytes }, [bytes]).then((info) => {
-      sim.codeSha = info.sha256;
-      return info;
-    });
-    sim.install = { code, done };
-    done.catch(() => { if (sim.install?.done === done) sim.install = null; });
+    const done = (sim.install?.done ?? Promise.resolve()).catch(() => {})
+      .then(() => sim.requests.call(P.SIM_INSTALL, { file: code.file, bytes }, [bytes]))
+      .then((info) => {
+        sim.codeSha = info.sha256;
+        return info;
+      });
+    const install = { code, done };
+    const settled = () => { if (sim.install === install) sim.install = null; };
+    sim.install = install;
+    done.then(settled, settled);
     return done;
   }
 

@@ -14,6 +14,7 @@ export class SourcePanel {
     this.pipeline = pipeline;
     this.onError = onError;
     this.declaration = null; // of the selected source
+    this.choice = 0; // of the user's code: the newest wins
     this.select = form.elements.source;
     this.select.addEventListener('change', () => this.#selected());
     $('#code-file').addEventListener('change', (e) => e.target.files[0] && this.#useFile(e.target.files[0]));
@@ -88,71 +89,89 @@ export class SourcePanel {
 
   // New code replaces the current code the moment it is chosen: until it is
   // installed and declared nothing can start, or Start would run the old code.
+  // Each choice (file, URL, drop, restore, entry point) supersedes those before
+  // it: one that finishes late changes nothing. Returns this choice's number.
   #pending(text) {
-    this.declaration = null;
-    this.#renderParams();
+    if (this.select.value === USER) {
+      this.declaration = null;
+      this.#renderParams();
+    }
     this.#status(text);
+    return ++this.choice;
   }
 
   async #useFile(file) {
-    this.#pending(`Reading ${file.name}…`);
-    await this.#install(file.name, await file.arrayBuffer(), true);
+    const choice = this.#pending(`Reading ${file.name}…`);
+    let bytes;
+    try {
+      bytes = await file.arrayBuffer();
+    } catch (e) {
+      if (choice === this.choice) this.#status(`Could not read ${file.name}: ${e.message}`, true);
+      return;
+    }
+    await this.#install(choice, file.name, bytes, true);
   }
 
   async #useUrl(url) {
-    this.#pending(`Loading ${url}…`);
+    const choice = this.#pending(`Loading ${url}…`);
     let u;
     try {
       u = new URL(url, location.href);
       if (u.origin !== location.origin) throw new Error(`only URLs under ${location.origin} can be loaded`);
       const res = await fetch(u);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      await this.#install(decodeURIComponent(u.pathname.split('/').pop()), await res.arrayBuffer(), true);
+      await this.#install(choice, decodeURIComponent(u.pathname.split('/').pop()), await res.arrayBuffer(), true);
     } catch (e) {
-      this.#status(`Could not load ${url}: ${e.message}`, true);
+      if (choice === this.choice) this.#status(`Could not load ${url}: ${e.message}`, true);
     }
   }
 
-  async #install(file, bytes, save) {
-    this.#pending(`Installing ${file} in the sim workers…`);
+  async #install(choice, file, bytes, save) {
+    if (choice !== this.choice) return;
+    this.#status(`Installing ${file} in the sim workers…`);
     try {
       if (save) await saveCode(file, bytes, $('#code-entry').value.trim());
       const info = await this.pipeline.installCode(file, bytes);
+      if (choice !== this.choice) return;
       if (info.entry && !$('#code-entry').value.trim().startsWith(`${info.entry}`)) $('#code-entry').value = info.entry;
       else if (!$('#code-entry').value.trim() && info.modules.length === 1) $('#code-entry').value = info.modules[0];
       this.#status(`${info.file} ${info.version} installed (sha256 ${info.sha256.slice(0, 12)}…)`);
       await this.#declareUser();
     } catch (e) {
-      this.#status(e.message, true);
+      if (choice === this.choice) this.#status(e.message, true);
     }
   }
 
+  // The user's source as the entry point names it; it becomes the form's only
+  // while "your own code" is the chosen source.
   async #declareUser() {
     const spec = $('#code-entry').value.trim();
-    if (!this.pipeline.code?.info) return;
-    this.declaration = null; // the entry point changed: the old one's form no longer applies
+    const code = this.pipeline.code;
+    if (!code?.info) return;
+    const choice = this.#pending(spec ? `Loading ${spec}…` : '');
     if (!spec) {
-      this.#renderParams();
       this.#status('Name the entry point as module:Class', true);
       return;
     }
     try {
-      this.declaration = await this.pipeline.declare(spec);
-      await saveMeta({ file: this.pipeline.code.file, entry: spec });
-      const d = this.declaration;
-      this.#status(`${this.pipeline.code.info.file} ${this.pipeline.code.info.version} (sha256 ${this.pipeline.code.info.sha256.slice(0, 12)}…): source ${d.name} ${d.version}${d.doc ? ` — ${d.doc.split('\n')[0]}` : ''}`);
+      const d = await this.pipeline.declare(spec);
+      if (choice !== this.choice) return;
+      await saveMeta({ file: code.file, entry: spec });
+      if (this.select.value === USER) {
+        this.declaration = d;
+        this.#renderParams();
+      }
+      this.#status(`${code.info.file} ${code.info.version} (sha256 ${code.info.sha256.slice(0, 12)}…): source ${d.name} ${d.version}${d.doc ? ` — ${d.doc.split('\n')[0]}` : ''}`);
     } catch (e) {
-      this.declaration = null;
-      this.#status(e.message, true);
+      if (choice === this.choice) this.#status(e.message, true);
     }
-    this.#renderParams();
   }
 
   async #restoreCode() {
     const saved = await loadCode().catch(() => null);
     if (!saved) return;
     $('#code-entry').value = saved.entry ?? '';
-    await this.#install(saved.file, saved.bytes, false);
+    await this.#install(this.#pending(`Installing ${saved.file} in the sim workers…`), saved.file, saved.bytes, false);
   }
 
   #renderParams() {

@@ -248,3 +248,14 @@ def test_stop_interrupts_a_step_that_never_yields(page, tmp_path):
     assert r["status"] == "closed" and int(r["produced"]) == int(r["logged"]) == 6
     assert "Stop interrupted a model step that did not yield in sim 0, 1" in page.inner_text("#run-result")
     assert stopped_in < 5, stopped_in  # README: Stop ends such a run within about a second
+
+
+def test_code_restored_on_load_leaves_the_chosen_builtin_source_alone(page):
+    """The saved code is installed again on every load; with a built-in source
+    chosen, Start must still run that source (the form stays the built-in's)."""
+    page.select_option("select[name=source]", "traffic")
+    page.reload()
+    page.wait_for_selector("#start:not([disabled])", timeout=90_000)
+    page.wait_for_function("document.querySelector('#code-status').textContent.includes('source ')", timeout=60_000)
+    assert page.input_value("select[name=source]") == "traffic"
+    assert page.inner_text("#params-legend").startswith("Parameters of traffic")
