@@ -13,6 +13,7 @@ const MAX_BUFFERS_PER_CALL = 16;
 const STATUS_MS = 250;
 // Real-time pace: the model may run this far ahead of the wall clock.
 const REALTIME_LEAD_MS = 50;
+const REALTIME_WAIT_MS = 20;
 const USER_DIR = '/tmp/vpslog-user';
 
 let pyodide = null;
@@ -212,15 +213,13 @@ async function start({ runId, producer, port, key, pace = 'realtime' }) {
         continue;
       }
       const until = pace === 'realtime' ? Math.floor(performance.now() - t0 + REALTIME_LEAD_MS) : -1;
-      if (until >= 0 && producerPy.sim_time_ms >= until) {
-        await sleep(Math.min(producerPy.sim_time_ms - until + 1, 50));
-        continue;
-      }
       // The first call makes one buffer, so the logger hears from the run at once.
       const sent = await send(s, producerPy.produce(Math.min(s.credits, s.buffers ? MAX_BUFFERS_PER_CALL : 1), until));
       if (performance.now() - s.lastView >= P.VIEW_MS) postView(s, producerPy);
-      if (sent === 0 && producerPy.exhausted) break;
-      await yieldToEvents();
+      if (sent === 0 && producerPy.exhausted && producerPy.held_buffers === 0) break;
+      // real time: the model is ahead of the clock, or its records are not due yet
+      if (sent === 0 && until >= 0) await sleep(REALTIME_WAIT_MS);
+      else await yieldToEvents();
     }
     // Stop may arrive as SIGINT while Python runs; whatever the model logged stays.
     await send(s, producerPy.flush());

@@ -77,15 +77,21 @@ class Producer:
     def records_out(self) -> int:
         return self._batcher.records_out
 
+    @property
+    def held_buffers(self) -> int:
+        """Whole buffers made but not yet taken (at real-time pace: not due yet)."""
+        return self._batcher.full_buffers()
+
     def produce(self, max_buffers: int, until_ms: int = -1, budget_ms: float = 50.0) -> bytes:
         """Step the model until ``max_buffers`` whole buffers are ready, it ends, its
         newest event reaches ``until_ms`` (real-time pace), or ``budget_ms`` passes.
-        Returns whole buffers only; ``b""`` with ``exhausted`` set once it is over."""
+        Returns whole buffers only, at real-time pace only those the clock has
+        reached; ``b""`` with ``exhausted`` set once it is over."""
         b, log = self._batcher, self.log
         want = max_buffers * RECORDS_PER_BUFFER
         deadline = time.perf_counter() + budget_ms / 1000
         steps, stepping = self._steps, _stepping
-        while not self.exhausted and b.pending_records + len(log) < want:
+        while not self.exhausted and b.pending_records + len(log) < want and not (0 <= until_ms <= self.sim_time_ms):
             try:
                 stepping[0] = True
                 next(steps)
@@ -105,7 +111,7 @@ class Producer:
             if (0 <= until_ms <= self.sim_time_ms) or time.perf_counter() > deadline:
                 break
         self._pack()
-        return b.take(max_buffers)
+        return b.take(max_buffers, until_ms)
 
     def _pack(self) -> None:
         try:

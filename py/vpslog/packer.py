@@ -7,12 +7,16 @@ extended-slice assignment (C speed), e.g. ``out[4::10] = vehicle_bytes[0::2]``.
 
 from __future__ import annotations
 
+import struct
 import sys
 from array import array
 
-from .record import BUFFER_BYTES, COLUMNS, RECORD_SIZE
+from .record import BUFFER_BYTES, COLUMNS, FIELDS, RECORD_SIZE, RECORDS_PER_BUFFER
 
 _TYPECODES = {1: "B", 2: "H", 4: "I" if array("I").itemsize == 4 else "L"}
+_TIME_AT = next(f.offset for f in FIELDS if f.name == "time_ms")
+_TIME = struct.Struct("<I")
+PARTIAL_AFTER_MS = 1000
 # typecode of each column, in COLUMNS order (time, vehicle, edge, status)
 TYPECODES: tuple[str, ...] = tuple(_TYPECODES[f.size] for f in COLUMNS)
 
@@ -70,10 +74,29 @@ class BufferBatcher:
     def full_buffers(self) -> int:
         return len(self._pending) // BUFFER_BYTES
 
-    def take(self, max_buffers: int) -> bytes:
-        """Up to ``max_buffers`` whole buffers, concatenated (len is a multiple of 4090)."""
-        n = min(max_buffers, self.full_buffers()) * BUFFER_BYTES
-        return self._cut(n)
+    def take(self, max_buffers: int, until_ms: int = -1) -> bytes:
+        """Up to ``max_buffers`` whole buffers, concatenated (len is a multiple of 4090).
+
+        With ``until_ms`` >= 0 (real-time pace: a record leaves once the clock has
+        reached it) only buffers whose last record is due; and when no whole buffer
+        is but records have waited ``PARTIAL_AFTER_MS``, the due ones leave in one
+        partial buffer, so a sparse run reaches the logger within a second."""
+        n = min(max_buffers, self.full_buffers())
+        if until_ms < 0:
+            return self._cut(n * BUFFER_BYTES)
+        while n and self._time(n * RECORDS_PER_BUFFER - 1) > until_ms:
+            n -= 1
+        if n or not self._pending or self._time(0) > until_ms - PARTIAL_AFTER_MS:
+            return self._cut(n * BUFFER_BYTES)
+        # the leading records that are due (a model logs in time order)
+        lo, hi = 1, min(self.pending_records, RECORDS_PER_BUFFER)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if self._time(mid - 1) <= until_ms else (lo, mid - 1)
+        return self._cut(lo * RECORD_SIZE)
+
+    def _time(self, i: int) -> int:
+        return _TIME.unpack_from(self._pending, i * RECORD_SIZE + _TIME_AT)[0]
 
     def flush(self) -> bytes:
         """Everything pending, including the final partial buffer."""

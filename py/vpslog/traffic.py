@@ -124,8 +124,9 @@ class TrafficSim:
     def finished(self) -> bool:
         return not self._heap and self._next_departure == len(self._departures)
 
-    def next_batch(self, min_records: int):
-        """Process events until at least ``min_records`` records (or the end); columns or None."""
+    def next_batch(self, min_records: int, span_ms: float = INF):
+        """Process events until at least ``min_records`` records, ``span_ms`` of simulated
+        time or the end, whichever comes first; columns or None."""
         if self.finished:
             return None
         c = self.config
@@ -145,11 +146,14 @@ class TrafficSim:
         next_dep = departures[d][0] if d < len(departures) else INF
         trips = traversals = blocked = failures = n = 0
         t = self.sim_time_ms
+        horizon = min(heap[0][0] if heap else INF, next_dep) + span_ms
         while n < min_records:
             if heap and heap[0][0] <= next_dep:
+                if heap[0][0] > horizon:
+                    break
                 t, _, v = pop(heap)
                 e = cur[v]
-            elif next_dep != INF:
+            elif next_dep != INF and next_dep <= horizon:
                 t, v = departures[d]
                 d += 1
                 next_dep = departures[d][0] if d < len(departures) else INF
@@ -223,6 +227,9 @@ class TrafficSource(Source):
     name, version = "traffic", "1.0"
     params = {k: Param(getattr(TrafficConfig, k), doc, lo, hi) for k, (doc, lo, hi) in _DOCS.items()}
     batch_records = 4096
+    # A step covers at most this much simulated time: at real-time pace the model
+    # (and the live view of it) moves with the clock, not a whole sparse run at once.
+    step_span_ms = 1000
 
     def __init__(self, part, **params) -> None:
         super().__init__(part, **params)
@@ -230,7 +237,7 @@ class TrafficSource(Source):
 
     def run(self, log):
         sim = self.sim
-        while (cols := sim.next_batch(self.batch_records)) is not None:
+        while (cols := sim.next_batch(self.batch_records, self.step_span_ms)) is not None:
             log.extend(*cols)
             yield
 

@@ -40,6 +40,26 @@ def test_traffic_is_the_default_source_and_describes_its_network():
     assert len(out) // 10 == stats["records"] == p.records_out > 0
 
 
+def test_at_real_time_pace_records_leave_as_the_clock_reaches_them():
+    """A sparse traffic run (the default's density: ~8,000 records over ~250 s of
+    simulated time) must follow the clock: the model steps no further than it, and
+    a buffer leaves only once its last record is due, never the whole run at once."""
+    p = bridge.make_producer('{"params": {"vehicles": 300, "grid": 8, "duration_s": 240}, "worker": 0, "workers": 1}')
+    sent, released = [], []
+    for clock in range(0, 400_000, 250):  # the worker's clock, in 250 ms ticks
+        out = p.produce(64, clock)
+        recs = record.unpack(out)
+        assert all(r[0] <= clock for r in recs), clock
+        sent += recs
+        if recs:
+            released.append(clock)
+        if p.exhausted and not p.held_buffers:
+            break
+    recs = sent + record.unpack(p.flush())
+    assert len(recs) == p.records_out > 8 * 409
+    assert len(released) >= 8 and released[-1] - released[0] >= 120_000  # spread over the run, not at once
+
+
 def test_unknown_source_bad_params_and_bad_json_are_clear_errors():
     with pytest.raises(ValueError, match="no module named 'traffic-jam'"):
         bridge.make_producer('{"source": "traffic-jam"}')

@@ -70,3 +70,15 @@ def test_batcher_releases_only_whole_buffers_and_flushes_the_rest():
 def test_batcher_refuses_partial_records():
     with pytest.raises(ValueError):
         BufferBatcher().add(b"\0" * 11)
+
+
+def test_at_real_time_pace_only_due_records_leave_and_a_sparse_run_in_partial_buffers():
+    b = BufferBatcher()
+    b.add(record.pack([(100 * i, 1, 2, 1) for i in range(500)]))  # one record every 100 ms: 50 s
+    times = lambda data: [t for t, *_ in record.unpack(data)]  # noqa: E731
+    assert b.take(8, until_ms=900) == b""  # nothing has waited a second: wait for a whole buffer
+    assert times(b.take(8, until_ms=1_000)) == list(range(0, 1_001, 100))  # record 0 has: what is due leaves
+    assert b.take(8, until_ms=1_500) == b""
+    assert times(b.take(8, until_ms=42_000)) == list(range(1_100, 42_000, 100))  # a whole buffer is due
+    assert b.take(8, until_ms=42_000) == b""
+    assert times(b.flush()) == list(range(42_000, 50_000, 100))

@@ -53,6 +53,15 @@ def test_deterministic_per_seed():
     assert a != run(TrafficSim(TrafficConfig(**{**SMALL, "seed": 6})))
 
 
+def test_a_step_spans_at_most_its_simulated_time_and_the_events_do_not_change():
+    sim, spans, cols = TrafficSim(TrafficConfig(**SMALL)), [], []
+    while (c := sim.next_batch(4096, span_ms=1000)) is not None:
+        spans.append(c[0][-1] - c[0][0] if len(c[0]) else 0)
+        cols.append(record.pack(list(zip(*c))))
+    assert max(spans) <= 1000 and len(spans) > 600  # a 600 s window: about a step per simulated second
+    assert record.unpack(b"".join(cols)) == run(TrafficSim(TrafficConfig(**SMALL)))
+
+
 def test_without_noise_travel_time_is_the_bpr_law_of_v_rebuilt_from_the_log():
     cfg = TrafficConfig(**{**SMALL, "vehicles": 3000, "spread": 0.0, "alpha": 0.4, "beta": 3.0})
     sim = TrafficSim(cfg)

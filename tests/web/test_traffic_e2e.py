@@ -6,8 +6,9 @@ import json
 
 import jsonschema
 import pytest
-from pageflow import assert_same_events, download_run, start_run, verify_cli
+from pageflow import assert_same_events, download_run, fill_run, start_run, verify_cli, wait_closed
 
+from vpslog import record
 from vpslog.manifest import schema
 
 pytestmark = pytest.mark.browser
@@ -37,3 +38,23 @@ def test_traffic_run_downloads_and_analyze_recovers_bpr(page, app_url, tmp_path,
                   "-p", "vehicles=20000", "-p", "grid=24", "-p", "alpha=0.3", "-p", "beta=3", check=True)
     assert_same_events(bin_path, out.stdout.split()[0])
     assert not page.errors, page.errors
+
+
+def test_a_real_time_traffic_run_follows_the_clock(page, app_url, tmp_path):
+    """At real-time pace a sparse run (the form's default traffic: about 250 s of
+    simulated departures) logs what the clock has reached, while it runs; Stop
+    after 4 s keeps what the model had logged, about one step past the clock."""
+    page.goto(app_url)
+    fill_run(page, workers=2, duration_s=4, pace="realtime", source="traffic")
+    before = page.get_attribute("#run-result", "data-run-id")
+    page.click("#start")
+    page.wait_for_timeout(2500)
+    mid = page.evaluate("window.vpslog.stats.records")
+    r = wait_closed(page, before)
+    bin_path, manifest = download_run(page, r["runId"], tmp_path)
+    times = [t for t, *_ in record.unpack(bin_path.read_bytes())]
+    assert manifest["status"] == "closed" and int(r["produced"]) == int(r["logged"]) == len(times) > 0
+    assert 0 < mid < len(times)  # records arrived during the run, not all at its end
+    # the run holds ~250 s of departures: at most its 4 s, plus the model's last step (1 s of simulated
+    # time from its first event, which may lie past a quiet gap), plus the start and stop latencies
+    assert max(times) <= 8_000, max(times)
