@@ -179,6 +179,9 @@ def verify(bin_path, manifest_path=None) -> Report:
     report = Report(path=str(path), bytes=path.stat().st_size)
     if manifest_path is None and sibling_manifest(path).is_file():
         manifest_path = sibling_manifest(path)
+    if manifest_path is None:
+        report.warnings.append(f"no manifest (looked for {sibling_manifest(path)}): the records were checked, not the"
+                               " counts and checksum the run recorded; pass --manifest if it is elsewhere")
     manifest = None
     if manifest_path is not None:
         report.manifest = str(manifest_path)

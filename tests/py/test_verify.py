@@ -140,6 +140,17 @@ def test_unreadable_manifest_and_missing_file(tmp_path):
     assert verify(tmp_path / "nope.bin").problems == [f"{tmp_path / 'nope.bin'}: no such file"]
 
 
+def test_a_run_without_a_manifest_passes_saying_what_was_not_checked(tmp_path, capsys):
+    path = write_run(tmp_path, record.pack(RECS))
+    (tmp_path / "run-x.manifest.json").unlink()
+    assert main(["verify", str(path)]) == 0
+    out = capsys.readouterr()
+    assert out.out.splitlines()[-1] == "OK" and "WARNING: no manifest (looked for" in out.err
+    assert main(["verify", str(tmp_path / "nope.bin")]) == 1
+    out = capsys.readouterr()
+    assert out.out.splitlines() == ["1 problem(s)"] and "FAIL: " in out.err  # no summary of a file never read
+
+
 def test_cli_exit_codes_and_json(tmp_path, capsys):
     path = write_run(tmp_path, record.pack(RECS))
     assert main(["verify", str(path), "--json"]) == 0
