@@ -15,12 +15,15 @@ export class SourcePanel {
     this.onError = onError;
     this.declaration = null; // of the selected source
     this.choice = 0; // of the user's code: the newest wins
+    this.declared = null; // {code, spec, declaration}: the user's code as last declared
+    this.codeProblem = 'Choose your code first'; // why the user's code cannot start, while it cannot
     this.select = form.elements.source;
     this.select.addEventListener('change', () => this.#selected());
     $('#code-file').addEventListener('change', (e) => e.target.files[0] && this.#useFile(e.target.files[0]));
     $('#code-url-load').addEventListener('click', () => this.#useUrl($('#code-url').value.trim()));
     $('#code-entry').addEventListener('change', () => this.#declareUser());
     $('#params-as-json').addEventListener('change', (e) => this.#toggleJson(e.target.checked));
+    $('#params-json').addEventListener('input', (e) => e.target.setCustomValidity(''));
     const zone = $('#drop-zone');
     zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
     zone.addEventListener('dragleave', () => zone.classList.remove('over'));
@@ -36,7 +39,7 @@ export class SourcePanel {
   // {source: spec, params} for Pipeline.start, or problems to show.
   read() {
     const problems = [];
-    if (!this.declaration) return { problems: [this.select.value === USER ? 'Choose your code first' : 'The sources are still loading'] };
+    if (!this.declaration) return { problems: [this.select.value === USER ? this.codeProblem : 'The sources are still loading'] };
     let params = {};
     if ($('#params-as-json').checked) {
       try {
@@ -84,7 +87,10 @@ export class SourcePanel {
     const el = $('#code-status');
     el.textContent = text;
     el.classList.toggle('error', isError);
-    if (isError) this.onError({ source: 'your code', message: text });
+    if (isError) {
+      this.codeProblem = `Your code cannot run: ${text}`;
+      this.onError({ source: 'your code', message: text });
+    }
   }
 
   // New code replaces the current code the moment it is chosen: until it is
@@ -97,6 +103,7 @@ export class SourcePanel {
       this.#renderParams();
     }
     this.#status(text);
+    this.codeProblem = 'Your code is still loading; Start once it is ready';
     return ++this.choice;
   }
 
@@ -148,6 +155,15 @@ export class SourcePanel {
     const spec = $('#code-entry').value.trim();
     const code = this.pipeline.code;
     if (!code?.info) return;
+    const last = this.declared;
+    if (last?.code === code && last.spec === spec) { // nothing changed (the field only lost focus, say)
+      if (last.declaration && this.select.value === USER) {
+        this.declaration = last.declaration;
+        this.#renderParams();
+      }
+      return;
+    }
+    this.declared = null;
     const choice = this.#pending(spec ? `Loading ${spec}…` : '');
     if (!spec) {
       this.#status('Name the entry point as module:Class', true);
@@ -157,13 +173,17 @@ export class SourcePanel {
       const d = await this.pipeline.declare(spec);
       if (choice !== this.choice) return;
       await saveMeta({ file: code.file, entry: spec });
+      this.declared = { code, spec, declaration: d };
+      this.codeProblem = null;
       if (this.select.value === USER) {
         this.declaration = d;
         this.#renderParams();
       }
       this.#status(`${code.info.file} ${code.info.version} (sha256 ${code.info.sha256.slice(0, 12)}…): source ${d.name} ${d.version}${d.doc ? ` — ${d.doc.split('\n')[0]}` : ''}`);
     } catch (e) {
-      if (choice === this.choice) this.#status(e.message, true);
+      if (choice !== this.choice) return;
+      this.declared = { code, spec, declaration: null };
+      this.#status(e.message, true);
     }
   }
 
@@ -184,15 +204,46 @@ export class SourcePanel {
     this.form.dispatchEvent(new Event('change')); // a new source's form: the page prepares its run
   }
 
+  // Each view starts from what the other holds, so no edit is lost by switching;
+  // JSON that the fields cannot hold keeps the JSON view, saying why.
   #toggleJson(on) {
+    const json = $('#params-json');
+    const inputs = [...$('#param-fields').querySelectorAll('[name]')];
     if (on && this.declaration) {
-      const inputs = [...$('#param-fields').querySelectorAll('[name]')];
       const params = Object.fromEntries(inputs.map((i) => [i.name, readInput(i, this.declaration.params[i.name], [])]));
-      $('#params-json').value = JSON.stringify(params, null, 1);
+      json.value = JSON.stringify(params, null, 1);
+    } else if (!on && this.declaration) {
+      const why = fillInputs(inputs, json.value, this.declaration.params);
+      json.setCustomValidity(why ?? '');
+      if (why) {
+        $('#params-as-json').checked = true;
+        json.reportValidity();
+        return;
+      }
+      this.form.dispatchEvent(new Event('change'));
     }
-    $('#params-json').hidden = !on;
+    json.hidden = !on;
     $('#param-fields').hidden = on;
   }
+}
+
+// Sets the inputs from JSON parameters; why it cannot, or null.
+function fillInputs(inputs, text, declared) {
+  let params;
+  try {
+    params = JSON.parse(text || '{}');
+  } catch (e) {
+    return `Parameters: not valid JSON (${e.message})`;
+  }
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) return 'Parameters: not a JSON object';
+  const unknown = Object.keys(params).filter((k) => !Object.hasOwn(declared, k));
+  if (unknown.length) return `Parameters: ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a parameter of this source`;
+  for (const input of inputs) {
+    if (!Object.hasOwn(params, input.name)) continue;
+    if (input.type === 'checkbox') input.checked = Boolean(params[input.name]);
+    else input.value = String(params[input.name]);
+  }
+  return null;
 }
 
 function paramInput(name, p) {

@@ -100,6 +100,24 @@ def test_bad_parameters_are_refused_before_a_run_opens(page, app_url):
     assert not page.errors, page.errors
 
 
+def test_parameters_edited_as_json_carry_over_to_the_fields(page, app_url):
+    page.goto(app_url)
+    fill_run(page, source="load", rate=200_000)
+    toggle = page.locator("#params-as-json")
+    toggle.check()
+    page.fill("#params-json", page.input_value("#params-json").replace("200000", "1234"))
+    toggle.uncheck()
+    assert page.input_value("#param-fields [name=rate]") == "1234" and page.is_visible("#param-fields")
+    # JSON the fields cannot hold keeps the JSON view and says why
+    toggle.check()
+    page.fill("#params-json", '{"rate": 5, "speed": 3}')
+    toggle.click()  # an attempt to leave the JSON view, which it refuses
+    assert toggle.is_checked() and page.is_visible("#params-json")
+    assert page.eval_on_selector("#params-json", "el => el.validationMessage") == (
+        "Parameters: speed is not a parameter of this source")
+    assert page.input_value("#param-fields [name=rate]") == "1234"
+
+
 KEY_AT_START = """() => { window.keyAtStart = new Promise((resolve) => {
   const pl = window.vpslog.pipeline;
   pl.addEventListener('run', function on(e) {

@@ -128,7 +128,8 @@ def test_bad_code_gets_one_clear_message_and_cannot_start(page, tmp_path, file):
     assert "Traceback" not in text
     assert page.is_hidden("#params")
     page.click("#start")
-    assert "Choose your code first" in page.inner_text("#form-error")
+    shown = page.inner_text("#form-error")
+    assert shown.startswith("Your code cannot run: ") and message in shown, shown
 
 
 def test_dropping_a_file_on_the_page_installs_it(page, tmp_path):
@@ -185,7 +186,7 @@ def test_new_code_replaces_the_old_at_once_so_start_cannot_run_the_old_code(page
         document.querySelector('#start').click();
         return [document.querySelector('#code-status').textContent, document.querySelector('#form-error').textContent];
     }""", RUNAWAY)
-    assert status == "Reading runaway.py…" and error == "Choose your code first"
+    assert status == "Reading runaway.py…" and error == "Your code is still loading; Start once it is ready"
     page.wait_for_function("document.querySelector('#code-status').textContent.includes('source Runaway')",
                            timeout=60_000)
     assert page.evaluate("window.vpslog.pipeline.run") is None
