@@ -4,6 +4,7 @@ import { SourcePanel } from './sources.js';
 import { LiveView } from './view.js';
 import { CREDIT_WINDOW } from '../workers/protocol.js';
 import { DEFAULT_ENCODING, ENCODINGS } from '../workers/encoding.js';
+import { selectForRemoval } from '../workers/retention.js';
 
 const $ = (sel) => document.querySelector(sel);
 const form = $('#run-form');
@@ -265,19 +266,56 @@ async function refreshStorage(u) {
   }
 }
 
+// The policy as the form states it, or what is wrong with it, named as the form names it.
+function readRetention() {
+  const el = retentionForm.elements;
+  const problems = [];
+  const value = (input, scale = 1) => {
+    if (!input.validity.valid || !Number.isFinite(input.valueAsNumber) && input.value.trim() !== '') {
+      problems.push(`${input.closest('label').firstChild.textContent.trim()}: a number ≥ 0, or empty`);
+      return null;
+    }
+    return input.value.trim() === '' ? null : input.valueAsNumber * scale;
+  };
+  const policy = {
+    maxTotalBytes: value(el.maxTotalMiB, MiB), maxAgeDays: value(el.maxAgeDays),
+    minHeadroomBytes: value(el.minHeadroomMiB, MiB) ?? 0, freeSpaceForRuns: el.freeSpaceForRuns.checked,
+  };
+  return { policy, problems };
+}
+
+function showRetentionState(text, isError = false) {
+  const el = $('#retention-state');
+  el.textContent = text;
+  el.classList.toggle('error', isError);
+}
+
 retentionForm.addEventListener('submit', async (e) => {
   e.preventDefault();
-  const el = retentionForm.elements;
-  const mib = (v) => (v.trim() === '' ? null : Number(v) * MiB);
+  const { policy, problems } = readRetention();
+  if (problems.length) {
+    showRetentionState(problems.join('; '), true);
+    return;
+  }
   try {
-    const u = await pipeline.setRetention({
-      maxTotalBytes: mib(el.maxTotalMiB.value), maxAgeDays: el.maxAgeDays.value.trim() === '' ? null : Number(el.maxAgeDays.value),
-      minHeadroomBytes: mib(el.minHeadroomMiB.value) ?? 0, freeSpaceForRuns: el.freeSpaceForRuns.checked,
-    });
-    $('#retention-state').textContent = 'saved and applied';
+    // Applying removes runs at once: say which, and let the user back out.
+    const runs = await pipeline.listRuns();
+    const pinned = runs.filter((r) => r.pinned).map((r) => r.runId);
+    const doomed = new Set(selectForRemoval(runs, { ...policy, pinned }));
+    if (doomed.size) {
+      const bytes = runs.filter((r) => doomed.has(r.runId)).reduce((a, r) => a + (r.bytes ?? 0), 0);
+      const ask = `This policy removes ${doomed.size} stored run${doomed.size === 1 ? '' : 's'} now (${fmtBytes(bytes)}):\n`
+        + `${[...doomed].slice(0, 10).join('\n')}${doomed.size > 10 ? '\n…' : ''}\n\nSave it and remove them?`;
+      if (!window.confirm(ask)) {
+        showRetentionState('not saved: nothing removed');
+        return;
+      }
+    }
+    const u = await pipeline.setRetention(policy);
+    showRetentionState(doomed.size ? `saved and applied: ${doomed.size} run${doomed.size === 1 ? '' : 's'} removed` : 'saved and applied');
     refreshStorage(u);
   } catch (err) {
-    $('#retention-state').textContent = err.message;
+    showRetentionState(err.message, true);
   }
 });
 

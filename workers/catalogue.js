@@ -25,16 +25,19 @@ export async function listRuns(current = null) {
   for await (const [name, handle] of dir.entries()) {
     const m = handle.kind === 'file' && RUN_FILE_RE.exec(name);
     if (!m || m[2] === 'progress.json') continue;
-    const e = entry(m[1]);
-    if (m[2] === 'bin') {
-      e.bytes = current?.runId === m[1] ? current.bytes : (await handle.getFile()).size;
-    } else {
-      try {
+    try {
+      if (m[2] === 'bin') {
+        const bytes = current?.runId === m[1] ? current.bytes : (await handle.getFile()).size;
+        entry(m[1]).bytes = bytes;
+      } else {
         const man = await readJson(dir, name);
-        Object.assign(e, { status: man.status, records: man.records, mode: man.mode, createdAt: man.created_at });
-      } catch (err) {
-        e.status = `unreadable manifest: ${err.message}`;
+        Object.assign(entry(m[1]), { status: man.status, records: man.records, mode: man.mode, createdAt: man.created_at });
       }
+    } catch (err) {
+      // removed since the listing began (a delete or the retention policy, in any tab): not a run any more
+      if (err.name === 'NotFoundError') continue;
+      if (m[2] === 'bin') throw err;
+      entry(m[1]).status = `unreadable manifest: ${err.message}`;
     }
   }
   for (const e of runs.values()) {

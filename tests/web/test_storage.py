@@ -52,9 +52,22 @@ def test_usage_persistence_retention_with_pins(page, app_url):
     page.locator(f"#runs tr[data-run-id='{ids[0]}'] input.pin").check()
     page.wait_for_function(f"() => window.vpslog.pipeline.listRuns().then((r) => r.find((x) => x.runId === '{ids[0]}').pinned)")
     limit = sizes[ids[0]] + sizes[ids[2]] + 1000
-    page.fill("#retention-form input[name=maxTotalMiB]", str(limit / MiB))
+    field = "#retention-form input[name=maxTotalMiB]"
+    page.fill(field, "-5")  # named as the form names it, and nothing saved
     page.click("#save-retention")
-    page.wait_for_selector("#retention-state:text('saved and applied')")
+    page.wait_for_selector("#retention-state.error:text('Keep at most, MiB (empty = no limit): a number ≥ 0, or empty')")
+    # applying removes runs at once: the user is asked first, naming them, and may back out
+    page.fill(field, str(limit / MiB))
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.click("#save-retention")
+    page.wait_for_selector("#retention-state:text('not saved: nothing removed')")
+    assert "removes 1 stored run now" in asked[0] and ids[1] in asked[0] and ids[0] not in asked[0], asked
+    assert set(runs(page)) == set(ids)
+    page.once("dialog", lambda d: d.accept())
+    page.click("#save-retention")
+    page.wait_for_selector("#retention-state:text('saved and applied: 1 run removed')")
+    assert "could not be found" not in page.inner_text("#errors")  # the runs table listed while files went
     left = runs(page)
     assert ids[0] in left and ids[1] not in left and ids[2] in left
     assert left[ids[0]]["pinned"]
