@@ -17,10 +17,15 @@ const fmt = new Intl.NumberFormat('en-US');
 const setText = (el, text) => { if (el.textContent !== text) el.textContent = text; };
 const setStyle = (el, prop, value) => { if (el.style[prop] !== value) el.style[prop] = value; };
 
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+
 // A chart of series over seconds. Its legend names the series without live
 // values: they would be DOM writes on every update, and no cursor shows them.
+// Tick labels are compact (12.5M, not 12,500,000) so they fit beside the plot.
 const chart = (el, width, height, title, series, data) => new uPlot({ width, height, title, scales: { x: { time: false } },
-  series: [{ label: 's' }, ...series], axes: [{}, { size: 72 }], legend: { live: false } }, data, el);
+  series: [{ label: 's' }, ...series],
+  axes: [{ values: (u, ticks) => ticks.map((t) => `${t} s`) }, { size: 52, values: (u, ticks) => ticks.map((t) => compact.format(t)) }],
+  legend: { live: false } }, data, el);
 
 export class LiveView {
   constructor(root, pipeline) {
