@@ -43,18 +43,20 @@ def test_traffic_run_downloads_and_analyze_recovers_bpr(page, app_url, tmp_path,
 def test_a_real_time_traffic_run_follows_the_clock(page, app_url, tmp_path):
     """At real-time pace a sparse run (the form's default traffic: about 250 s of
     simulated departures) logs what the clock has reached, while it runs; Stop
-    after 4 s keeps what the model had logged, about one step past the clock."""
+    after 6 s keeps what the model had logged, about one step past the clock."""
     page.goto(app_url)
-    fill_run(page, workers=2, duration_s=4, pace="realtime", source="traffic")
+    fill_run(page, workers=2, duration_s=6, pace="realtime", source="traffic")
     before = page.get_attribute("#run-result", "data-run-id")
     page.click("#start")
-    page.wait_for_timeout(2500)
+    # records reach the logger while the run goes on, not all at its end (the first after ~2 s:
+    # the first departure, then a second's wait for a partial buffer)
+    page.wait_for_function("() => window.vpslog.stats?.state === 'logging' && window.vpslog.stats.records > 0",
+                           timeout=20_000, polling=100)
     mid = page.evaluate("window.vpslog.stats.records")
     r = wait_closed(page, before)
     bin_path, manifest = download_run(page, r["runId"], tmp_path)
     times = [t for t, *_ in record.unpack(bin_path.read_bytes())]
-    assert manifest["status"] == "closed" and int(r["produced"]) == int(r["logged"]) == len(times) > 0
-    assert 0 < mid < len(times)  # records arrived during the run, not all at its end
-    # the run holds ~250 s of departures: at most its 4 s, plus the model's last step (1 s of simulated
+    assert manifest["status"] == "closed" and int(r["produced"]) == int(r["logged"]) == len(times) > mid > 0
+    # the run holds ~250 s of departures: at most its 6 s, plus the model's last step (1 s of simulated
     # time from its first event, which may lie past a quiet gap), plus the start and stop latencies
-    assert max(times) <= 8_000, max(times)
+    assert max(times) <= 10_000, max(times)
