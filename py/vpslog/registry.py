@@ -100,8 +100,11 @@ def _pick(module, attr: str, spec: str) -> type[Source]:
             raise SourceError(f"{module.__name__} has no {attr!r} (Source classes it defines: {found})")
     else:
         found = _sources_in(module)
-        if len(found) != 1:
-            raise SourceError(f"{module.__name__} defines {len(found)} Source classes ({', '.join(found) or 'none'});"
+        if not found:
+            raise SourceError(f"{module.__name__} defines no vpslog.Source subclass: a model is a class"
+                              " `class MyModel(vpslog.Source)` with a `run(self, log)` generator")
+        if len(found) > 1:
+            raise SourceError(f"{module.__name__} defines {len(found)} Source classes ({', '.join(found)});"
                               f" name one as {module.__name__}:ClassName")
         obj = getattr(module, found[0])
     if not (inspect.isclass(obj) and issubclass(obj, Source)):

@@ -157,7 +157,8 @@ class NoYield(vpslog.Source):
 @pytest.mark.parametrize("spec, message", [
     ("no_such_module_xyz:Model", "no module named 'no_such_module_xyz'"),
     (f"{__name__}:Nope", f"{__name__} has no 'Nope'"),
-    (f"{__name__}", "defines [0-9]+ Source classes"),
+    (f"{__name__}", "defines [0-9]+ Source classes \\(.*\\); name one as"),
+    ("vpslog.record", "vpslog.record defines no vpslog.Source subclass: a model is a class"),
     (f"{__name__}:pytest", "is not a vpslog.Source subclass"),
     (f"{__name__}:NoYield", "NoYield.run\\(log\\) must be a generator"),
 ])
