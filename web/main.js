@@ -18,7 +18,8 @@ window.vpslog = { pipeline, view };
 const BOOT_ESTIMATE_MS = 5000;
 
 const fmt = new Intl.NumberFormat('en-US');
-const fmtBytes = (n) => (n == null ? '—' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`);
+const fmtBytes = (n) => (n == null ? '—' : n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB`
+  : n < 1 << 30 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / (1 << 30)).toFixed(1)} GiB`);
 
 // Validates the common inputs against their own min/max/step attributes, so the
 // limits live in one place (index.html); the source panel reads the source's
@@ -108,7 +109,8 @@ function renderSims() {
       title = 'buffers in flight';
       content = s.state === 'running'
         ? `${fmt.format(s.status?.records ?? 0)} records · ${s.status?.inFlight ?? 0}/${CREDIT_WINDOW} in flight`
-        : `Python ${s.python} ready (${s.bootMode === 'snapshot' ? 'from a memory snapshot' : 'booted'} in ${(s.bootMs / 1000).toFixed(1)} s)`;
+        : `Python ${s.python} ready (${s.bootMode === 'snapshot' ? 'from a memory snapshot' : 'booted'} in ${(s.bootMs / 1000).toFixed(1)} s)`
+          + (s.id >= Number(form.elements.workers.value) ? ' · not used by the next run (Sim workers is lower)' : '');
     }
     bar.title = title;
     if (text.textContent !== content) text.textContent = content;
@@ -211,7 +213,8 @@ async function refreshRuns() {
     del.textContent = 'Delete';
     del.className = 'delete';
     del.onclick = async () => {
-      if (!confirm(`Delete ${r.runId}?`)) return;
+      const what = `${r.runId} (${fmtBytes(r.bytes)}${r.pinned ? ', pinned: kept from the retention policy, not from this' : ''})`;
+      if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
       try {
         await pipeline.deleteRun(r.runId);
       } catch (e) {
@@ -242,7 +245,8 @@ async function refreshStorage(u) {
     return;
   }
   const items = [
-    ['Used', `${fmtBytes(u.estimate.usage)} of ${fmtBytes(u.estimate.quota)}`],
+    // the browser's own estimate: it lags behind files just written or removed
+    ['Used (browser estimate)', `${fmtBytes(u.estimate.usage)} of ${fmtBytes(u.estimate.quota)}`],
     ...Object.entries(u.bytesByStatus).map(([status, bytes]) => [`Runs ${status}`, fmtBytes(bytes)]),
     ['Dead-letter queue', fmtBytes(u.dlqBytes)],
     ['Quarantine', fmtBytes(u.quarantineBytes)],
@@ -387,6 +391,7 @@ stopBtn.addEventListener('click', () => {
 });
 $('#refresh').addEventListener('click', refreshRuns);
 form.elements.workers.addEventListener('change', () => {
+  renderSims();
   const n = Number(form.elements.workers.value);
   if (Number.isInteger(n) && n >= 1 && n <= MAX_SIMS) pipeline.ensureSims(n).catch(() => {});
 });

@@ -61,8 +61,9 @@ export class SourcePanel {
   #fill(catalog) {
     const keep = localStorage.getItem('vpslog.source') ?? catalog[0]?.spec;
     this.select.replaceChildren(
-      ...catalog.map((d) => new Option(`${d.doc.split(/[.(]/)[0] || d.name} (${d.name})`, d.spec)),
-      new Option('Your own code (.py or wheel)…', USER),
+      // the name first: a narrow select still shows which source it is
+      ...catalog.map((d) => Object.assign(new Option(`${d.name}: ${d.doc.split(/[.(]/)[0] || d.name}`, d.spec), { title: d.doc })),
+      new Option('Your own code…', USER),
     );
     this.select.value = [...this.select.options].some((o) => o.value === keep) ? keep : catalog[0].spec;
     this.#selected();

@@ -5,7 +5,7 @@ leaving 127.0.0.1 (checked by the `context` fixture)."""
 from pathlib import Path
 
 import pytest
-from pageflow import download_run, fill_run, start_run, verify_cli, wait_closed
+from pageflow import BOOT_TIMEOUT_MS, download_run, fill_run, start_run, verify_cli, wait_closed
 
 pytestmark = pytest.mark.browser
 PROBE = (Path(__file__).parent / "probes.js").read_text()
@@ -116,6 +116,16 @@ def test_parameters_edited_as_json_carry_over_to_the_fields(page, app_url):
     assert page.eval_on_selector("#params-json", "el => el.validationMessage") == (
         "Parameters: speed is not a parameter of this source")
     assert page.input_value("#param-fields [name=rate]") == "1234"
+
+
+def test_sims_the_next_run_will_not_use_say_so(page, app_url):
+    page.goto(app_url)
+    page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
+    page.fill("input[name=workers]", "1")
+    page.dispatch_event("input[name=workers]", "change")
+    rows = page.locator("#sims li")
+    assert "not used by the next run" in rows.nth(1).inner_text()
+    assert "not used" not in rows.nth(0).inner_text()
 
 
 KEY_AT_START = """() => { window.keyAtStart = new Promise((resolve) => {
