@@ -13,6 +13,7 @@ const MAX_BUFFERS_PER_CALL = 16;
 const STATUS_MS = 250;
 // Real-time pace: the model may run this far ahead of the wall clock.
 const REALTIME_LEAD_MS = 50;
+// how often a model ahead of the clock looks again: well under a frame of the 10 Hz view
 const REALTIME_WAIT_MS = 20;
 const USER_DIR = '/tmp/vpslog-user';
 
@@ -216,9 +217,10 @@ async function start({ runId, producer, port, key, pace = 'realtime' }) {
       // The first call makes one buffer, so the logger hears from the run at once.
       const sent = await send(s, producerPy.produce(Math.min(s.credits, s.buffers ? MAX_BUFFERS_PER_CALL : 1), until));
       if (performance.now() - s.lastView >= P.VIEW_MS) postView(s, producerPy);
-      if (sent === 0 && producerPy.exhausted && producerPy.held_buffers === 0) break;
-      // real time: the model is ahead of the clock, or its records are not due yet
-      if (sent === 0 && until >= 0) await sleep(REALTIME_WAIT_MS);
+      // over, once every whole buffer has fallen due (a model that failed is over at once)
+      if (sent === 0 && producerPy.exhausted && (producerPy.held_buffers === 0 || producerPy.error)) break;
+      // real time, model ahead of the clock: wait for it (a model behind it, out of budget, goes on)
+      if (sent === 0 && until >= 0 && (producerPy.sim_time_ms >= until || producerPy.exhausted)) await sleep(REALTIME_WAIT_MS);
       else await yieldToEvents();
     }
     // Stop may arrive as SIGINT while Python runs; whatever the model logged stays.

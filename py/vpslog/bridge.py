@@ -85,8 +85,9 @@ class Producer:
     def produce(self, max_buffers: int, until_ms: int = -1, budget_ms: float = 50.0) -> bytes:
         """Step the model until ``max_buffers`` whole buffers are ready, it ends, its
         newest event reaches ``until_ms`` (real-time pace), or ``budget_ms`` passes.
-        Returns whole buffers only, at real-time pace only those the clock has
-        reached; ``b""`` with ``exhausted`` set once it is over."""
+        Returns whole buffers; at real-time pace only those the clock has reached,
+        or due records in one partial buffer once they have waited a second (see
+        ``BufferBatcher.take``); ``b""`` with ``exhausted`` set once it is over."""
         b, log = self._batcher, self.log
         want = max_buffers * RECORDS_PER_BUFFER
         deadline = time.perf_counter() + budget_ms / 1000

@@ -55,7 +55,8 @@ def packed_batches(source, min_records: int):
 class BufferBatcher:
     """Collects packed records and releases them as whole 409-record buffers.
 
-    A record never straddles two buffers; at most one partial buffer is held.
+    A record never straddles two buffers. At full pace at most one partial buffer
+    is held; at real-time pace also the records not due yet (one model step's).
     """
 
     def __init__(self) -> None:

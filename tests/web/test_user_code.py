@@ -175,6 +175,32 @@ def test_an_exception_in_the_model_closes_the_run_with_its_traceback(page, tmp_p
         assert 'line 11, in run' in p["error"] and "RuntimeError: sensor 3 went dark" in p["error"]
 
 
+FAR_AHEAD = """import vpslog
+
+class FarAhead(vpslog.Source):
+    def run(self, log):
+        for i in range(1000):
+            log.enter(3_600_000 + i, self.part.worker, 1)  # an hour ahead of the clock
+        raise RuntimeError("the clock went wrong")
+        yield
+"""
+
+
+def test_a_model_that_fails_at_real_time_pace_ends_its_run_at_once(page, tmp_path):
+    """Its records are not due for an hour, but a failed model's part is over:
+    the run closes with them and the traceback, without waiting for the clock."""
+    (tmp_path / "far_ahead.py").write_text(FAR_AHEAD)
+    choose_user_code(page, tmp_path / "far_ahead.py", entry="far_ahead")
+    before = start_run(page, source=None, workers=2, pace="realtime", wait=False)
+    try:
+        r = wait_closed(page, before, timeout_ms=30_000)
+    except Exception:
+        page.click("#stop")  # the next tests need the sims
+        raise
+    assert r["status"] == "error" and int(r["produced"]) == int(r["logged"]) == 2000
+    assert "RuntimeError: the clock went wrong" in page.inner_text("#run-result")
+
+
 def test_new_code_replaces_the_old_at_once_so_start_cannot_run_the_old_code(page, tmp_path):
     (tmp_path / "fails.py").write_text(FAILS)
     choose_user_code(page, tmp_path / "fails.py", entry="fails:Fails")
