@@ -99,6 +99,7 @@ export class SourcePanel {
   // Each choice (file, URL, drop, restore, entry point) supersedes those before
   // it: one that finishes late changes nothing. Returns this choice's number.
   #pending(text) {
+    this.declared = null;
     if (this.select.value === USER) {
       this.declaration = null;
       this.#renderParams();
@@ -158,7 +159,7 @@ export class SourcePanel {
     if (!code?.info) return;
     const last = this.declared;
     if (last?.code === code && last.spec === spec) { // nothing changed (the field only lost focus, say)
-      if (last.declaration && this.select.value === USER) {
+      if (last.declaration && this.select.value === USER && this.declaration !== last.declaration) {
         this.declaration = last.declaration;
         this.#renderParams();
       }
@@ -228,7 +229,8 @@ export class SourcePanel {
   }
 }
 
-// Sets the inputs from JSON parameters; why it cannot, or null.
+// Sets the inputs from JSON parameters (one left out takes its default, as the
+// JSON view means); why it cannot, or null, having changed nothing.
 function fillInputs(inputs, text, declared) {
   let params;
   try {
@@ -239,10 +241,13 @@ function fillInputs(inputs, text, declared) {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) return 'Parameters: not a JSON object';
   const unknown = Object.keys(params).filter((k) => !Object.hasOwn(declared, k));
   if (unknown.length) return `Parameters: ${unknown.join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not a parameter of this source`;
+  const kind = { bool: 'boolean', str: 'string', int: 'number', float: 'number' };
+  const wrong = Object.entries(params).filter(([k, v]) => typeof v !== kind[declared[k].type] || (typeof v === 'number' && !Number.isFinite(v)));
+  if (wrong.length) return `Parameters: ${wrong.map(([k]) => `${k} must be of type ${declared[k].type}`).join(', ')}`;
   for (const input of inputs) {
-    if (!Object.hasOwn(params, input.name)) continue;
-    if (input.type === 'checkbox') input.checked = Boolean(params[input.name]);
-    else input.value = String(params[input.name]);
+    const v = Object.hasOwn(params, input.name) ? params[input.name] : declared[input.name].default;
+    if (input.type === 'checkbox') input.checked = v;
+    else input.value = String(v);
   }
   return null;
 }

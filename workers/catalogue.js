@@ -22,6 +22,7 @@ export async function listRuns(current = null) {
     runId, bytes: null, records: null, status: 'no manifest', mode: null, createdAt: null,
     live: live.has(runId) ? (current?.runId === runId ? 'here' : 'elsewhere') : null,
   }).get(runId);
+  const gone = new Set(); // runs with a file removed while listing: being deleted, not runs any more
   for await (const [name, handle] of dir.entries()) {
     const m = handle.kind === 'file' && RUN_FILE_RE.exec(name);
     if (!m || m[2] === 'progress.json') continue;
@@ -34,12 +35,16 @@ export async function listRuns(current = null) {
         Object.assign(entry(m[1]), { status: man.status, records: man.records, mode: man.mode, createdAt: man.created_at });
       }
     } catch (err) {
-      // removed since the listing began (a delete or the retention policy, in any tab): not a run any more
-      if (err.name === 'NotFoundError') continue;
+      // removed since the listing began (a delete or the retention policy, in any tab)
+      if (err.name === 'NotFoundError') {
+        gone.add(m[1]);
+        continue;
+      }
       if (m[2] === 'bin') throw err;
       entry(m[1]).status = `unreadable manifest: ${err.message}`;
     }
   }
+  for (const runId of gone) runs.delete(runId);
   for (const e of runs.values()) {
     if (e.status === 'open' && e.live === 'here') e.bytes = current.bytes;
     if (e.bytes != null && e.status === 'open') e.records = Math.floor(e.bytes / RECORD_SIZE);

@@ -15,7 +15,7 @@ def _verify(args) -> int:
     if args.json:
         print(json.dumps({**asdict(r), "ok": r.ok}))
     else:
-        if r.checksum is not None:  # the records were read (not so for a missing file or part)
+        if r.checksum is not None:  # the records were read (not so for a missing file)
             span = "—" if r.time_min_ms is None else f"{r.time_min_ms}..{r.time_max_ms} ms"
             counts = "".join(f", {k} {v}" for k, v in r.status_counts.items())
             print(f"{r.path}: {r.records} records, {r.bytes} bytes, time {span}{counts}, crc32c {r.checksum}")

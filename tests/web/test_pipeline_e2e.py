@@ -116,6 +116,14 @@ def test_parameters_edited_as_json_carry_over_to_the_fields(page, app_url):
     assert page.eval_on_selector("#params-json", "el => el.validationMessage") == (
         "Parameters: speed is not a parameter of this source")
     assert page.input_value("#param-fields [name=rate]") == "1234"
+    page.fill("#params-json", '{"rate": "fast"}')
+    toggle.click()
+    assert page.eval_on_selector("#params-json", "el => el.validationMessage") == (
+        "Parameters: rate must be of type int") and toggle.is_checked()
+    page.fill("#params-json", '{"vehicles": 7}')  # what JSON leaves out is the default
+    toggle.uncheck()
+    assert page.input_value("#param-fields [name=vehicles]") == "7"
+    assert page.input_value("#param-fields [name=rate]") == "200000"
 
 
 def test_sims_the_next_run_will_not_use_say_so(page, app_url):
