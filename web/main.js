@@ -316,7 +316,8 @@ retentionForm.addEventListener('submit', async (e) => {
       }
     }
     const u = await pipeline.setRetention(policy);
-    showRetentionState(doomed.size ? `saved and applied: ${doomed.size} run${doomed.size === 1 ? '' : 's'} removed` : 'saved and applied');
+    const n = u.removed.length; // what the logger removed: a run may have closed while the user was asked
+    showRetentionState(n ? `saved and applied: ${n} run${n === 1 ? '' : 's'} removed` : 'saved and applied');
     refreshStorage(u);
   } catch (err) {
     showRetentionState(err.message, true);

@@ -58,7 +58,8 @@ export class Pipeline extends EventTarget {
     return this.#request(P.LOG_USAGE);
   }
 
-  // Save and apply the retention policy {maxTotalBytes, maxAgeDays, minHeadroomBytes, freeSpaceForRuns}.
+  // Save and apply the retention policy {maxTotalBytes, maxAgeDays, minHeadroomBytes, freeSpaceForRuns}:
+  // the storage usage after it, and the ids of the runs it removed.
   setRetention(policy) {
     return this.#request(P.LOG_POLICY, { policy });
   }

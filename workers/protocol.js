@@ -58,7 +58,7 @@ export const LOG_LIST = 'log.list';        // {id}
 export const LOG_GET = 'log.get';          // {id, runId}
 export const LOG_DELETE = 'log.delete';    // {id, runId}
 export const LOG_USAGE = 'log.usage';      // {id} -> {estimate: {usage, quota}, bytesByStatus, dlqBytes, quarantineBytes, snapshotBytes, policy}
-export const LOG_POLICY = 'log.policy';    // {id, policy}: save the retention policy and apply it -> usage
+export const LOG_POLICY = 'log.policy';    // {id, policy}: save the retention policy and apply it -> {...usage, removed: [runId]}
 export const LOG_PIN = 'log.pin';          // {id, runId, pinned}: exempt a run from retention (or not)
 // logger -> page
 export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, firstRecordAt (epoch ms), ...}

@@ -106,13 +106,15 @@ async function freeBytes() {
 
 // Apply the policy; `need` bytes for a run about to start (pre-flight). Returns
 // the bytes removed (estimate() catches up with deletions only later).
+// Removes what the policy selects: {bytes, runIds} removed.
 export async function applyRetention(policy, catalogue, { free, need } = {}) {
   const runs = await catalogue.runs();
   const size = new Map(runs.map((r) => [r.runId, r.bytes ?? 0]));
-  let removed = 0;
+  const removed = { bytes: 0, runIds: [] };
   for (const runId of selectForRemoval(runs, policy, { free, need })) {
     await catalogue.remove(runId);
-    removed += size.get(runId);
+    removed.bytes += size.get(runId);
+    removed.runIds.push(runId);
   }
   return removed;
 }
@@ -123,7 +125,7 @@ export async function preflight(expected, catalogue) {
   const [policy, { free, quota }] = await Promise.all([loadPolicy(), freeBytes()]);
   const need = (expected ?? 0) + policy.minHeadroomBytes;
   // Listing the catalogue reads every manifest: only when the policy may remove a run.
-  const removed = mayRemove(policy, free, need) ? await applyRetention(policy, catalogue, { free, need }) : 0;
+  const removed = mayRemove(policy, free, need) ? (await applyRetention(policy, catalogue, { free, need })).bytes : 0;
   const why = refusal(expected, policy, free + removed, quota);
   if (why) throw new Error(why);
 }
@@ -142,6 +144,6 @@ export async function storageUsage(catalogue) {
 // Save the policy (pins are kept: they are set per run) and apply it.
 export async function setPolicy(policy, catalogue) {
   const saved = await savePolicy({ ...policy, pinned: (await loadPolicy()).pinned });
-  await applyRetention(saved, catalogue);
-  return storageUsage(catalogue);
+  const { runIds } = await applyRetention(saved, catalogue);
+  return { ...(await storageUsage(catalogue)), removed: runIds };
 }
