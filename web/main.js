@@ -24,10 +24,13 @@ const fmtBytes = (n) => (n == null ? '—' : n < 1024 ? `${n} B` : n < 1 << 20 ?
 // Validates the common inputs against their own min/max/step attributes, so the
 // limits live in one place (index.html); the source panel reads the source's
 // declared parameters, and Python re-checks everything before a run opens.
+// An input's name as the form shows it (its label's text), for messages about it.
+const labelOf = (input) => input.closest('label').firstChild.textContent.trim();
+
 function readForm() {
   const problems = [];
   const value = (input) => {
-    const label = input.closest('label').firstChild.textContent.trim();
+    const label = labelOf(input);
     const v = Number(input.value);
     const integer = input.step !== 'any';
     if (input.value.trim() === '' || !Number.isFinite(v) || v < Number(input.min) || v > Number(input.max) || (integer && !Number.isInteger(v))) {
@@ -275,8 +278,8 @@ function readRetention() {
   const el = retentionForm.elements;
   const problems = [];
   const value = (input, scale = 1) => {
-    if (!input.validity.valid || !Number.isFinite(input.valueAsNumber) && input.value.trim() !== '') {
-      problems.push(`${input.closest('label').firstChild.textContent.trim()}: a number ≥ 0, or empty`);
+    if (!input.validity.valid || (input.value.trim() !== '' && !Number.isFinite(input.valueAsNumber))) {
+      problems.push(`${labelOf(input)}: a number ≥ 0, or empty`);
       return null;
     }
     return input.value.trim() === '' ? null : input.valueAsNumber * scale;
