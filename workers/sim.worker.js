@@ -217,8 +217,7 @@ async function start({ runId, producer, port, key, pace = 'realtime' }) {
       // The first call makes one buffer, so the logger hears from the run at once.
       const sent = await send(s, producerPy.produce(Math.min(s.credits, s.buffers ? MAX_BUFFERS_PER_CALL : 1), until));
       if (performance.now() - s.lastView >= P.VIEW_MS) postView(s, producerPy);
-      // over, once every whole buffer has fallen due (a model that failed is over at once)
-      if (sent === 0 && producerPy.exhausted && (producerPy.held_buffers === 0 || producerPy.error)) break;
+      if (sent === 0 && producerPy.over) break;
       // real time, model ahead of the clock: wait for it (a model behind it, out of budget, goes on)
       if (sent === 0 && until >= 0 && (producerPy.sim_time_ms >= until || producerPy.exhausted)) await sleep(REALTIME_WAIT_MS);
       else await yieldToEvents();

@@ -78,9 +78,11 @@ class Producer:
         return self._batcher.records_out
 
     @property
-    def held_buffers(self) -> int:
-        """Whole buffers made but not yet taken (at real-time pace: not due yet)."""
-        return self._batcher.full_buffers()
+    def over(self) -> bool:
+        """Nothing more will come from ``produce``: the model has ended and every whole
+        buffer has left (at real-time pace they leave as they fall due); a model that
+        failed is over at once. What is left is ``flush``'s."""
+        return self.exhausted and (self._batcher.full_buffers() == 0 or self.error is not None)
 
     def produce(self, max_buffers: int, until_ms: int = -1, budget_ms: float = 50.0) -> bytes:
         """Step the model until ``max_buffers`` whole buffers are ready, it ends, its

@@ -53,7 +53,7 @@ def test_at_real_time_pace_records_leave_as_the_clock_reaches_them():
         sent += recs
         if recs:
             released.append(clock)
-        if p.exhausted and not p.held_buffers:
+        if p.over:
             break
     recs = sent + record.unpack(p.flush())
     assert len(recs) == p.records_out > 8 * 409
