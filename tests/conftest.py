@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,16 @@ def pytest_runtest_makereport(item, call):
     except Exception as e:  # the page may be gone: say so instead of hiding the test's own failure
         state = f"page state unavailable: {e}"
     report.sections.append(("page state at failure", f"{state}\npage errors: {getattr(page, 'errors', None)}"))
+
+
+# CI must not turn a broken environment into green skips: a test that cannot run there fails the run.
+def pytest_terminal_summary(terminalreporter):
+    skipped = terminalreporter.stats.get("skipped", [])
+    if os.environ.get("CI") and skipped:
+        terminalreporter.write_line(f"CI: {len(skipped)} test(s) skipped; every test must run in CI", red=True, bold=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if os.environ.get("CI") and reporter and reporter.stats.get("skipped") and exitstatus == 0:
+        session.exitstatus = 1

@@ -186,7 +186,12 @@ def _checked_edges(table) -> dict:
 
 def make_producer(config_json: str) -> Producer:
     """``{"source": spec, "params": {...}, "worker": i, "workers": n, "seed": s, "code": {...}}``."""
-    c = json.loads(config_json)
+    try:
+        c = json.loads(config_json)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"run config is not valid JSON ({e})") from None
+    if not isinstance(c, dict):
+        raise ValueError(f"run config must be a JSON object, got {type(c).__name__}")
     worker, workers = c.get("worker", 0), c.get("workers", 1)
     if not (isinstance(worker, int) and isinstance(workers, int) and 0 <= worker < workers):
         raise ValueError(f"worker {worker!r} of {workers!r} is not a valid part")

@@ -5,16 +5,15 @@ import shutil
 import subprocess
 import sys
 
+import jsonschema
+import numpy as np
+import polars as pl
 import pytest
 
-pl = pytest.importorskip("polars")
-np = pytest.importorskip("numpy")
-jsonschema = pytest.importorskip("jsonschema")
+from vpslog.analysis import AnalysisError, analyze
+from vpslog.record import LAYOUT
 
-from vpslog.analysis import AnalysisError, analyze  # noqa: E402
-from vpslog.record import LAYOUT  # noqa: E402
-
-from vpslog.manifest import schema  # noqa: E402
+from vpslog.manifest import schema
 
 SCHEMA = schema()
 

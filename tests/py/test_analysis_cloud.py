@@ -6,14 +6,13 @@ import json
 import sys
 from pathlib import Path
 
+import distributed
+import polars as pl
 import pytest
 
-pl = pytest.importorskip("polars")
-distributed = pytest.importorskip("distributed")
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import harness  # noqa: E402
-from vpslog.analysis import analyze, analyze_runs  # noqa: E402
+import harness
+from vpslog.analysis import analyze, analyze_runs
 
 PART_RECORDS = 100_000  # ~5 parts for the 476 K-record run: several blocks of several parts
 

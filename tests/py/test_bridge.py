@@ -65,8 +65,10 @@ def test_unknown_source_bad_params_and_bad_json_are_clear_errors():
         bridge.make_producer('{"source": "traffic-jam"}')
     with pytest.raises(ValueError, match="unknown parameter.*speed"):
         bridge.make_producer('{"source": "load", "params": {"speed": 1}}')
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"run config is not valid JSON \(Expecting property name"):
         bridge.make_producer("{not json")
+    with pytest.raises(ValueError, match="run config must be a JSON object, got list"):
+        bridge.make_producer("[1, 2]")
     with pytest.raises(ValueError, match="worker 2 of 2"):
         bridge.make_producer('{"worker": 2, "workers": 2}')
     with pytest.raises(ValueError, match="workers <= grid"):

@@ -5,14 +5,13 @@ import json
 import sys
 from pathlib import Path
 
+import crc32c
 import pytest
 
-crc32c = pytest.importorskip("crc32c")
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import harness  # noqa: E402
-from vpslog import record  # noqa: E402
-from vpslog.manifest import closed_manifest  # noqa: E402
+import harness
+from vpslog import record
+from vpslog.manifest import closed_manifest
 
 
 def small_run(folder: Path, run_id: str, n: int, status="closed", params=None) -> tuple[Path, dict]:

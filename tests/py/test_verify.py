@@ -4,14 +4,13 @@ import json
 import subprocess
 import sys
 
+import crc32c
+import numpy as np
 import pytest
 
-np = pytest.importorskip("numpy")
-crc32c = pytest.importorskip("crc32c")
-
-from vpslog import record  # noqa: E402
-from vpslog.cli import main  # noqa: E402
-from vpslog.verify import verify  # noqa: E402
+from vpslog import record
+from vpslog.cli import main
+from vpslog.verify import verify
 
 RECS = [(3 * i, i % 500, i % 40, 1 + i % 3) for i in range(10_000)]
 
@@ -48,10 +47,13 @@ def test_chunked_scan_equals_a_single_pass(tmp_path, monkeypatch):
     import vpslog.verify as v
 
     path = write_run(tmp_path, record.pack(RECS))
-    monkeypatch.setattr(v, "CHUNK_RECORDS", 777)
+    whole = verify(path)  # one chunk: the file is smaller than CHUNK_RECORDS
+    assert v.CHUNK_RECORDS > len(RECS)
+    monkeypatch.setattr(v, "CHUNK_RECORDS", 777)  # 13 chunks, the last one partial
     small = verify(path)
-    assert small.ok and small.checksum == f"{crc32c.crc32c(path.read_bytes()):08x}"
-    assert small.status_counts == verify(path).status_counts
+    assert small.ok and small.checksum == whole.checksum == f"{crc32c.crc32c(path.read_bytes()):08x}"
+    assert (small.records, small.time_min_ms, small.time_max_ms) == (whole.records, whole.time_min_ms, whole.time_max_ms)
+    assert small.status_counts == whole.status_counts == {"enter": 3334, "exit": 3333, "error": 3333}
 
 
 def corrupt(data: bytes, offset: int, value: int) -> bytes:
