@@ -108,13 +108,14 @@ function bench({ side, vehicles, redraws }) {
   return { edges: g.n, vehicles, w, h, layoutMs, times };
 }
 
-const requests = {
+const answer = P.answerer({
   [P.MAP_PROBE]: probe,
   [P.MAP_STATS]: () => ({ ...stats, drawMs: stats.drawMs.slice(), edges: net?.n ?? 0, edgesDrawn: edgesDrawn() }),
   [P.MAP_BENCH]: bench,
-};
+});
 
 self.onmessage = ({ data: m }) => {
+  if (answer(m)) return;
   switch (m.type) {
     case P.MAP_CANVAS:
       canvas = m.canvas;
@@ -139,17 +140,7 @@ self.onmessage = ({ data: m }) => {
       applyOccupancy(net, m.edges, m.occupancy);
       schedule();
       return;
-    default: {
-      const handle = requests[m.type];
-      if (!handle) {
-        console.warn('[vpslog map] unexpected message', m?.type);
-        return;
-      }
-      try {
-        self.postMessage(P.msg(P.MAP_REPLY, { id: m.id, ok: true, result: handle(m) }));
-      } catch (e) {
-        self.postMessage(P.msg(P.MAP_REPLY, { id: m.id, ok: false, error: String(e?.message ?? e) }));
-      }
-    }
+    default:
+      console.warn('[vpslog map] unexpected message', m?.type);
   }
 };

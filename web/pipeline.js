@@ -19,7 +19,7 @@ export class Pipeline extends EventTarget {
     this.sims = [];      // {worker, id, ready: Promise, state}
     this.requests = new P.Requests((m, t) => this.logger.postMessage(m, t));
     this.run = null;
-    this.catalog = null; // the built-in sources' declarations, from the first sim to boot
+    this.builtinSources = null; // the built-in sources' declarations, from the first sim to boot
     this.code = null;    // the user's code: {file, bytes, info}, installed in every sim before a run
     this.prepared = 0;   // key of the newest SIM_PREPARE: a start runs exactly the parts it prepared
     this.ready = null;   // {key, sig}: parts prepared ahead by prepare(), not yet started
@@ -89,7 +89,7 @@ export class Pipeline extends EventTarget {
 
   #fromLogger(m) {
     switch (m.type) {
-      case P.LOG_REPLY:
+      case P.REPLY:
         this.requests.settle(m);
         break;
       case P.LOG_STATS:
@@ -153,13 +153,13 @@ export class Pipeline extends EventTarget {
         break;
       case P.SIM_READY:
         Object.assign(sim, { state: 'ready', stage: 'ready', bootMs: m.bootMs, bootMode: m.bootMode, python: m.python });
-        if (!this.catalog) {
-          this.catalog = m.catalog;
-          this.#emit('catalog', m.catalog);
+        if (!this.builtinSources) {
+          this.builtinSources = m.sources;
+          this.#emit('sources', m.sources);
         }
         resolve();
         break;
-      case P.SIM_REPLY:
+      case P.REPLY:
         sim.requests.settle(m);
         break;
       case P.SIM_VIEW:
@@ -246,7 +246,7 @@ export class Pipeline extends EventTarget {
   async #parts(workers, source) {
     if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_SIMS)) throw new Error(`sim workers must be 1–${MAX_SIMS}`);
     await this.ensureSims(workers);
-    const code = this.code?.info && !P.isBuiltinSpec(source.source, this.catalog) ? this.code : null;
+    const code = this.code?.info && !P.isBuiltinSpec(source.source, this.builtinSources) ? this.code : null;
     if (code) await Promise.all(this.sims.slice(0, workers).filter((s) => s.codeSha !== code.info.sha256).map((s) => this.#installIn(s, code)));
     const provenance = code && { file: code.info.file, sha256: code.info.sha256, version: code.info.version };
     return { sims: this.sims.slice(0, workers), workers, source, provenance, sig: JSON.stringify([workers, source, provenance]) };

@@ -1,5 +1,5 @@
 // The page's event-source panel: the source list (built-ins from the sims'
-// catalog, plus the user's own code), a parameter form generated from what the
+// own list, plus the user's own code), a parameter form generated from what the
 // source declares (or the same parameters as JSON), and the user's code:
 // chosen by file input, drag-and-drop or a URL under this origin, installed in
 // every sim with micropip, and kept in OPFS (code/) so a reload keeps it.
@@ -33,7 +33,7 @@ export class SourcePanel {
       const file = e.dataTransfer.files[0];
       if (file) this.#useFile(file);
     });
-    pipeline.addEventListener('catalog', (e) => this.#fill(e.detail));
+    pipeline.addEventListener('sources', (e) => this.#fill(e.detail));
   }
 
   // {source: spec, params} for Pipeline.start, or problems to show.
@@ -58,14 +58,14 @@ export class SourcePanel {
     return { source: { source: this.declaration.spec, params }, problems };
   }
 
-  #fill(catalog) {
-    const keep = localStorage.getItem('vpslog.source') ?? catalog[0]?.spec;
+  #fill(builtins) {
+    const keep = localStorage.getItem('vpslog.source') ?? builtins[0]?.spec;
     this.select.replaceChildren(
       // the name first: a narrow select still shows which source it is
-      ...catalog.map((d) => Object.assign(new Option(`${d.name}: ${d.doc.split(/[.(]/)[0] || d.name}`, d.spec), { title: d.doc })),
+      ...builtins.map((d) => Object.assign(new Option(`${d.name}: ${d.doc.split(/[.(]/)[0] || d.name}`, d.spec), { title: d.doc })),
       new Option('Your own code…', USER),
     );
-    this.select.value = [...this.select.options].some((o) => o.value === keep) ? keep : catalog[0].spec;
+    this.select.value = [...this.select.options].some((o) => o.value === keep) ? keep : builtins[0].spec;
     this.#selected();
     this.#restoreCode();
   }
@@ -80,7 +80,7 @@ export class SourcePanel {
       if (this.pipeline.code?.info) this.#declareUser();
       return;
     }
-    this.declaration = this.pipeline.catalog.find((d) => d.spec === spec);
+    this.declaration = this.pipeline.builtinSources.find((d) => d.spec === spec);
     this.#renderParams();
   }
 

@@ -480,7 +480,7 @@ async function pin({ runId, pinned }) {
   announce(runId, 'pinned');
 }
 
-const REQUESTS = {
+const answer = P.answerer({
   [P.LOG_OPEN]: openRun,
   [P.LOG_LIST]: () => withPins(listRuns(current())),
   [P.LOG_GET]: ({ runId }) => getRun(runId),
@@ -488,21 +488,14 @@ const REQUESTS = {
   [P.LOG_USAGE]: () => storageUsage(catalogue),
   [P.LOG_POLICY]: ({ policy }) => setPolicy(policy, catalogue),
   [P.LOG_PIN]: pin,
-};
+});
 
 // In a worker a promise that fails unawaited would fail silently: say so.
 self.addEventListener('unhandledrejection', (e) => reportError(`unexpected failure: ${e.reason?.message ?? e.reason}`));
 
-self.onmessage = async (e) => {
+self.onmessage = (e) => {
   const m = e.data;
-  if (Object.hasOwn(REQUESTS, m?.type)) {
-    try {
-      post(P.LOG_REPLY, { id: m.id, ok: true, result: await REQUESTS[m.type](m) });
-    } catch (err) {
-      post(P.LOG_REPLY, { id: m.id, ok: false, error: err.message });
-    }
-    return;
-  }
+  if (answer(m)) return;
   try {
     switch (m?.type) {
       case P.LOG_CONFIG:

@@ -9,15 +9,14 @@ import manifestSchema from '../py/vpslog/manifest.schema.json' with { type: 'jso
 export const SIM_BOOT = 'sim.boot';        // {indexURL, interrupt?: SharedArrayBuffer (Int32 [1]) for Stop, snapshots?: false to boot afresh}
 export const SIM_START = 'sim.start';      // {runId, producer, port, key (of the SIM_PREPARE it runs), pace}
 export const SIM_STOP = 'sim.stop';
-// Requests carry an id and get one SIM_REPLY with the same id.
+// Requests carry an id and get one REPLY with the same id (Requests / answerer below).
 export const SIM_INSTALL = 'sim.install';  // {id, file, bytes: ArrayBuffer}: user code -> {file, sha256, version, modules, entry}
 export const SIM_DECLARE = 'sim.declare';  // {id, spec}: -> the declaration {name, version, doc, params, spec}
 export const SIM_PREPARE = 'sim.prepare';  // {id, key, source: {source, params, worker, workers, seed, code?}}: build and describe
                                            // this sim's part of the next run (refuses bad parameters) -> null
 // sim worker -> page
 export const SIM_PROGRESS = 'sim.progress'; // {stage, detail}
-export const SIM_READY = 'sim.ready';       // {bootMs, bootMode: 'snapshot'|'fresh', python, catalog: [declaration], interruptible}
-export const SIM_REPLY = 'sim.reply';       // {id, ok, result | error}
+export const SIM_READY = 'sim.ready';       // {bootMs, bootMode: 'snapshot'|'fresh', python, sources: [declaration of each built-in source], interruptible}
 // The view channel: never log records, only compact aggregates, at most every VIEW_MS.
 export const SIM_VIEW = 'sim.view';         // {producer, simTimeMs, records, status: Float64Array[4] (cumulative, by status),
                                             //  topEdges: Uint16Array, topCounts: Float64Array, occEdges: Uint16Array, occupancy: Uint16Array}
@@ -30,11 +29,10 @@ export const MAP_NETWORK = 'map.network';     // {net: the SIM_NETWORK arrays (t
 export const MAP_SIZE = 'map.size';           // {w, h}: the canvas's size in pixels
 export const MAP_OCCUPANCY = 'map.occupancy'; // {edges: Uint16Array, occupancy: Uint16Array} (transferred, from a SIM_VIEW)
 export const MAP_SHAPE = 'map.shape';         // map worker -> page {width, height}: the network's extent, for the canvas's aspect ratio
-// Requests carry an id and get one MAP_REPLY with the same id.
+// Requests carry an id and get one REPLY with the same id.
 export const MAP_PROBE = 'map.probe';         // {id, edge?} -> {edge, vc, rgb, x, y}: that edge (or the most congested) and the colour on the canvas there
 export const MAP_STATS = 'map.stats';         // {id} -> {redraws, drawMs: [ms], edges, edgesDrawn}: how the map moved, and how many edges it shows
 export const MAP_BENCH = 'map.bench';         // {id, side, vehicles, redraws} -> {edges, vehicles, layoutMs, times: [ms]}: a synthetic grid's redraw cost
-export const MAP_REPLY = 'map.reply';         // {id, ok, result | error}
 export const VIEW_TOP_EDGES = 12;
 export const SIM_STATUS = 'sim.status';     // {producer, records, inFlight, waitingForCredit}
 export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, waitMs, maxInFlight, stats, error, startedAt, firstSentAt (epoch ms)}
@@ -50,7 +48,7 @@ export const CREDIT = 'credit';            // {n}
 
 // page -> logger
 export const LOG_CONFIG = 'log.config';    // {cloud: {api, retry?}}: where to presign; starts DLQ replay
-// Requests carry an id and get one LOG_REPLY with the same id.
+// Requests carry an id and get one REPLY with the same id.
 export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id], cloud?: {api, retry?, run: {runId, token, expires, renewAfter}}}
 export const LOG_ATTACH = 'log.attach';    // {producer, port}
 export const LOG_STOP = 'log.stop';
@@ -63,7 +61,6 @@ export const LOG_PIN = 'log.pin';          // {id, runId, pinned}: exempt a run 
 // logger -> page
 export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, firstRecordAt (epoch ms), ...}
 export const LOG_CLOSED = 'log.closed';    // {manifest (without source.network), published: 'uploaded'|'queued'|undefined, delivery: {partsUploaded, partsQueued}}
-export const LOG_REPLY = 'log.reply';      // {id, ok, result | error}
 export const LOG_ERROR = 'log.error';      // {message}
 export const LOG_FAILED = 'log.failed';    // {runId, message}: storage failed, the run should stop
 export const LOG_RUNS_CHANGED = 'log.runs'; // {runId, status}: a run of any tab opened, closed, was recovered or deleted
@@ -94,11 +91,15 @@ export function msg(type, fields = {}) {
   return { type, ...fields };
 }
 
-// A spec names a built-in source when the sims' catalog lists it; anything else is user code.
-export const isBuiltinSpec = (spec, catalog) => !!catalog?.some((d) => d.spec === spec);
+// A spec names a built-in source when the sims list it among theirs; anything else is user code.
+export const isBuiltinSpec = (spec, builtins) => !!builtins?.some((d) => d.spec === spec);
 
-// The one request/reply helper: `call` posts {type, id, ...fields} through
-// `post`, and `settle` resolves the call whose id a reply carries.
+// Any worker -> whoever asked: the answer to one request.
+export const REPLY = 'reply';              // {id, ok, result | error}
+
+// The asking side of the one request/answer mechanism: `call` posts
+// {type, id, ...fields} through `post`, and `settle` resolves the call whose id
+// a REPLY carries.
 export class Requests {
   constructor(post) {
     this.post = post;
@@ -120,6 +121,21 @@ export class Requests {
     if (m.ok) p?.resolve(m.result);
     else p?.reject(new Error(m.error));
   }
+}
+
+// The answering side, for every worker: `answerer(handlers)` returns a function
+// that takes any incoming message and, if `handlers` has its type, runs that
+// handler (sync or async) and posts one REPLY with the request's id: the result,
+// or the error's message. It returns whether the message was a request.
+export function answerer(handlers, post = (m) => self.postMessage(m)) {
+  return (m) => {
+    if (!Object.hasOwn(handlers, m?.type)) return false;
+    Promise.resolve().then(() => handlers[m.type](m)).then(
+      (result) => post(msg(REPLY, { id: m.id, ok: true, result })),
+      (e) => post(msg(REPLY, { id: m.id, ok: false, error: e?.message ?? String(e) })),
+    );
+    return true;
+  };
 }
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);

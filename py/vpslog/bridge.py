@@ -48,8 +48,8 @@ def reseed() -> None:
     random.seed()
 
 
-def catalog() -> str:
-    return json.dumps(registry.catalog())
+def builtin_sources() -> str:
+    return json.dumps(registry.builtin_sources())
 
 
 def declare(spec: str) -> str:

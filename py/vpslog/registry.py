@@ -31,7 +31,7 @@ class SourceError(ValueError):
     """A source spec that cannot be loaded; the message names the cause."""
 
 
-def catalog() -> list[dict]:
+def builtin_sources() -> list[dict]:
     """Declarations of the built-in sources, for the page's source list and forms."""
     return [{**resolve(name).declaration(), "spec": name} for name in BUILTIN]
 

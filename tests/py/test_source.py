@@ -192,8 +192,8 @@ def test_edge_tables_are_checked(monkeypatch):
     assert p.describe()["run"]["network"]["edges"]["edge_id"] == [5, 9]
 
 
-def test_the_catalog_lists_the_built_in_sources_with_their_parameters():
-    cat = {d["spec"]: d for d in registry.catalog()}
+def test_the_built_in_sources_are_listed_with_their_parameters():
+    cat = {d["spec"]: d for d in registry.builtin_sources()}
     assert set(cat) == {"traffic", "load"}
     assert cat["traffic"]["params"]["vehicles"]["max"] == 65535 and "seed" not in cat["traffic"]["params"]
     assert cat["load"]["params"]["rate"]["default"] == 200_000

@@ -1,0 +1,143 @@
+// One run of this sim: steps the model through Python's Producer and moves its
+// whole buffers to the logger. At most CREDIT_WINDOW buffers are in flight:
+// with no credit left the model is simply not stepped, so nothing is dropped
+// and memory stays bounded.
+import * as P from '../protocol.js';
+import { BUFFER_BYTES, RECORD_SIZE } from '../record.js';
+import { ViewCounts, postNetwork } from './view.js';
+
+const MAX_BUFFERS_PER_CALL = 16;
+const STATUS_MS = 250;
+// Real-time pace: the model may run this far ahead of the wall clock.
+const REALTIME_LEAD_MS = 50;
+// how often a model ahead of the clock looks again: well under a frame of the 10 Hz view
+const REALTIME_WAIT_MS = 20;
+
+// A macrotask hop that is not clamped like setTimeout, so credit and stop
+// messages are seen between batches without slowing the loop.
+const hop = new MessageChannel();
+const hopWaiters = [];
+hop.port1.onmessage = () => hopWaiters.shift()?.();
+const yieldToEvents = () => new Promise((r) => { hopWaiters.push(r); hop.port2.postMessage(0); });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const post = (type, fields) => self.postMessage(P.msg(type, fields));
+
+export class SimRun {
+  credits = P.CREDIT_WINDOW;
+  buffers = 0;
+  records = 0;
+  maxInFlight = 0;
+  stopRequested = false;
+  creditWaiter = null;
+  waitMs = 0;
+  firstSentAt = null; // epoch ms, for the time-to-first-record phases
+  view = new ViewCounts();
+
+  // python: the sim's Python (for stats); part: {producerPy, meta} from Python.take()
+  constructor({ runId, producer, port, pace = 'realtime', python, part, startedAt }) {
+    Object.assign(this, { runId, producer, port, pace, python, startedAt, producerPy: part.producerPy, meta: part.meta });
+    port.onmessage = (e) => this.#onCredit(e.data);
+  }
+
+  #onCredit(m) {
+    if (m?.type !== P.CREDIT || !(m.n > 0)) {
+      console.warn('[vpslog sim] unexpected message from logger', m);
+      return;
+    }
+    this.credits += m.n;
+    this.creditWaiter?.();
+  }
+
+  async run() {
+    const { producerPy, meta } = this;
+    const status = setInterval(() => post(P.SIM_STATUS, {
+      producer: this.producer, records: this.records, inFlight: P.CREDIT_WINDOW - this.credits, waitMs: this.waitMs,
+    }), STATUS_MS);
+    let error = null;
+    try {
+      this.port.postMessage(P.msg(P.META, { meta }));
+      if (meta.producer.worker === 0) postNetwork(meta.run.network?.edges);
+      await this.#loop();
+      // Stop may arrive as SIGINT while Python runs; whatever the model logged stays.
+      await this.#send(producerPy.flush());
+      this.view.post(this.producer, this.records, producerPy);
+      error = producerPy.error ?? null;
+    } finally {
+      // Even after a failure the logger must learn where this producer ended,
+      // so it can close the run with what was already sent instead of waiting.
+      clearInterval(status);
+      this.#finish(error);
+    }
+  }
+
+  async #loop() {
+    const { producerPy, pace } = this;
+    const t0 = performance.now();
+    while (!this.stopRequested) {
+      if (this.credits === 0) {
+        await this.#waitForCredit();
+        continue;
+      }
+      const until = pace === 'realtime' ? Math.floor(performance.now() - t0 + REALTIME_LEAD_MS) : -1;
+      // The first call makes one buffer, so the logger hears from the run at once.
+      const sent = await this.#send(producerPy.produce(Math.min(this.credits, this.buffers ? MAX_BUFFERS_PER_CALL : 1), until));
+      if (this.view.due()) this.view.post(this.producer, this.records, producerPy);
+      if (sent === 0 && producerPy.over) break;
+      // real time, model ahead of the clock: wait for it (a model behind it, out of budget, goes on)
+      if (sent === 0 && until >= 0 && (producerPy.sim_time_ms >= until || producerPy.exhausted)) await sleep(REALTIME_WAIT_MS);
+      else await yieldToEvents();
+    }
+  }
+
+  #finish(error) {
+    const stats = { ...this.python.stats(this.producerPy), status_counts: this.view.statusCounts() };
+    this.port.postMessage(P.msg(P.EOF, { records: this.records, buffers: this.buffers, stats, ...(error ? { error } : {}) }));
+    post(P.SIM_STOPPED, {
+      producer: this.producer, records: this.records, buffers: this.buffers, waitMs: this.waitMs, maxInFlight: this.maxInFlight,
+      stats, error, startedAt: this.startedAt, firstSentAt: this.firstSentAt,
+    });
+    this.producerPy.destroy();
+    this.port.close();
+  }
+
+  #waitForCredit() {
+    const t = performance.now();
+    return new Promise((resolve) => {
+      this.creditWaiter = () => {
+        this.creditWaiter = null;
+        this.waitMs += performance.now() - t;
+        resolve();
+      };
+    });
+  }
+
+  // Post the records in `bytesPy` (a Python bytes proxy): as many whole buffers
+  // per message as there are credits (the logger's cost is per message, not per
+  // byte); a copy leaves the wasm heap, the transfer itself is zero-copy.
+  async #send(bytesPy) {
+    const view = bytesPy.getBuffer('u8');
+    let sent = 0;
+    try {
+      const data = view.data;
+      this.view.count(data);
+      for (let off = 0; off < data.byteLength;) {
+        while (this.credits === 0) await this.#waitForCredit();
+        const end = Math.min(off + this.credits * BUFFER_BYTES, data.byteLength);
+        const buf = data.slice(off, end).buffer;
+        const n = P.chunkBuffers(buf.byteLength);
+        this.credits -= n;
+        this.maxInFlight = Math.max(this.maxInFlight, P.CREDIT_WINDOW - this.credits);
+        this.records += buf.byteLength / RECORD_SIZE;
+        this.firstSentAt ??= performance.timeOrigin + performance.now();
+        this.port.postMessage(P.msg(P.CHUNK, { seq: this.buffers, buf }), [buf]);
+        this.buffers += n;
+        off = end;
+        sent++;
+      }
+    } finally {
+      view.release();
+      bytesPy.destroy();
+    }
+    return sent;
+  }
+}

@@ -1,0 +1,82 @@
+// What the page's live view gets from a sim: compact aggregates counted from
+// the buffers as they leave (never the records themselves), and the model's own
+// state if it publishes one. Everything posted is transferred typed arrays.
+import * as P from '../protocol.js';
+import { FIELD, RECORD_SIZE } from '../record.js';
+import { pyMessage } from './python.js';
+
+const EDGE_OFFSET = FIELD.edge_id.offset;
+const STATUS_OFFSET = FIELD.status.offset;
+
+function topEdges(counts, k) {
+  const edges = [];
+  for (let e = 0; e < counts.length; e++) {
+    const c = counts[e];
+    if (!c || (edges.length === k && c <= counts[edges[k - 1]])) continue;
+    let i = Math.min(edges.length, k - 1);
+    while (i > 0 && counts[edges[i - 1]] < c) i--;
+    edges.splice(i, 0, e);
+    if (edges.length > k) edges.pop();
+  }
+  return { edges: Uint16Array.from(edges), counts: Float64Array.from(edges, (e) => counts[e]) };
+}
+
+// The map's geometry, if the source's edge table has it: typed arrays, once.
+export function postNetwork(edges) {
+  if (!edges?.x0) return;
+  const f32 = (k) => Float32Array.from(edges[k]);
+  const net = { edgeIds: Uint16Array.from(edges.edge_id), x0: f32('x0'), y0: f32('y0'), x1: f32('x1'), y1: f32('y1'), capacity: f32('capacity') };
+  self.postMessage(P.msg(P.SIM_NETWORK, net), Object.values(net).map((a) => a.buffer));
+}
+
+export class ViewCounts {
+  status = new Float64Array(4); // cumulative, by status code
+  edgeEvents = new Uint32Array(65536);
+  lastView = 0;
+  viewBroken = false;
+
+  // Hot loop: runs over every record this sim sends.
+  count(data) {
+    const { status, edgeEvents } = this;
+    for (let r = 0; r < data.byteLength; r += RECORD_SIZE) {
+      edgeEvents[data[r + EDGE_OFFSET] | (data[r + EDGE_OFFSET + 1] << 8)]++;
+      status[data[r + STATUS_OFFSET]]++;
+    }
+  }
+
+  statusCounts() {
+    return { enter: this.status[1], exit: this.status[2], error: this.status[3] };
+  }
+
+  due() {
+    return performance.now() - this.lastView >= P.VIEW_MS;
+  }
+
+  // One view message: status counts, the busiest edges so far, and the model's
+  // own state (per-edge occupancy) if it publishes one.
+  post(producer, records, producerPy) {
+    this.lastView = performance.now();
+    const top = topEdges(this.edgeEvents, P.VIEW_TOP_EDGES);
+    const [occEdges, occupancy] = this.#occupancy(producerPy);
+    const m = { producer, simTimeMs: producerPy.sim_time_ms, records, status: this.status.slice(),
+      topEdges: top.edges, topCounts: top.counts, occEdges, occupancy };
+    self.postMessage(P.msg(P.SIM_VIEW, m), [m.status.buffer, m.topEdges.buffer, m.topCounts.buffer, occEdges.buffer, occupancy.buffer]);
+  }
+
+  #occupancy(producerPy) {
+    const none = [new Uint16Array(0), new Uint16Array(0)];
+    if (this.viewBroken) return none;
+    let v = null;
+    try {
+      v = producerPy.view();
+      const u16 = new Uint16Array(v.toJs().slice().buffer);
+      return [u16.slice(0, u16.length / 2), u16.slice(u16.length / 2)];
+    } catch (e) {
+      this.viewBroken = true; // a broken view() must not stop the logging
+      self.postMessage(P.msg(P.SIM_ERROR, { message: `the model's view() failed, the map stops updating: ${pyMessage(e)}` }));
+      return none;
+    } finally {
+      v?.destroy();
+    }
+  }
+}
