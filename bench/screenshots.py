@@ -1,5 +1,5 @@
 """Screenshots of the page as a user sees it (docs/screenshots/), for the README
-and for reviewing the live view: a traffic run while it runs and when it has
+and docs/app.md and for reviewing the live view: a traffic run while it runs and when it has
 finished, the user-code panel with an example installed, and the storage panel.
 
     .venv/bin/python bench/screenshots.py

@@ -73,7 +73,7 @@ export const TAB_DLQ = 'tab.dlq';          // the dead-letter queue changed: cou
 // credits as it consumes them, in batches of CREDIT_BATCH. A window of 64
 // (256 KiB per sim) lets a sim keep producing through ~10 ms of logger delay
 // (a descheduled thread on a busy machine, an fsync); it is part of what a
-// crash can lose (README).
+// crash can lose (docs/architecture.md).
 export const CREDIT_WINDOW = 64;
 export const CREDIT_BATCH = 16;
 

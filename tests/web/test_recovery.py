@@ -1,4 +1,4 @@
-"""Interrupted runs are repaired, and the README's loss bound holds.
+"""Interrupted runs are repaired, and the loss bound of docs/architecture.md holds.
 
 A run is interrupted at a random moment by a page reload, by closing the
 browser, or by killing the renderer process (SIGKILL; CDP Page.crash crashes it
@@ -8,7 +8,7 @@ the recovered run as a user would and checks that:
 - `vpslog verify` accepts it (status `recovered`, one warning line);
 - every record is valid and each producer's records are a gap-free prefix of
   its stream (the load generator is deterministic: vpslog.loadgen regenerates it);
-- the loss, against the sims' last reported counts, is within the README bound:
+- the loss, against the sims' last reported counts, is within that bound:
   the staging buffer + per sim 64 buffers in flight + a partial buffer.
 
 One browser profile and one dev server for the module; each trial's recovery
@@ -39,7 +39,7 @@ SOURCE = {"source": "load", "params": {"rate": 50_000, "vehicles": 20_000, "edge
 BUFFER = RECORD_SIZE * RECORDS_PER_BUFFER
 STAGING_RECORDS = 256 * 1024 // RECORD_SIZE  # workers/sinks/opfs.js STAGING_BYTES
 CREDIT_WINDOW = 64  # workers/protocol.js
-# README: the staging buffer, and per sim 64 buffers in flight and a partial buffer (< 409 records)
+# docs/architecture.md: the staging buffer, and per sim 64 buffers in flight and a partial buffer (< 409 records)
 LOSS_BOUND = STAGING_RECORDS + WORKERS * (CREDIT_WINDOW * RECORDS_PER_BUFFER + RECORDS_PER_BUFFER - 1)
 SEED = random.randrange(1 << 30)
 RESULTS = []

@@ -274,7 +274,7 @@ def test_stop_interrupts_a_step_that_never_yields(page, tmp_path):
     stopped_in = time.monotonic() - t
     assert r["status"] == "closed" and int(r["produced"]) == int(r["logged"]) == 6
     assert "Stop interrupted a model step that did not yield in sim 0, 1" in page.inner_text("#run-result")
-    assert stopped_in < 5, stopped_in  # README: Stop ends such a run within about a second
+    assert stopped_in < 5, stopped_in  # docs/your-model.md: Stop ends such a run within about a second
 
 
 def test_code_restored_on_load_leaves_the_chosen_builtin_source_alone(page):

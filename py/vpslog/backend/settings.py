@@ -1,4 +1,4 @@
-"""Backend configuration, from the environment (documented in the README)."""
+"""Backend configuration, from the environment (documented in docs/cloud.md)."""
 
 from __future__ import annotations
 
