@@ -1,0 +1,9 @@
+// The one registry of storage strategies: a run's mode names one of these.
+// Everything that differs between them is a member of the sink class.
+import { CloudSink } from './cloud.js';
+import { NullSink } from './null.js';
+import { OpfsSink } from './opfs.js';
+
+export const SINKS = { opfs: OpfsSink, cloud: CloudSink, null: NullSink };
+
+export const sinkFor = (mode) => (Object.hasOwn(SINKS, mode) ? SINKS[mode] : null);
