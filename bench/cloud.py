@@ -137,7 +137,7 @@ def _alone(page, s3, backend, run_ids: dict) -> dict:
     """Each source's first part (5 MiB of its records, read from the bucket) encoded alone."""
     import base64
 
-    from vpslog.backend.fetch import read_manifest, read_part
+    from vpslog.store import read_manifest, read_part
 
     url = page.evaluate("location.origin") + f"/@fs{harness.REPO / 'workers/encoding.js'}"
     out = {}

@@ -8,6 +8,7 @@
 // A part is kept in its stored form (encoded, if its run encodes parts): the
 // payload is what the PUT sends, checked against stored_bytes/stored_crc32c,
 // and an encoded one must also decode to its records' size and CRC32C.
+import { partNumber } from './bucket_layout.js';
 import { createCrc32c } from './checksum.js';
 import { decodePart, DecodeError } from './encoding.js';
 import { RECORD_SIZE } from './record.js';
@@ -25,7 +26,7 @@ export async function crc32cOf(bytes) {
 // The payload's size and CRC32C (a part's stored form; a manifest is stored as is).
 const stored = (meta) => ({ bytes: meta.stored_bytes ?? meta.bytes, crc32c: meta.stored_crc32c ?? meta.crc32c });
 
-const entryName = (meta) => (meta.kind === 'manifest' ? `${meta.runId}.manifest` : `${meta.runId}.part-${String(meta.part).padStart(6, '0')}`);
+const entryName = (meta) => (meta.kind === 'manifest' ? `${meta.runId}.manifest` : `${meta.runId}.part-${partNumber(meta.part)}`);
 
 export class DeadLetterQueue {
   constructor() {

@@ -8,8 +8,9 @@
 // and the part counts as uploaded only if the server confirms that the stored
 // object is this very one.
 
+import { RUN_TOKEN_HEADER } from './bucket_layout.js';
+
 export const RETRY = { baseMs: 250, capMs: 4000, maxElapsedMs: 30_000 };
-export const RUN_TOKEN_HEADER = 'X-Vpslog-Run-Token';
 
 export class UploadError extends Error {
   constructor(message, status = 0, retryAfterS = 0) {

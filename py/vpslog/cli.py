@@ -171,12 +171,11 @@ def _serve(args) -> int:
 
 
 def _fetch(args) -> int:
-    from .backend.fetch import FetchError, fetch
-    from .backend.settings import Settings
+    from .store import fetch
 
     try:
-        bin_path, man_path = fetch(args.url, args.out, Settings.from_env())
-    except (FetchError, ValueError) as e:
+        bin_path, man_path = fetch(args.url, args.out)
+    except ValueError as e:
         print(f"vpslog fetch: {e}", file=sys.stderr)
         return 1
     print(bin_path)

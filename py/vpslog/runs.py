@@ -16,36 +16,25 @@ which the server also updates as each run's manifest lands (``catalogue_landed``
 
 from __future__ import annotations
 
-import functools
-import re
+import json
+import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import store
 from .manifest import ManifestError, check_manifest, load_manifest, sibling_manifest
 from .record import RECORD_SIZE
 
 __all__ = ["LocalRun", "S3Run", "RunError", "resolve", "catalogue", "catalogue_landed", "is_run_address", "source_facts"]
 
 BLOCK_RECORDS = 4 << 20  # ~40 MB read per step (local) or per group of 5 MiB parts (S3)
-S3_LOCATION = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 MANIFEST_SUFFIX = ".manifest.json"
 
 
 class RunError(ValueError):
     pass
-
-
-@functools.cache
-def _s3():
-    """One client per process, configured from this process's environment."""
-    from .backend.settings import Settings
-
-    settings = Settings.from_env()
-    if not settings.endpoint:
-        raise RunError("set VPSLOG_S3_ENDPOINT (and VPSLOG_S3_ACCESS_KEY_ID / VPSLOG_S3_SECRET_ACCESS_KEY)"
-                       " to the S3/R2 endpoint to read s3:// runs")
-    return settings.client()
 
 
 @dataclass(frozen=True)
@@ -92,12 +81,10 @@ class S3Run:
 
     @property
     def name(self) -> str:
-        return f"s3://{self.bucket}/runs/{self.run_id}"
+        return f"s3://{self.bucket}/{store.RUNS_PREFIX}{self.run_id}"
 
     def manifest(self) -> dict:
-        from .backend.fetch import read_manifest
-
-        m = check_manifest(read_manifest(_s3(), self.bucket, self.run_id), self.name)
+        m = check_manifest(store.read_manifest(store.client_from_env(), self.bucket, self.run_id), self.name)
         parts = m.get("parts") or []
         if any(p["bytes"] % RECORD_SIZE for p in parts):
             raise RunError(f"{self.name}: a part is not whole records")
@@ -120,10 +107,8 @@ class S3Run:
 
     def parts(self, block):
         """The block's parts, decoded and each checked against the manifest's sizes and CRC32C."""
-        from .backend.fetch import read_part
-
         for p in block[1]:
-            yield read_part(_s3(), self.bucket, p)
+            yield store.read_part(store.client_from_env(), self.bucket, p)
 
     def read(self, block) -> bytes:
         return b"".join(self.parts(block))
@@ -131,39 +116,16 @@ class S3Run:
 
 def is_run_address(location: str) -> bool:
     """A location naming exactly one run (not a directory or a prefix)."""
-    from .backend.fetch import S3_URL
-
-    return bool(S3_URL.match(location)) if location.startswith("s3://") else not Path(location).is_dir()
-
-
-def _s3_location(location: str) -> tuple[str, str]:
-    m = S3_LOCATION.match(location)
-    if not m:
-        raise RunError(f"expected s3://BUCKET[/runs/[<run id prefix>*]], got {location!r}")
-    prefix = (m["prefix"] or "runs/").removesuffix("*")
-    if prefix == "runs":
-        prefix = "runs/"
-    if not prefix.startswith("runs/") or ".." in prefix or "*" in prefix:
-        raise RunError(f"{location}: expected s3://{m['bucket']}[/runs/[<run id prefix>*]]")
-    return m["bucket"], prefix
-
-
-def _s3_run_ids(bucket: str, prefix: str) -> list[str]:
-    ids = []
-    for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        ids += [p["Prefix"][len("runs/"):-1] for p in page.get("CommonPrefixes", [])]
-    return ids
+    return bool(store.S3_URL.match(location)) if location.startswith("s3://") else not Path(location).is_dir()
 
 
 def resolve(location: str, manifest_path=None) -> list:
     """The runs at ``location``, in a stable order."""
-    from .backend.fetch import S3_URL
-
     if location.startswith("s3://"):
-        if m := S3_URL.match(location):
+        if m := store.S3_URL.match(location):
             return [S3Run(m["bucket"], m["run"])]
-        bucket, prefix = _s3_location(location)
-        return [S3Run(bucket, r) for r in _s3_run_ids(bucket, prefix)]
+        bucket, prefix = store.location(location)
+        return [S3Run(bucket, r) for r in store.run_ids(store.client_from_env(), bucket, prefix)]
     path = Path(location)
     if path.is_dir():
         if manifest_path:
@@ -215,21 +177,17 @@ def _local_row(run: LocalRun) -> dict:
 
 
 def _s3_row(run: S3Run, s3=None) -> dict:
-    from botocore.exceptions import ClientError
-
-    s3 = s3 or _s3()
-    key = f"runs/{run.run_id}/manifest.json"
+    s3 = s3 or store.client_from_env()
+    key = store.manifest_key(run.run_id)
     try:
-        body = s3.get_object(Bucket=run.bucket, Key=key)["Body"].read()
-    except ClientError as e:
-        if e.response["Error"]["Code"] not in ("NoSuchKey", "404"):
-            return _row(run, None, f"reading {key}: {e}")
-        parts = s3.list_objects_v2(Bucket=run.bucket, Prefix=f"runs/{run.run_id}/part-").get("KeyCount", 0)
+        got = store.get(s3, run.bucket, key)
+    except store.StoreError as e:
+        return _row(run, None, str(e))
+    if got is None:
+        parts = store.part_count(s3, run.bucket, run.run_id)
         return _row(run, None, f"incomplete: no manifest yet, {parts} part(s) uploaded")
     try:
-        import json
-
-        m = check_manifest(json.loads(body), key)
+        m = check_manifest(json.loads(got[0]), key)
     except (ValueError, ManifestError) as e:
         return _row(run, None, str(e))
     return _row(run, m, None if m["status"] == "closed" else f"status {m['status']}", m["status"] == "closed")
@@ -251,19 +209,17 @@ def catalogue(location: str, concurrency: int = 32) -> list[dict]:
         return _rows(resolve(location), _local_row, concurrency)
     if not location.startswith("s3://"):
         raise RunError(f"{location}: not a directory or an s3:// location")
-    bucket, prefix = _s3_location(location)
-    ids = _s3_run_ids(bucket, prefix)
-    known, etag = _read_catalogue(_s3(), bucket)
+    bucket, prefix = store.location(location)
+    s3 = store.client_from_env()
+    ids = store.run_ids(s3, bucket, prefix)
+    known, etag = _read_catalogue(s3, bucket)
     fresh = _rows([S3Run(bucket, r) for r in ids if r not in known], _s3_row, concurrency)
     fresh = {r["location"].rsplit("/", 1)[1]: r for r in fresh}
     new = {k: r for k, r in fresh.items() if r["complete"]}
     if new:
-        _add_to_catalogue(_s3(), bucket, new, known, etag)
+        _add_to_catalogue(s3, bucket, new, known, etag)
     by_id = {**known, **fresh}
     return [by_id[r] for r in ids]
-
-
-CATALOGUE_KEY = "runs/catalogue.json"  # beside the run prefixes: a key, never listed as a run
 
 
 def catalogue_landed(s3, bucket: str, run_id: str) -> dict:
@@ -278,19 +234,12 @@ def catalogue_landed(s3, bucket: str, run_id: str) -> dict:
 
 
 def _read_catalogue(s3, bucket: str) -> tuple[dict, str | None]:
-    import json
-
-    from botocore.exceptions import ClientError
-
+    got = store.get(s3, bucket, store.CATALOGUE_KEY)
+    if got is None:
+        return {}, None
     try:
-        obj = s3.get_object(Bucket=bucket, Key=CATALOGUE_KEY)
-        body = json.loads(obj["Body"].read())
-        return ({k: v for k, v in body["runs"].items() if isinstance(v, dict) and v.get("complete")},
-                obj["ETag"])
-    except ClientError as e:
-        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            return {}, None
-        raise
+        body = json.loads(got[0])
+        return {k: v for k, v in body["runs"].items() if isinstance(v, dict) and v.get("complete")}, got[1]
     except (ValueError, KeyError, TypeError, AttributeError):
         return {}, None  # unreadable: rebuilt from the manifests, and overwritten below
 
@@ -300,21 +249,13 @@ def _add_to_catalogue(s3, bucket: str, new: dict, known: dict, etag: str | None,
     re-read and merge (entries never change, so a union is always right), after a short random
     wait so that writers who collided do not collide again. Best effort: a read-only key or a
     busy object only means the next listing reads more manifests. True once it is written."""
-    import json
-    import random
-    import time
-
-    from botocore.exceptions import ClientError
-
     for attempt in range(attempts):
         body = json.dumps({"format": "vpslog-catalogue", "runs": {**known, **new}}).encode()
-        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         try:
-            s3.put_object(Bucket=bucket, Key=CATALOGUE_KEY, Body=body, ContentType="application/json", **condition)
-            return True
-        except ClientError as e:
-            if e.response["Error"]["Code"] not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                return False
+            if store.put_json_if(s3, bucket, store.CATALOGUE_KEY, body, etag):
+                return True
+        except store.StoreError:
+            return False
         time.sleep(random.uniform(0, 0.02 * 2 ** attempt))
         known, etag = _read_catalogue(s3, bucket)
     return False

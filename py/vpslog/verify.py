@@ -11,6 +11,8 @@ from pathlib import Path
 
 from .manifest import ManifestError, load_manifest, sibling_manifest
 from .record import RECORD_SIZE, Status, numpy_dtype
+from .runs import resolve
+from .store import S3_URL, StoreError, client_from_env, manifest_key, read_part
 
 CHUNK_RECORDS = 1 << 20  # 10 MB of records per step
 
@@ -97,13 +99,10 @@ def _cloud_chunks(run, manifest: dict, report: Report):
     import numpy as np
     from botocore.exceptions import ClientError
 
-    from .backend.fetch import FetchError, read_part
-    from .runs import _s3
-
     for p in manifest["parts"]:
         try:
-            body = read_part(_s3(), run.bucket, p)
-        except FetchError as e:  # names the part already
+            body = read_part(client_from_env(), run.bucket, p)
+        except StoreError as e:  # names the part already
             report.problems.append(str(e))
             continue
         except ClientError as e:
@@ -113,10 +112,8 @@ def _cloud_chunks(run, manifest: dict, report: Report):
         yield np.frombuffer(body, dtype=numpy_dtype())
 
 
-def _verify_cloud(url: str) -> Report:
-    from .runs import resolve
-
-    report = Report(path=url, bytes=0, manifest=f"{url.rstrip('/')}/manifest.json")
+def _verify_cloud(url: str, bucket: str, run_id: str) -> Report:
+    report = Report(path=url, bytes=0, manifest=f"s3://{bucket}/{manifest_key(run_id)}")
     try:
         (run,) = resolve(url)
         manifest = run.manifest()
@@ -169,10 +166,8 @@ def _check_manifest(m: dict, report: Report) -> None:
 
 def verify(bin_path, manifest_path=None) -> Report:
     """A run file (and its manifest), or a CLOUD run ``s3://BUCKET/runs/<runId>`` streamed part by part."""
-    from .backend.fetch import S3_URL
-
-    if S3_URL.match(str(bin_path)):
-        return _verify_cloud(str(bin_path))
+    if m := S3_URL.match(str(bin_path)):
+        return _verify_cloud(str(bin_path), m["bucket"], m["run"])
     path = Path(bin_path)
     if not path.is_file():
         return Report(path=str(path), bytes=0, problems=[f"{path}: no such file"])

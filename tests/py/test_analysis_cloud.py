@@ -20,15 +20,15 @@ PART_RECORDS = 100_000  # ~5 parts for the 476 K-record run: several blocks of s
 @pytest.fixture(scope="module")
 def s3_env(backend):
     """This process and the cluster's workers read S3 with credentials from the environment."""
-    import vpslog.runs
+    from vpslog.store import client_from_env
 
     env = harness.s3_env(backend)
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
-        vpslog.runs._s3.cache_clear()
+        client_from_env.cache_clear()
         yield env
-    vpslog.runs._s3.cache_clear()
+    client_from_env.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +70,12 @@ def same_result(a: dict, b: dict) -> None:
 
 
 def test_bucket_run_gives_the_fetched_files_results_in_process_and_on_dask(backend, s3, sim, cluster, tmp_path):
-    from vpslog.backend.fetch import fetch
-    from vpslog.backend.settings import Settings
+    from vpslog.store import fetch
 
     bin_path, manifest = sim
     harness.put_cloud_run(s3, backend["bucket"], "cloud-a", bin_path, manifest, PART_RECORDS)
     url = f"s3://{backend['bucket']}/runs/cloud-a"
-    fetched, _ = fetch(url, tmp_path / "fetched", Settings.from_env())
+    fetched, _ = fetch(url, tmp_path / "fetched")
     on_file = analyze(fetched, out_dir=tmp_path / "file")
     from_bucket = analyze(url, out_dir=tmp_path / "bucket")
     on_dask = analyze(url, out_dir=tmp_path / "dask", client=cluster)

@@ -22,8 +22,9 @@ import harness
 from vpslog import record
 from vpslog.backend.presign import RUN_ID
 from vpslog.backend.runs import RunTokens, token_id
-from vpslog.backend.settings import PART_MAX_BYTES, Settings
+from vpslog.backend.settings import Settings
 from vpslog.part_encoding import encode
+from vpslog.store import PART_BYTES
 
 
 def http(method, url, body=None, headers=None):
@@ -220,7 +221,7 @@ def test_a_complete_run_is_sealed(backend):
 def test_sizes_are_bound_at_presign_and_in_the_store(backend):
     cap = create_run(backend)
     before = bucket(backend)
-    big = b"\0" * (PART_MAX_BYTES + 10)
+    big = b"\0" * (PART_BYTES + 10)
     status, reply = presign(backend, cap, 1, big)
     assert status == 400 and reply["code"] == "EntityTooLarge"
     status, reply = presign(backend, cap, "manifest", b"{" * (16 << 20 | 1))
@@ -468,6 +469,7 @@ def test_runs_sealed_at_once_all_land_in_the_catalogue_and_ls_reads_it_alone(bac
     from concurrent.futures import ThreadPoolExecutor
 
     import vpslog.runs as runs
+    from vpslog import store
 
     early = create_run(backend)
     upload_run(backend, early, [[(1, 2, 3, 1)]], with_manifest=False)
@@ -485,20 +487,20 @@ def test_runs_sealed_at_once_all_land_in_the_catalogue_and_ls_reads_it_alone(bac
     assert replies == [(200, {"catalogued": True, "status": "closed", "problem": None})] * 8
     ids = {c["runId"] for c in caps}
     s3 = upstream(backend)
-    cached = json.loads(s3.get_object(Bucket=backend["bucket"], Key=runs.CATALOGUE_KEY)["Body"].read())["runs"]
+    cached = json.loads(s3.get_object(Bucket=backend["bucket"], Key=store.CATALOGUE_KEY)["Body"].read())["runs"]
     assert ids <= set(cached) and early["runId"] not in cached
     assert [cached[c["runId"]]["records"] for c in caps] == [100 + i for i in range(8)]
 
     # `vpslog ls` now reads those rows from the catalogue: one GET, none of their manifests
     for k, v in harness.s3_env(backend).items():
         monkeypatch.setenv(k, v)
-    runs._s3.cache_clear()
+    store.client_from_env.cache_clear()
     try:
         got = []
-        runs._s3().meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: got.append(params["Key"]))
+        store.client_from_env().meta.events.register("before-parameter-build.s3.GetObject", lambda params, **_: got.append(params["Key"]))
         rows = {r["run_id"]: r for r in runs.catalogue(f"s3://{backend['bucket']}/runs/run-")}
     finally:
-        runs._s3.cache_clear()
-    assert got.count(runs.CATALOGUE_KEY) == 1
+        store.client_from_env.cache_clear()
+    assert got.count(store.CATALOGUE_KEY) == 1
     assert not [k for k in got if k.split("/")[1] in ids]
     assert all(rows[i] == cached[i] for i in ids) and not rows[early["runId"]]["complete"]

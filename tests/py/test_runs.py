@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import harness
-from vpslog import record
+from vpslog import record, store
 from vpslog.manifest import closed_manifest
 
 
@@ -93,10 +93,10 @@ def test_a_catalogue_update_never_overwrites_a_concurrent_one(bucket):
     s3, name, _ = bucket
     known, etag = runs._read_catalogue(s3, name)
     # another listing adds a run between our read and our write
-    s3.put_object(Bucket=name, Key=runs.CATALOGUE_KEY,
+    s3.put_object(Bucket=name, Key=store.CATALOGUE_KEY,
                   Body=json.dumps({"runs": {**known, "other": {"complete": True}}}).encode())
     assert runs._add_to_catalogue(s3, name, {"mine": {"complete": True}}, known, etag)
-    cached = json.loads(s3.get_object(Bucket=name, Key=runs.CATALOGUE_KEY)["Body"].read())["runs"]
+    cached = json.loads(s3.get_object(Bucket=name, Key=store.CATALOGUE_KEY)["Body"].read())["runs"]
     assert {"other", "mine"} <= set(cached) and set(known) <= set(cached)
 
 

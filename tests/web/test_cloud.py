@@ -17,7 +17,7 @@ import harness
 from vpslog import part_encoding
 from vpslog.backend.runs import token_id
 from vpslog.backend.settings import Settings
-from vpslog.runs import CATALOGUE_KEY
+from vpslog.store import CATALOGUE_KEY
 
 crc32c = pytest.importorskip("crc32c")
 

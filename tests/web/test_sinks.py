@@ -8,8 +8,8 @@ import boto3
 import pytest
 
 from harness import REPO
-from vpslog.backend.fetch import read_part
-from vpslog.backend.settings import PART_MAX_BYTES as PART_BYTES, Settings
+from vpslog.backend.settings import Settings
+from vpslog.store import PART_BYTES, read_part
 
 pytestmark = pytest.mark.browser
 BYTES = 6 * 1024 * 1024 - 6 * 1024 * 1024 % 4090  # whole buffers; over one 5 MiB CLOUD part

@@ -17,6 +17,7 @@
 // encoding and the stored object's size and CRC32C, which the presigned PUT
 // signs. A part sealed while another is still encoding waits, credits held:
 // the sims are slowed to what the encoder manages.
+import { PART_BYTES, partKey } from '../bucket_layout.js';
 import { createCrc32c } from '../checksum.js';
 import { checkEncoding, DEFAULT_ENCODING, encodePart } from '../encoding.js';
 import { manifestPart } from '../manifest.js';
@@ -24,7 +25,6 @@ import { RECORD_SIZE } from '../record.js';
 import { putWithRetry, renewIfDue, RETRY } from '../upload.js';
 import { Sink } from './base.js';
 
-export const PART_BYTES = 5 * 1024 * 1024;
 export const MAX_IN_FLIGHT = 3;
 
 export class CloudSink extends Sink {
@@ -108,7 +108,7 @@ export class CloudSink extends Sink {
     const n = this.nextPart++;
     const crc32c = this.partCrc.digest('hex');
     const part = {
-      part: n, key: `runs/${this.runId}/part-${String(n).padStart(6, '0')}.bin`,
+      part: n, key: partKey(this.runId, n),
       bytes: this.fillingBytes, records: this.fillingBytes / RECORD_SIZE, crc32c,
       encoding: 'raw', stored_bytes: this.fillingBytes, stored_crc32c: crc32c, through: this.#runCrcSoFar(),
     };

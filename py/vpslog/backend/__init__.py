@@ -8,5 +8,7 @@
 - ``gateway``: a verifying reverse proxy in front of it (SigV4 over the signed headers, expiry,
   body CRC32C) with fault injection, for tests.
 - ``serve``: ``vpslog serve``, wiring the above.
-- ``fetch``: ``vpslog fetch``, reassembling a run from the bucket.
+
+The bucket's layout (keys, part size, run-token header), its client and the readers'
+side live in ``vpslog.store``, which this package imports and which never imports it.
 """

@@ -25,11 +25,12 @@ import logging
 import threading
 import time
 
+from ..runs import catalogue_landed
+from ..store import RUN_TOKEN_HEADER, manifest_key
 from ._http import Handler
 from .presign import LayoutError, Presigner, key_for
 from .runs import AuthError, Limiter, RunTokens, new_run_id, token_id
 
-RUN_TOKEN_HEADER = "X-Vpslog-Run-Token"
 BODY_LIMIT = 4096
 audit_log = logging.getLogger("vpslog.audit")
 
@@ -113,13 +114,11 @@ class Api:
         return (200, {"stored": True}) if ok else (409, {"stored": False, "error": why})
 
     def seal(self, run_token, req: dict) -> tuple[int, dict]:
-        from ..runs import catalogue_landed
-
         run_id = req.get("runId")
         self.run_of(run_token, run_id)
         self.throttle(run_id)
         if not self.presigner.sealed(run_id):
-            return 409, {"catalogued": False, "error": f"runs/{run_id}/manifest.json is not in the bucket"}
+            return 409, {"catalogued": False, "error": f"{manifest_key(run_id)} is not in the bucket"}
         with self.catalogue_lock:
             row = catalogue_landed(self.presigner.reader, self.settings.bucket, run_id)
         return 200, {"catalogued": row["catalogued"], "status": row["status"], "problem": row["problem"]}

@@ -1,7 +1,7 @@
 """Presigned PUT URLs for exactly one key of the run layout, write-once and size-bound.
 
-Keys are built here from validated inputs, never taken from the client:
-``runs/<runId>/part-<NNNNNN>.bin`` and ``runs/<runId>/manifest.json``. Each URL
+Keys are built from validated inputs, never taken from the client, by the
+store's layout (``runs/<runId>/part-<NNNNNN>.bin``, ``runs/<runId>/manifest.json``). Each URL
 signs ``If-None-Match: *`` (the key can be written once), ``Content-Length``
 (the part's announced size) and ``x-amz-checksum-crc32c`` (the part's CRC32C),
 so the storage service itself refuses an overwrite, another size or other bytes.
@@ -13,12 +13,11 @@ import base64
 import re
 import time
 
+from .. import store
 from ..manifest import schema
-from .settings import PART_MAX_BYTES
 
 RUN_ID = re.compile(schema()["properties"]["run_id"]["pattern"])
 CRC32C_HEX = re.compile(r"^[0-9a-f]{8}$")
-MAX_PART = 999_999
 
 
 class LayoutError(ValueError):
@@ -31,22 +30,14 @@ class TooLarge(LayoutError):
     code = "EntityTooLarge"
 
 
-def part_key(run_id: str, part: int) -> str:
-    return f"runs/{run_id}/part-{part:06d}.bin"
-
-
-def manifest_key(run_id: str) -> str:
-    return f"runs/{run_id}/manifest.json"
-
-
 def key_for(run_id, part) -> str:
     if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise LayoutError(f"invalid runId {run_id!r}")
     if part == "manifest":
-        return manifest_key(run_id)
-    if isinstance(part, bool) or not isinstance(part, int) or not 1 <= part <= MAX_PART:
-        raise LayoutError(f"part must be 1..{MAX_PART} or \"manifest\", got {part!r}")
-    return part_key(run_id, part)
+        return store.manifest_key(run_id)
+    if isinstance(part, bool) or not isinstance(part, int) or not 1 <= part <= store.MAX_PART:
+        raise LayoutError(f"part must be 1..{store.MAX_PART} or \"manifest\", got {part!r}")
+    return store.part_key(run_id, part)
 
 
 def crc32c_b64(hex8: str) -> str:
@@ -63,7 +54,7 @@ class Presigner:
         self._sealed: set[str] = set()  # a manifest never leaves: remember, skip the HEAD
 
     def object_limit(self, part) -> int:
-        return self.settings.manifest_max_bytes if part == "manifest" else PART_MAX_BYTES
+        return self.settings.manifest_max_bytes if part == "manifest" else store.PART_BYTES
 
     def check_body(self, part, size, crc) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -85,19 +76,9 @@ class Presigner:
         headers = {"If-None-Match": "*", "x-amz-checksum-crc32c": crc32c_b64(crc)}
         return {"url": url, "key": key, "method": "PUT", "headers": headers, "expires": int(time.time()) + ttl}
 
-    def _head(self, key: str) -> dict | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.reader.head_object(Bucket=self.settings.bucket, Key=key, ChecksumMode="ENABLED")
-        except ClientError as e:
-            if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-
     def sealed(self, run_id: str) -> bool:
         """A run is complete, and closed to writes, once its manifest is in the bucket."""
-        if run_id not in self._sealed and self._head(manifest_key(run_id)) is not None:
+        if run_id not in self._sealed and store.head(self.reader, self.settings.bucket, store.manifest_key(run_id)) is not None:
             self._sealed.add(run_id)
         return run_id in self._sealed
 
@@ -108,7 +89,7 @@ class Presigner:
         answer was lost: the part is then done, and counted once."""
         key = key_for(run_id, part)
         self.check_body(part, size, crc)
-        head = self._head(key)
+        head = store.head(self.reader, self.settings.bucket, key)
         if head is None:
             return False, f"{key} is not in the bucket"
         if head["ContentLength"] != size:

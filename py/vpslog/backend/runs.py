@@ -20,6 +20,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from ..store import RUN_TOKEN_HEADER
 from .presign import RUN_ID
 
 
@@ -60,7 +61,7 @@ class RunTokens:
     def verify(self, token: str | None, run_id: str | None = None) -> tuple[str, str]:
         """(run id, owner) of a valid, unexpired token for ``run_id`` (when given); AuthError otherwise."""
         if not token:
-            raise AuthError(401, "no run token (X-Vpslog-Run-Token)")
+            raise AuthError(401, f"no run token ({RUN_TOKEN_HEADER})")
         parts = token.split(".")
         if len(parts) != 4 or not RUN_ID.fullmatch(parts[0]) or not parts[1].isdigit():
             raise AuthError(401, "malformed run token")

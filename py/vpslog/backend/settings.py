@@ -7,10 +7,11 @@ import secrets
 import urllib.parse
 from dataclasses import dataclass, field
 
+from .. import store
+
 LOCAL_ACCESS_KEY = "vpslog-local-key"
 LOCAL_SECRET_KEY = "vpslog-local-secret"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-PART_MAX_BYTES = 5 * 1024 * 1024  # one CLOUD part: 524,288 whole records
 
 
 def _int(env, name: str, default: int, lo: int, hi: int) -> int:
@@ -45,9 +46,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Settings":
-        endpoint = env.get("VPSLOG_S3_ENDPOINT") or None
-        if endpoint and not (env.get("VPSLOG_S3_ACCESS_KEY_ID") and env.get("VPSLOG_S3_SECRET_ACCESS_KEY")):
-            raise ValueError("VPSLOG_S3_ENDPOINT is set: VPSLOG_S3_ACCESS_KEY_ID and VPSLOG_S3_SECRET_ACCESS_KEY are required")
+        s3 = store.s3_env(env)
         ttl = int(env.get("VPSLOG_PRESIGN_TTL_S", "300"))
         if not 1 <= ttl <= 7 * 24 * 3600:
             raise ValueError("VPSLOG_PRESIGN_TTL_S must be 1 s .. 7 days (the R2/S3 presign limits)")
@@ -59,11 +58,7 @@ class Settings:
         if run_secret and len(run_secret) < 32:
             raise ValueError("VPSLOG_RUN_SECRET must be at least 32 characters")
         return cls(
-            endpoint=endpoint,
-            bucket=env.get("VPSLOG_S3_BUCKET", "vpslog"),
-            access_key_id=env.get("VPSLOG_S3_ACCESS_KEY_ID", LOCAL_ACCESS_KEY),
-            secret_access_key=env.get("VPSLOG_S3_SECRET_ACCESS_KEY", LOCAL_SECRET_KEY),
-            region=env.get("VPSLOG_S3_REGION", "auto"),
+            **s3,
             allowed_origins=origins or cls.allowed_origins,
             presign_ttl_s=ttl,
             api_tokens=tokens,
@@ -80,13 +75,5 @@ class Settings:
         return self.endpoint is None or urllib.parse.urlsplit(self.endpoint).hostname in LOCAL_HOSTS
 
     def client(self, endpoint: str | None = None):
-        """A boto3 S3 client: SigV4, region 'auto', path-style (R2, S3 and moto alike)."""
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3", endpoint_url=endpoint or self.endpoint, region_name=self.region,
-            aws_access_key_id=self.access_key_id, aws_secret_access_key=self.secret_access_key,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                          retries={"max_attempts": 3, "mode": "standard"}),
-        )
+        """The store's client (``store.client``) for this bucket's endpoint, or another one (moto behind the gateway)."""
+        return store.client(endpoint or self.endpoint, self.access_key_id, self.secret_access_key, self.region)
