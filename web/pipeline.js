@@ -289,7 +289,7 @@ export class Pipeline extends EventTarget {
     const preparedAt = now();
     // A CLOUD run is created by the server: it picks the id and returns the run's capability.
     const run = mode === 'cloud' ? await createRun(this.api, apiToken) : null;
-    const runId = run?.runId ?? `run-${new Date().toISOString().replace(/[-:.]/g, '').replace('T', '-').slice(0, 15)}-${Math.random().toString(36).slice(2, 6)}`;
+    const runId = run?.runId ?? P.newRunId();
     const producers = sims.map((s) => s.id);
     const config = { workers, source, pace, durationS };
     await this.openRun({ runId, mode, config, producers, cloud: run && { api: this.api, ...cloud, run } });

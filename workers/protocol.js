@@ -84,6 +84,14 @@ export const chunkBuffers = (bytes) => Math.max(1, Math.ceil(bytes / BUFFER_BYTE
 // The run id rule lives in the manifest schema, shared with the Python backend.
 export const RUN_ID_RE = new RegExp(manifestSchema.properties.run_id.pattern);
 
+// Every run id the browser makes, in the shape Python's (vpslog.manifest.new_run_id) has:
+// run-YYYYMMDD-HHMMSS-<10 hex digits>.
+export function newRunId(now = new Date()) {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const hex = [...crypto.getRandomValues(new Uint8Array(5))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `run-${stamp}-${hex}`;
+}
+
 // What Stop writes into a sim's interrupt buffer: Pyodide raises KeyboardInterrupt (SIGINT).
 export const INTERRUPT_SIGINT = 2;
 

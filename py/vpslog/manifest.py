@@ -57,14 +57,14 @@ def check_manifest(m, path) -> dict:
 
 
 def new_run_id(now=None) -> str:
-    """Same shape as the browser's: run-YYYYMMDD-HHMMSS-xxxx."""
+    """Every run id Python makes (``vpslog simulate``, the server's CLOUD runs), in the
+    browser's shape (workers/protocol.js newRunId): run-YYYYMMDD-HHMMSS-<10 hex digits>,
+    random enough that nobody guesses another run's id."""
     import datetime
     import secrets
-    import string
 
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(4))
-    return f"run-{now:%Y%m%d-%H%M%S}-{suffix}"
+    return f"run-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(5)}"
 
 
 def _iso_now() -> str:

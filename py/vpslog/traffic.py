@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from ._options import from_dict, refuse_invalid
 from .network import grid

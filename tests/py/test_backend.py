@@ -8,6 +8,7 @@ from moto directly, behind the gateway) did not change."""
 from http.client import HTTPConnection
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -99,6 +100,8 @@ def test_the_server_creates_runs_for_api_token_holders_only(backend):
     assert api(backend, "runs", headers={"Authorization": backend["api_token"]})[0] == 401  # no scheme
     a, b = create_run(backend), create_run(backend, backend["api_tokens"][1])  # any token of the list
     assert a["runId"] != b["runId"] and all(RUN_ID.fullmatch(r["runId"]) for r in (a, b))
+    # made by the one maker of run ids (vpslog.manifest.new_run_id), in the browser's shape too
+    assert all(re.fullmatch(r"run-\d{8}-\d{6}-[0-9a-f]{10}", r["runId"]) for r in (a, b))
     assert a["expires"] > a["renewAfter"] > time.time()
     assert bucket(backend) == before
     trail = [e for e in harness.audit_lines(backend) if e["action"] == "create_run"]

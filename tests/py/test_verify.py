@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import crc32c
-import numpy as np
 import pytest
 
 from vpslog import record

@@ -26,10 +26,11 @@ import threading
 import time
 
 from ..runs import catalogue_landed
+from ..manifest import new_run_id
 from ..store import RUN_TOKEN_HEADER, manifest_key
 from ._http import Handler
 from .presign import LayoutError, Presigner, key_for
-from .runs import AuthError, Limiter, RunTokens, new_run_id, token_id
+from .runs import AuthError, Limiter, RunTokens, token_id
 
 BODY_LIMIT = 4096
 audit_log = logging.getLogger("vpslog.audit")

@@ -15,10 +15,8 @@ import collections
 import hashlib
 import hmac
 import math
-import secrets
 import threading
 import time
-from datetime import datetime, timezone
 
 from ..store import RUN_TOKEN_HEADER
 from .presign import RUN_ID
@@ -35,11 +33,6 @@ class AuthError(Exception):
 def token_id(token: str) -> str:
     """What the audit log names a token by: a short hash, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()[:12]
-
-
-def new_run_id(now: float | None = None) -> str:
-    stamp = datetime.fromtimestamp(now or time.time(), timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"run-{stamp}-{secrets.token_hex(5)}"
 
 
 class RunTokens:
