@@ -54,6 +54,11 @@ for (const name of [DEFAULT_ENCODING, ...Object.keys(ENCODINGS).filter((n) => n 
   form.elements.encoding.add(new Option(name === DEFAULT_ENCODING ? `${name} (default)` : name, name));
 }
 
+// Storage modes, as the logger's sinks name them (a sink without a label is the bench's).
+pipeline.sinkModes().then((modes) => {
+  for (const m of modes.filter((s) => s.label)) form.elements.mode.add(new Option(m.label, m.mode, m.default, m.default));
+}, (e) => addError({ source: 'logger', message: `no storage modes: ${e.message}` }));
+
 const TOKEN_KEY = 'vpslog.apiToken';
 form.elements.apiToken.value = localStorage.getItem(TOKEN_KEY) ?? '';
 form.elements.apiToken.addEventListener('change', () => localStorage.setItem(TOKEN_KEY, form.elements.apiToken.value.trim()));
@@ -169,7 +174,6 @@ function statusText(r) {
 }
 
 // Why a run cannot be downloaded right now, or null.
-const noDownload = (r) => (r.mode === 'cloud' ? 'a CLOUD run is in the bucket: use vpslog fetch once it has closed' : null);
 
 let refreshing = null;
 let refreshAgain = false;
@@ -209,8 +213,8 @@ async function refreshRuns() {
     const dl = document.createElement('button');
     dl.textContent = r.live ? 'Download snapshot' : 'Download';
     dl.className = 'download';
-    dl.title = noDownload(r) ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot' : '');
-    dl.disabled = !!noDownload(r);
+    dl.title = r.noDownload ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot' : '');
+    dl.disabled = !!r.noDownload;
     dl.onclick = () => download(r.runId).catch((e) => addError({ source: 'download', message: e.message }));
     const del = document.createElement('button');
     del.textContent = 'Delete';
@@ -349,16 +353,6 @@ async function download(runId) {
   }
 }
 
-// Where a CLOUD run's parts are: only parts that reached the bucket are said to be there.
-function cloudWhere(runId, manifest, published, delivery) {
-  const n = manifest.parts.length;
-  const up = delivery?.partsUploaded ?? 0;
-  const queued = n - up;
-  const parts = `${n} part${n === 1 ? '' : 's'} under runs/${runId}/`;
-  if (!queued && published === 'uploaded') return ` in ${parts} in the bucket (manifest uploaded: run complete)`;
-  return ` in ${parts}: ${up} in the bucket, ${queued} waiting in the dead-letter queue (manifest ${published === 'uploaded' ? 'uploaded' : 'queued until they are uploaded'})`;
-}
-
 form.addEventListener('submit', async (e) => {
   e.preventDefault();
   clearTimeout(prepareTimer); // Start builds the run itself; a prepare due later would also clear its error
@@ -425,7 +419,7 @@ pipeline.addEventListener('sims', () => {
   }
 });
 pipeline.addEventListener('run', (e) => {
-  const { state, manifest, produced, runId, sims, published, delivery } = e.detail;
+  const { state, manifest, produced, runId, sims, published, where } = e.detail;
   if (state === 'closed') {
     stopBtn.disabled = true;
     startBtn.disabled = false;
@@ -441,7 +435,6 @@ pipeline.addEventListener('run', (e) => {
     });
     const traversals = Number(el.dataset.traversals);
     const moved = traversals ? ` ${fmt.format(traversals)} edge traversals;` : '';
-    const where = manifest.mode === 'cloud' ? cloudWhere(runId, manifest, published, delivery) : '';
     el.textContent = `${runId}: ${manifest.status};${moved} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
     // A model that raised: its traceback, as the manifest keeps it.
     for (const p of manifest.producers.filter((q) => q.error)) {

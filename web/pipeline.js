@@ -74,8 +74,15 @@ export class Pipeline extends EventTarget {
     return { granted, persisted: await navigator.storage.persisted() };
   }
 
+  // The storage modes the logger has: [{mode, label (null: not offered on the page), serverRun, default}].
+  sinkModes() {
+    this.modes ??= this.#request(P.LOG_MODES);
+    return this.modes;
+  }
+
   // Lower level than start(): open a run for producers the caller attaches itself (tests).
-  openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) {
+  // mode: one of sinkModes() (the logger's default if left out).
+  openRun({ runId, mode, config = {}, producers, cloud }) {
     return this.#request(P.LOG_OPEN, { runId, mode, config, producers, cloud });
   }
 
@@ -108,7 +115,7 @@ export class Pipeline extends EventTarget {
         break;
       case P.LOG_CLOSED:
         this.#emit('logclosed', m);
-        this.#onClosed(m.manifest, m.published, m.delivery);
+        this.#onClosed(m);
         break;
       case P.LOG_RUNS_CHANGED:
         this.#emit('runs', m);
@@ -263,8 +270,8 @@ export class Pipeline extends EventTarget {
     return key;
   }
 
-  // mode: 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs) or 'null'
-  // (discard; the benchmark's transport ceiling). cloud: optional {encoding} (how parts
+  // mode: one of sinkModes(): 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs)
+  // or 'null' (discard; the benchmark's transport ceiling). cloud: optional {encoding} (how parts
   // are stored, py/vpslog/part_encoding.json; its default otherwise) and {retry} overrides.
   // source: {source: spec, params, seed}; user code is named by its spec (module:Class).
   // apiToken: the presign API's bearer token, if the server requires one (CLOUD only).
@@ -278,7 +285,7 @@ export class Pipeline extends EventTarget {
     }
   }
 
-  async #start({ workers, source, pace, durationS, mode = 'opfs', cloud, apiToken }) {
+  async #start({ workers, source, pace, durationS, mode, cloud, apiToken }) {
     const now = () => performance.timeOrigin + performance.now(); // epoch ms: comparable with the workers' marks
     const requestedAt = now();
     const ready = this.ready;
@@ -288,7 +295,8 @@ export class Pipeline extends EventTarget {
     const key = ready?.sig === parts.sig ? ready.key : await this.#prepareParts(parts);
     const preparedAt = now();
     // A CLOUD run is created by the server: it picks the id and returns the run's capability.
-    const run = mode === 'cloud' ? await createRun(this.api, apiToken) : null;
+    const sink = (await this.sinkModes()).find((s) => (mode === undefined ? s.default : s.mode === mode));
+    const run = sink?.serverRun ? await createRun(this.api, apiToken) : null;
     const runId = run?.runId ?? P.newRunId();
     const producers = sims.map((s) => s.id);
     const config = { workers, source, pace, durationS };
@@ -338,9 +346,9 @@ export class Pipeline extends EventTarget {
     this.#maybeClosed();
   }
 
-  #onClosed(manifest, published, delivery) {
+  #onClosed({ manifest, published, delivery, where }) {
     if (!this.run) return;
-    Object.assign(this.run, { manifest, published, delivery });
+    Object.assign(this.run, { manifest, published, delivery, where });
     // A sim's final report can trail the logger's close by a moment; a dead sim never sends it.
     setTimeout(() => this.#maybeClosed(true), 2000);
     this.#maybeClosed();
@@ -354,7 +362,7 @@ export class Pipeline extends EventTarget {
     const sims = [...r.produced.values()];
     const produced = sims.reduce((a, s) => a + s.records, 0);
     this.#emit('run', {
-      state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, delivery: r.delivery, produced, sims,
+      state: 'closed', runId: r.runId, manifest: r.manifest, published: r.published, delivery: r.delivery, where: r.where, produced, sims,
       firstRecordMs: r.firstRecordMs, firstRecordPhases: firstRecordPhases(r, sims),
     });
   }

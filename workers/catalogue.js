@@ -4,7 +4,8 @@
 import { createCrc32c } from './checksum.js';
 import { liveRunIds } from './locks.js';
 import { RECORD_SIZE } from './record.js';
-import { repairedManifest } from './recovery.js';
+import { repairedManifest } from './repair.js';
+import { sinkFor } from './sinks/index.js';
 import {
   RUN_FILE_RE, binName, manifestName, opfsDir, progressName, readJson, readJsonIfAny, removeIfAny, runsDir, writeAll, writeJson,
 } from './storage.js';
@@ -19,7 +20,7 @@ export async function listRuns(current = null) {
   const live = await liveRunIds();
   const runs = new Map();
   const entry = (runId) => runs.get(runId) ?? runs.set(runId, {
-    runId, bytes: null, records: null, status: 'no manifest', mode: null, createdAt: null,
+    runId, bytes: null, records: null, status: 'no manifest', mode: null, createdAt: null, noDownload: null,
     live: live.has(runId) ? (current?.runId === runId ? 'here' : 'elsewhere') : null,
   }).get(runId);
   const gone = new Set(); // runs with a file removed while listing: being deleted, not runs any more
@@ -32,7 +33,10 @@ export async function listRuns(current = null) {
         entry(m[1]).bytes = bytes;
       } else {
         const man = await readJson(dir, name);
-        Object.assign(entry(m[1]), { status: man.status, records: man.records, mode: man.mode, createdAt: man.created_at });
+        Object.assign(entry(m[1]), {
+          status: man.status, records: man.records, mode: man.mode, createdAt: man.created_at,
+          noDownload: sinkFor(man.mode)?.downloadRefusal(m[1]) ?? null,
+        });
       }
     } catch (err) {
       // removed since the listing began (a delete or the retention policy, in any tab)
@@ -61,9 +65,8 @@ export async function getRun(runId) {
   const live = (await liveRunIds()).has(runId);
   const manifest = await readJsonIfAny(dir, manifestName(runId));
   if (!manifest) throw new Error(`run ${runId} has no manifest (deleted?)`);
-  if (live && manifest.mode === 'cloud') {
-    throw new Error(`run ${runId} is being uploaded to the bucket; fetch it from there (vpslog fetch) once it has closed`);
-  }
+  const refusal = sinkFor(manifest.mode)?.downloadRefusal(runId);
+  if (refusal) throw new Error(refusal);
   if (live || manifest.status === 'open') return snapshot(dir, runId, manifest);
   return {
     bin: await (await dir.getFileHandle(binName(runId))).getFile(),

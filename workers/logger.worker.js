@@ -12,6 +12,7 @@ import { Reporter } from './logger/report.js';
 import { Run } from './logger/run.js';
 import { LoggerStats } from './logger/stats.js';
 import { Tabs } from './logger/tabs.js';
+import { sinkModes } from './sinks/index.js';
 
 const REPLAY_MS = 1000;
 const STATS_MS = 500;
@@ -66,6 +67,7 @@ function attach({ producer, port }) {
 
 const answer = P.answerer({
   [P.LOG_OPEN]: open,
+  [P.LOG_MODES]: sinkModes,
   [P.LOG_LIST]: () => withPins(listRuns(current())),
   [P.LOG_GET]: ({ runId }) => getRun(runId),
   [P.LOG_DELETE]: async ({ runId }) => {

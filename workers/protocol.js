@@ -52,6 +52,7 @@ export const LOG_CONFIG = 'log.config';    // {cloud: {api, retry?}}: where to p
 export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id], cloud?: {api, retry?, run: {runId, token, expires, renewAfter}}}
 export const LOG_ATTACH = 'log.attach';    // {producer, port}
 export const LOG_STOP = 'log.stop';
+export const LOG_MODES = 'log.modes';      // {id} -> [{mode, label (null: not offered on the page), serverRun, default}]: the sinks
 export const LOG_LIST = 'log.list';        // {id}
 export const LOG_GET = 'log.get';          // {id, runId}
 export const LOG_DELETE = 'log.delete';    // {id, runId}
@@ -60,7 +61,8 @@ export const LOG_POLICY = 'log.policy';    // {id, policy}: save the retention p
 export const LOG_PIN = 'log.pin';          // {id, runId, pinned}: exempt a run from retention (or not)
 // logger -> page
 export const LOG_STATS = 'log.stats';      // {records, bytes, recordsPerSec, firstRecordAt (epoch ms), ...}
-export const LOG_CLOSED = 'log.closed';    // {manifest (without source.network), published: 'uploaded'|'queued'|undefined, delivery: {partsUploaded, partsQueued}}
+export const LOG_CLOSED = 'log.closed';    // {manifest (without source.network), published: 'uploaded'|'queued'|undefined, delivery: {partsUploaded, partsQueued},
+                                           //  where: what the sink says of where the records are ('' or ' in 3 parts ...')}
 export const LOG_ERROR = 'log.error';      // {message}
 export const LOG_FAILED = 'log.failed';    // {runId, message}: storage failed, the run should stop
 export const LOG_RUNS_CHANGED = 'log.runs'; // {runId, status}: a run of any tab opened, closed, was recovered or deleted

@@ -6,19 +6,15 @@ import { DeadLetterQueue } from '../../workers/dlq.js';
 import { RECORD_SIZE } from '../../workers/record.js';
 import { binName, runsDir } from '../../workers/storage.js';
 import { Sink } from '../../workers/sinks/base.js';
-import { CloudSink } from '../../workers/sinks/cloud.js';
-import { NullSink } from '../../workers/sinks/null.js';
-import { OpfsSink } from '../../workers/sinks/opfs.js';
+import { sinkFor } from '../../workers/sinks/index.js';
 import { createRun } from '../../workers/upload.js';
-
-const STRATEGIES = { opfs: OpfsSink, cloud: CloudSink, null: NullSink };
 
 self.onmessage = async ({ data: { mode, api, apiToken, runId: localId, bytes } }) => {
   try {
-    const Strategy = STRATEGIES[mode];
+    const Strategy = sinkFor(mode);
     const dlq = await new DeadLetterQueue().load();
     // A CLOUD run is created by the server, which picks its id and grants its capability.
-    const run = mode === 'cloud' ? await createRun(api, apiToken) : null;
+    const run = Strategy.serverRun ? await createRun(api, apiToken) : null;
     const runId = run?.runId ?? localId;
     const sink = await Strategy.open(runId, { cloud: { api, run }, dlq });
     const data = new Uint8Array(bytes);

@@ -5,6 +5,7 @@ case the records in the bucket, reassembled by `vpslog fetch` and checked by
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -237,6 +238,9 @@ def test_the_page_takes_the_api_token_keeps_it_and_never_puts_it_in_a_url(page, 
     page.wait_for_selector("#run-result:not([hidden])", timeout=120_000)
     result = page.eval_on_selector("#run-result", "el => ({...el.dataset})")
     assert result["published"] == "uploaded" and result["status"] == "closed"
+    # where the records are, as the CLOUD sink says it (CloudSink.whereStored)
+    shown = page.inner_text("#run-result")
+    assert re.search(rf"\d+ parts? under runs/{result['runId']}/ in the bucket \(manifest uploaded: run complete\)", shown), shown
     report = fetch_and_verify(backend, result["runId"], tmp_path)
     assert report["records"] == int(result["produced"]) == int(result["logged"]) > 0
     # sent as a bearer header to POST /api/runs only, never in a URL

@@ -31,7 +31,21 @@ def bucket_bytes(backend, run_id, parts):
     return keys, b"".join(read_part(s3, backend["bucket"], p) for p in parts)
 
 
-@pytest.mark.parametrize("mode", ["opfs", "cloud", "null"])
+MODES = ["opfs", "cloud", "null"]  # a new sink adds its row here, and its expectations below
+
+
+def test_the_registry_has_every_sink_this_test_knows_and_the_page_offers_the_labelled_ones(page, app_url):
+    page.goto(app_url)
+    modes = page.evaluate("window.vpslog.pipeline.sinkModes()")
+    assert [m["mode"] for m in modes] == MODES
+    assert [m["mode"] for m in modes if m["default"]] == ["opfs"]
+    assert [m["mode"] for m in modes if m["serverRun"]] == ["cloud"]
+    page.wait_for_function("document.querySelectorAll('select[name=mode] option').length > 0")
+    offered = page.eval_on_selector_all("select[name=mode] option", "os => os.map((o) => [o.value, o.selected])")
+    assert offered == [["opfs", True], ["cloud", False]]  # the null sink is the bench's, not offered
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_every_sink_honours_the_sink_interface(page, app_url, backend, mode):
     page.goto(app_url)
     run_id = f"sink-{mode}-{os.getpid()}"

@@ -1,7 +1,7 @@
 // The pure half of recovery: what a repaired (or snapshot) manifest says.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { attribute, repairedManifest } from '../../workers/recovery.js';
+import { attribute, repairedManifest } from '../../workers/repair.js';
 
 const producers = [
   { id: 0, records: 0, buffers: 0, reported_records: null, source: null, stats: null },

@@ -4,7 +4,7 @@
 import * as P from '../protocol.js';
 import { RECORD_SIZE } from '../record.js';
 import { SinkError } from '../sinks/base.js';
-import { sinkFor } from '../sinks/index.js';
+import { DEFAULT_MODE, sinkFor } from '../sinks/index.js';
 import { openManifest, closeManifest, withSource } from '../manifest.js';
 import { repairIfOrphan } from '../recovery.js';
 import { holdLock, runLock } from '../locks.js';
@@ -59,7 +59,7 @@ export class Run {
   profile = { messages: 0, handleMs: 0, appendMs: 0, credits: 0, creditMs: 0, tickMs: 0, openedAt: 0 };
 
   /** @param {RunEnv} env */
-  static async open({ runId, mode = 'opfs', config = {}, producers, cloud }, env, cloudConfig) {
+  static async open({ runId, mode = DEFAULT_MODE, config = {}, producers, cloud }, env, cloudConfig) {
     const phases = {}; // ms spent in each step of opening, for the time-to-first-record breakdown
     let last = performance.now();
     const mark = (name) => {
@@ -98,6 +98,7 @@ export class Run {
 
   constructor({ runId, mode, config, producers, sink, dir, releaseLock, persistent, phases, env, capability }) {
     Object.assign(this, { runId, sink, dir, releaseLock, persistent, phases, env, capability });
+    this.Sink = sinkFor(mode);
     this.expected = new Set(producers);
     this.manifest = openManifest({ runId, mode, config, producers });
     sink.onReady = () => !this.ended && this.producers.forEach((p) => p.returnCredits(sink.ready, this.profile));
@@ -386,7 +387,10 @@ export class Run {
   // stored manifest): 36,000+ edges as JSON cost the main thread a long task to receive.
   #closed(manifest, published, delivery) {
     const { network, ...source } = manifest.source ?? {};
-    this.env.post(P.LOG_CLOSED, { manifest: network ? { ...manifest, source } : manifest, published, delivery });
+    this.env.post(P.LOG_CLOSED, {
+      manifest: network ? { ...manifest, source } : manifest, published, delivery,
+      where: this.Sink.whereStored(manifest, published, delivery),
+    });
     this.env.announce(manifest.run_id, manifest.status);
   }
 }

@@ -4,7 +4,14 @@
 //
 //   static persistent  the run's records live in OPFS runs/<runId>.bin
 //   static catalogued  its manifest lives in runs/ while it is open (listed, recoverable)
+//   static label       how the page names the mode; null: not offered on the page (null sink: the bench's)
+//   static serverRun   the server creates the run and grants its capability (POST /api/runs)
 //   static open(runId, {cloud, dlq})  -> a sink, or throws SinkError
+//   static repair({dir, manifest, progress, cause, dlq})  -> the manifest of an orphaned
+//                      run (open, its writer gone), repaired from what survived
+//   static downloadRefusal(runId)  why a run of this mode in runs/ cannot be downloaded, or null
+//   static whereStored(manifest, published, delivery)  what the page adds, after a run
+//                      closed, about where its records are
 //   ready              false while the sink cannot take more: the logger holds credits
 //   onReady()          set by the logger; the sink calls it when ready again
 //   uploading          true while records are on their way out of the browser
@@ -22,9 +29,23 @@ export class SinkError extends Error {}
 export class Sink {
   static persistent = false;
   static catalogued = false;
+  static label = null;
+  static serverRun = false;
 
   static async open() {
     throw new SinkError(`${this.name} cannot open runs`);
+  }
+
+  static async repair({ manifest }) {
+    throw new Error(`${this.name} cannot repair run ${manifest.run_id}`);
+  }
+
+  static downloadRefusal() {
+    return null;
+  }
+
+  static whereStored() {
+    return '';
   }
 
   onReady = () => {};

@@ -22,6 +22,8 @@ import { createCrc32c } from '../checksum.js';
 import { checkEncoding, DEFAULT_ENCODING, encodePart } from '../encoding.js';
 import { manifestPart } from '../manifest.js';
 import { RECORD_SIZE } from '../record.js';
+import { repairedManifest } from '../repair.js';
+import { manifestName, progressName, removeIfAny } from '../storage.js';
 import { putWithRetry, renewIfDue, RETRY } from '../upload.js';
 import { Sink } from './base.js';
 
@@ -31,6 +33,52 @@ export class CloudSink extends Sink {
   // The bucket holds the records; runs/ keeps only the open run's manifest and
   // progress, so that an interrupted run can be recovered.
   static catalogued = true;
+  static label = 'CLOUD (S3 / R2 via presigned URLs)';
+  static serverRun = true; // the server creates the run and grants its capability
+
+  // runs/ holds a CLOUD run only until it closes (or is recovered): its records are
+  // in the bucket, not here, and only a closed run's copy can be fetched.
+  static downloadRefusal(runId) {
+    return `run ${runId} is being uploaded to the bucket; fetch it from there (vpslog fetch) once it has closed`;
+  }
+
+  // An orphan keeps the gap-free prefix of parts that reached the bucket or the
+  // dead-letter queue (the progress file lists them with the run's CRC32C through
+  // each); parts that were filling, waiting or in flight died with the tab. The
+  // recovered manifest goes through the DLQ, which uploads a run's manifest only
+  // after all its queued parts, with the capability of the last checkpoint (without
+  // one the DLQ quarantines it, saying so). Nothing of the run stays in runs/.
+  static async repair({ dir, manifest, progress, cause, dlq }) {
+    const parts = [];
+    for (const p of [...(progress?.parts ?? [])].sort((a, b) => a.part - b.part)) {
+      if (p.part !== parts.length + 1) break;
+      parts.push(p);
+    }
+    const bytes = parts.reduce((a, p) => a + p.bytes, 0);
+    const through = parts.at(-1)?.through ?? null;
+    const m = repairedManifest(manifest, progress, {
+      records: bytes / RECORD_SIZE, bytes, checksum: through && { algorithm: 'crc32c', value: through },
+      parts: parts.map(manifestPart), cause,
+    });
+    const body = new TextEncoder().encode(JSON.stringify(m, null, 1));
+    const crc = await createCrc32c();
+    crc.update(body);
+    await dlq.put({ kind: 'manifest', runId: m.run_id, run: progress?.run, part: 0, bytes: body.byteLength, records: 0,
+      crc32c: crc.digest('hex'), attempts: 0, lastError: 'recovered run' }, body);
+    await removeIfAny(dir, manifestName(m.run_id));
+    await removeIfAny(dir, progressName(m.run_id));
+    return m;
+  }
+
+  // What the page says of where a closed run's records are: only parts that reached the bucket are said to be there.
+  static whereStored(manifest, published, delivery) {
+    const n = manifest.parts?.length ?? 0;
+    const up = delivery?.partsUploaded ?? 0;
+    const queued = n - up;
+    const parts = `${n} part${n === 1 ? '' : 's'} under runs/${manifest.run_id}/`;
+    if (!queued && published === 'uploaded') return ` in ${parts} in the bucket (manifest uploaded: run complete)`;
+    return ` in ${parts}: ${up} in the bucket, ${queued} waiting in the dead-letter queue (manifest ${published === 'uploaded' ? 'uploaded' : 'queued until they are uploaded'})`;
+  }
 
   static async open(runId, { cloud, dlq } = {}) {
     if (!cloud?.api || !/^https?:\/\//.test(cloud.api)) throw new Error('CLOUD mode needs an absolute presign API URL (cloud.api)');

@@ -6,4 +6,11 @@ import { OpfsSink } from './opfs.js';
 
 export const SINKS = { opfs: OpfsSink, cloud: CloudSink, null: NullSink };
 
+export const DEFAULT_MODE = 'opfs';
+
 export const sinkFor = (mode) => (Object.hasOwn(SINKS, mode) ? SINKS[mode] : null);
+
+// What the page offers and needs to know of each mode (LOG_MODES).
+export const sinkModes = () => Object.entries(SINKS).map(([mode, S]) => ({
+  mode, label: S.label, serverRun: S.serverRun, default: mode === DEFAULT_MODE,
+}));

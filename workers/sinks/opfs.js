@@ -5,7 +5,11 @@
 // when it is full or its oldest byte is STAGE_MAX_MS old; the handle is
 // flush()ed (made durable) at most every FLUSH_MS and at close.
 import { createCrc32c } from '../checksum.js';
-import { StorageWriteError, binName, explainOpenError, exists, runsDir, writeAll } from '../storage.js';
+import { RECORD_SIZE } from '../record.js';
+import { crcOfHandle, repairedManifest } from '../repair.js';
+import {
+  StorageWriteError, binName, explainOpenError, exists, manifestName, progressName, removeIfAny, runsDir, writeAll, writeJson,
+} from '../storage.js';
 import { Sink, SinkError } from './base.js';
 
 export const STAGING_BYTES = 256 * 1024;
@@ -15,6 +19,33 @@ export const FLUSH_MS = 1000;
 export class OpfsSink extends Sink {
   static persistent = true; // writes are synchronous: it is always ready
   static catalogued = true;
+  static label = 'OPFS (this browser)';
+
+  // An orphan keeps the whole records of runs/<runId>.bin: a write cut short by
+  // the tab's death is cut off. Its manifest reuses the space reserved for it.
+  static async repair({ dir, manifest, progress, cause }) {
+    let access;
+    try {
+      access = await (await dir.getFileHandle(binName(manifest.run_id), { create: true })).createSyncAccessHandle();
+    } catch (e) {
+      throw new Error(`cannot open ${binName(manifest.run_id)} to repair it: ${e.name}: ${e.message}`);
+    }
+    let m;
+    try {
+      const size = access.getSize();
+      const cut = size % RECORD_SIZE;
+      if (cut) access.truncate(size - cut);
+      access.flush();
+      const bytes = size - cut;
+      m = repairedManifest(manifest, progress, { records: bytes / RECORD_SIZE, bytes, checksum: await crcOfHandle(access, bytes), cut, cause });
+    } finally {
+      access.close();
+    }
+    const name = manifestName(manifest.run_id);
+    await writeJson(dir, name, m, { minSize: (await (await dir.getFileHandle(name)).getFile()).size });
+    await removeIfAny(dir, progressName(manifest.run_id));
+    return m;
+  }
 
   static async open(runId) {
     const dir = await runsDir();
