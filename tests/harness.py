@@ -127,6 +127,18 @@ def set_faults(info: dict, faults: dict | None = None, **kw) -> dict:
         return json.load(r)
 
 
+def wait_for(page, js: str, timeout_s: float, what: str, arg=None) -> None:
+    """Wait until the page function ``js`` returns something truthy; if it does not within
+    ``timeout_s``, fail saying ``what`` was awaited and what the logger's stats were then."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=250)
+    except PlaywrightTimeout:
+        stats = page.evaluate("window.vpslog?.stats ?? null")
+        raise AssertionError(f"not within {timeout_s} s: {what} (the logger's stats then: {stats})") from None
+
+
 def fault_stats(info: dict) -> dict:
     with urllib.request.urlopen(f"{info['s3_endpoint']}/__vpslog/faults", timeout=10) as r:
         return json.load(r)

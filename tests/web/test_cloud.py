@@ -55,12 +55,12 @@ def start(page, app_url, backend, seconds=2.5, retry=None, faults=None):
 
 
 def wait_closed(page, timeout_s=120):
-    page.wait_for_function("() => window.__result", timeout=timeout_s * 1000)
+    harness.wait_for(page, "() => window.__result", timeout_s, "the run to close")
     return page.evaluate("window.__result")
 
 
 def wait_until(page, js, timeout_s=90):
-    page.wait_for_function(js, timeout=timeout_s * 1000, polling=250)
+    harness.wait_for(page, js, timeout_s, js)
 
 
 def check_exact(result, report):

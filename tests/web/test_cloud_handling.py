@@ -49,7 +49,7 @@ QUARANTINED = """async (runId) => {
 @pytest.fixture
 def page(module_page):
     module_page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
-    module_page.wait_for_function("() => window.vpslog.stats", timeout=10_000)  # the logger has read its DLQ
+    harness.wait_for(module_page, "() => window.vpslog.stats", 30, "the logger's first stats (it has read its DLQ)")
     return module_page
 
 
@@ -65,7 +65,7 @@ def start(page, backend, seconds, rate=300_000, cloud=None):
 
 
 def wait_closed(page, timeout_s=120):
-    page.wait_for_function("() => window.__result", timeout=timeout_s * 1000)
+    harness.wait_for(page, "() => window.__result", timeout_s, "the run to close")
     return page.evaluate("window.__result")
 
 
@@ -73,9 +73,8 @@ def stats(page):
     return page.evaluate("window.vpslog.stats")
 
 
-def wait_dlq_empty(page, quarantined, timeout_s=60):
-    page.wait_for_function("(q) => window.vpslog.stats.dlqEntries === 0 && window.vpslog.stats.quarantined === q",
-                           arg=quarantined, timeout=timeout_s * 1000, polling=250)
+def wait_dlq_empty(page, timeout_s=60):
+    harness.wait_for(page, "() => window.vpslog.stats.dlqEntries === 0", timeout_s, "the dead-letter queue to empty")
 
 
 def run_audit(backend, run_id):
@@ -96,7 +95,8 @@ def test_a_429_is_waited_out_as_its_retry_after_asks_and_nothing_is_lost(page, b
     harness.set_faults(backend, put_429_rate=0.3, retry_after_s=2, seed=1)  # seed 1: the first PUT gets one
     run_id = start(page, backend, seconds=2.5)
     r = wait_closed(page)
-    wait_dlq_empty(page, quarantined)
+    wait_dlq_empty(page)
+    assert stats(page)["quarantined"] == quarantined
     report = harness.fetch_verified(backend, run_id, tmp_path)
     assert report["records"] == r["produced"] == r["manifest"]["records"] > 0
     gw = harness.fault_stats(backend)["stats"]
@@ -113,9 +113,11 @@ def test_a_part_refused_with_403_is_not_retried_and_its_run_is_not_sealed_withou
     r = wait_closed(page)
     parts = r["manifest"]["parts"]
     assert len(parts) >= 3 and r["published"] == "queued"  # the manifest waits for part 2
-    wait_dlq_empty(page, quarantined + 2)  # part 2, replayed once more, then its manifest
+    assert stats(page)["retries"] == 0
+    wait_dlq_empty(page)
     s = stats(page)
-    assert s["retries"] == 0 and "quarantined" in s["dlqError"]
+    assert s["quarantined"] == quarantined + 2, s  # part 2, once replayed, then its manifest
+    assert s["dlqError"].startswith(f"quarantined {run_id}.manifest: part 2 of this run is quarantined")
 
     q = page.evaluate(QUARANTINED, run_id)
     part, manifest = q[f"{run_id}.part-000002.json"], q[f"{run_id}.manifest.json"]
@@ -177,7 +179,7 @@ def test_a_run_token_that_expires_during_the_run_is_renewed_and_the_run_complete
     finally:
         page.unroute("**/api/runs", short_lived)
     assert first["runId"] == run_id
-    page.wait_for_function("(t) => Date.now() / 1000 > t", arg=first["expires"], timeout=30_000, polling=100)
+    harness.wait_for(page, "(t) => Date.now() / 1000 > t", 30, "the first run token to expire", arg=first["expires"])
     page.evaluate("window.vpslog.pipeline.stop()")
     r = wait_closed(page)
     assert r["published"] == "uploaded"
