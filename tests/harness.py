@@ -135,8 +135,9 @@ def wait_for(page, js: str, timeout_s: float, what: str, arg=None) -> None:
     try:
         page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=250)
     except PlaywrightTimeout:
-        stats = page.evaluate("window.vpslog?.stats ?? null")
-        raise AssertionError(f"not within {timeout_s} s: {what} (the logger's stats then: {stats})") from None
+        stats = page.evaluate("window.vpslog?.stats ?? {}")
+        figures = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}  # not the per-part lists
+        raise AssertionError(f"not within {timeout_s} s: {what} (the logger's stats then: {figures})") from None
 
 
 def fault_stats(info: dict) -> dict:
