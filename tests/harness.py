@@ -84,6 +84,16 @@ def s3_env(info: dict) -> dict:
             "VPSLOG_S3_SECRET_ACCESS_KEY": local.secret_access_key, "VPSLOG_S3_BUCKET": info["bucket"]}
 
 
+def fetch_verified(info: dict, run_id: str, dest) -> dict:
+    """`vpslog fetch` of a CLOUD run from the local S3 behind `info` into ``dest``, then
+    `vpslog verify --json` of the file it wrote; both must succeed. The verify report."""
+    out = run_cli("fetch", f"s3://{info['bucket']}/runs/{run_id}", "--out", dest, env=s3_env(info))
+    assert out.returncode == 0, out.stderr
+    out = run_cli("verify", Path(dest) / f"{run_id}.bin", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)
+
+
 def put_cloud_run(s3, bucket: str, run_id: str, bin_path, manifest: dict, part_records: int = 524_288,
                   with_manifest: bool = True, encoding: str = "raw") -> dict:
     """A local run uploaded the way the CLOUD sink stores one: parts (encoded as ``encoding``)
@@ -115,6 +125,19 @@ def set_faults(info: dict, faults: dict | None = None, **kw) -> dict:
     req = urllib.request.Request(f"{info['s3_endpoint']}/__vpslog/faults", data=body, method="POST")
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.load(r)
+
+
+def wait_for(page, js: str, timeout_s: float, what: str, arg=None) -> None:
+    """Wait until the page function ``js`` returns something truthy; if it does not within
+    ``timeout_s``, fail saying ``what`` was awaited and what the logger's stats were then."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=250)
+    except PlaywrightTimeout:
+        stats = page.evaluate("window.vpslog?.stats ?? {}")
+        figures = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}  # not the per-part lists
+        raise AssertionError(f"not within {timeout_s} s: {what} (the logger's stats then: {figures})") from None
 
 
 def fault_stats(info: dict) -> dict:

@@ -118,7 +118,8 @@ export class DeadLetterQueue {
     const { name, meta } = metas.reduce((a, b) => (b.meta.createdAt < a.meta.createdAt ? b : a));
     const payload = new Uint8Array(await (await (await d.getFileHandle(`${name}.bin`)).getFile()).arrayBuffer());
     const invalid = (await DeadLetterQueue.#invalid(meta, payload))
-      ?? (meta.run?.runId !== meta.runId ? 'no run token for this run' : null);
+      ?? (meta.run?.runId !== meta.runId ? 'no run token for this run' : null)
+      ?? (meta.kind === 'manifest' ? await DeadLetterQueue.#lostParts(meta.runId, payload) : null);
     if (invalid) {
       await this.#quarantine(d, name, meta, invalid);
       return true;
@@ -160,6 +161,23 @@ export class DeadLetterQueue {
       if (!(e instanceof DecodeError)) throw e;
       return `cannot decode the ${encoding} part: ${e.message}`;
     }
+  }
+
+  // A quarantined part never reaches the bucket. A run is complete there exactly when its
+  // manifest is, so a manifest that lists such a part must not go either: it joins it.
+  static async #lostParts(runId, payload) {
+    let listed;
+    try {
+      listed = new Set(JSON.parse(new TextDecoder().decode(payload)).parts?.map((p) => p.part));
+    } catch (e) {
+      return `not a readable manifest: ${e.message}`;
+    }
+    const lost = [];
+    for await (const [name] of (await dir('quarantine')).entries()) {
+      const m = /^(.+)\.part-(\d+)\.json$/.exec(name);
+      if (m?.[1] === runId && listed.has(Number(m[2]))) lost.push(Number(m[2]));
+    }
+    return lost.length ? `part ${lost.sort((a, b) => a - b).join(', ')} of this run is quarantined: the run cannot be completed in the bucket` : null;
   }
 
   async #quarantine(d, name, meta, reason) {

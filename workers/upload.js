@@ -25,6 +25,10 @@ export class UploadError extends Error {
   }
 }
 
+// Seconds an answer (a 429) asks the client to wait, or 0. The bucket is another origin: its
+// CORS rule must expose Retry-After, or the logger sees no header and backs off as usual.
+const retryAfterS = (res) => Number(res.headers.get('Retry-After')) || 0;
+
 async function post(api, path, { body = {}, headers = {} } = {}) {
   let res;
   try {
@@ -36,7 +40,7 @@ async function post(api, path, { body = {}, headers = {} } = {}) {
   }
   const reply = await res.json().catch(() => ({}));
   if (!res.ok && res.status !== 409) {
-    throw new UploadError(`${path}: HTTP ${res.status} ${reply.error ?? ''}`.trim(), res.status, Number(res.headers.get('Retry-After')) || 0);
+    throw new UploadError(`${path}: HTTP ${res.status} ${reply.error ?? ''}`.trim(), res.status, retryAfterS(res));
   }
   return { status: res.status, reply };
 }
@@ -98,7 +102,7 @@ async function storeOnce(api, cap, part, body, crc32c) {
   if (res.status === 412) return confirmStored(api, cap, object, 'already stored');
   if (!res.ok) {
     const text = (await res.text().catch(() => '')).slice(0, 300);
-    throw new UploadError(`PUT ${part}: HTTP ${res.status} ${/<Code>(.*?)<\/Code>/.exec(text)?.[1] ?? ''}`.trim(), res.status);
+    throw new UploadError(`PUT ${part}: HTTP ${res.status} ${/<Code>(.*?)<\/Code>/.exec(text)?.[1] ?? ''}`.trim(), res.status, retryAfterS(res));
   }
 }
 

@@ -4,15 +4,13 @@ case the records in the bucket, reassembled by `vpslog fetch` and checked by
 `vpslog verify`, are exactly the records the sim workers reported producing."""
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 import urllib.request
 
+import crc32c
+import polars as pl
 import pytest
-from pageflow import BOOT_TIMEOUT_MS, assert_same_events, fetch_cli, verify_cli
+from pageflow import BOOT_TIMEOUT_MS, assert_same_events, fetch_cli
 
 import harness
 from vpslog import part_encoding
@@ -20,7 +18,6 @@ from vpslog.backend.runs import token_id
 from vpslog.backend.settings import Settings
 from vpslog.store import CATALOGUE_KEY
 
-crc32c = pytest.importorskip("crc32c")
 
 pytestmark = pytest.mark.browser
 PART = 5 * 1024 * 1024
@@ -59,20 +56,12 @@ def start(page, app_url, backend, seconds=2.5, retry=None, faults=None):
 
 
 def wait_closed(page, timeout_s=120):
-    page.wait_for_function("() => window.__result", timeout=timeout_s * 1000)
+    harness.wait_for(page, "() => window.__result", timeout_s, "the run to close")
     return page.evaluate("window.__result")
 
 
 def wait_until(page, js, timeout_s=90):
-    page.wait_for_function(js, timeout=timeout_s * 1000, polling=250)
-
-
-def fetch_and_verify(backend, run_id, tmp_path):
-    out = fetch_cli(backend, run_id, tmp_path)
-    assert out.returncode == 0, out.stderr
-    code, report = verify_cli(tmp_path / f"{run_id}.bin")
-    assert code == 0, report
-    return report
+    harness.wait_for(page, js, timeout_s, js)
 
 
 def check_exact(result, report):
@@ -84,7 +73,7 @@ def test_clean_run_spans_several_parts(page, app_url, backend, tmp_path):
     run_id = start(page, app_url, backend)
     r = wait_closed(page)
     assert r["published"] == "uploaded"
-    check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
+    check_exact(r, harness.fetch_verified(backend, run_id, tmp_path))
     parts = r["manifest"]["parts"]
     assert all(p["bytes"] == PART for p in parts[:-1]) and 0 < parts[-1]["bytes"] <= PART
     stats = harness.fault_stats(backend)["stats"]
@@ -102,7 +91,7 @@ def test_failing_puts_are_retried_and_never_counted_twice(page, app_url, backend
     run_id = start(page, app_url, backend)
     r = wait_closed(page)
     wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
-    check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
+    check_exact(r, harness.fetch_verified(backend, run_id, tmp_path))
     stats = harness.fault_stats(backend)["stats"]
     assert stats[counter] > 0
     assert page.evaluate("window.vpslog.stats.retries") > 0
@@ -114,23 +103,27 @@ def test_failing_puts_are_retried_and_never_counted_twice(page, app_url, backend
 
 
 def test_endpoint_refusing_connections_for_10_s_mid_run(page, app_url, backend, tmp_path):
-    run_id = start(page, app_url, backend, seconds=4)
-    time.sleep(1.5)
+    run_id = start(page, app_url, backend, seconds=0)  # until stopped
+    # down once the first part is in the bucket; stopped once live uploads have met the outage
+    wait_until(page, "() => window.vpslog.stats?.partsUploaded >= 1")
     harness.set_faults(backend, refuse_for_s=10)
+    wait_until(page, "() => window.vpslog.stats.retries > 0")
+    page.evaluate("window.vpslog.pipeline.stop()")
     r = wait_closed(page)
     wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
-    check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
+    check_exact(r, harness.fetch_verified(backend, run_id, tmp_path))
     assert harness.fault_stats(backend)["stats"]["refused"] > 0
 
 
 def test_outage_longer_than_the_retry_budget_goes_to_the_dlq_and_replays(page, app_url, backend, tmp_path):
-    # down from the start of the run until well after it closed (2.5 s run + 2 s retry budget)
-    run_id = start(page, app_url, backend, retry={"maxElapsedMs": 2000}, faults={"refuse_for_s": 20})
+    # down from the start of the run until the endpoint is brought back below
+    run_id = start(page, app_url, backend, retry={"maxElapsedMs": 2000}, faults={"refuse_for_s": 300})
     r = wait_closed(page)
     assert r["published"] == "queued"  # the manifest waits for its parts
     assert page.evaluate("window.vpslog.stats.dlqEntries") > 1
+    harness.set_faults(backend)
     wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
-    check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
+    check_exact(r, harness.fetch_verified(backend, run_id, tmp_path))
     assert page.evaluate("window.vpslog.stats.replayed") == len(r["manifest"]["parts"]) + 1
 
 
@@ -143,7 +136,7 @@ def test_dlq_is_replayed_after_a_page_reload(page, app_url, backend, tmp_path):
                % (len(r["manifest"]["parts"]) + 1))
     harness.set_faults(backend)  # the endpoint is back
     wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
-    check_exact(r, fetch_and_verify(backend, run_id, tmp_path))
+    check_exact(r, harness.fetch_verified(backend, run_id, tmp_path))
 
 
 PLANT = """async ([entries]) => {
@@ -241,7 +234,7 @@ def test_the_page_takes_the_api_token_keeps_it_and_never_puts_it_in_a_url(page, 
     # where the records are, as the CLOUD sink says it (CloudSink.whereStored)
     shown = page.inner_text("#run-result")
     assert re.search(rf"\d+ parts? under runs/{result['runId']}/ in the bucket \(manifest uploaded: run complete\)", shown), shown
-    report = fetch_and_verify(backend, result["runId"], tmp_path)
+    report = harness.fetch_verified(backend, result["runId"], tmp_path)
     assert report["records"] == int(result["produced"]) == int(result["logged"]) > 0
     # sent as a bearer header to POST /api/runs only, never in a URL
     assert [a for u, a in sent if u.endswith("/api/runs")][-1] == f"Bearer {backend['api_token']}"
@@ -264,8 +257,8 @@ TRAFFIC = """async ([encoding, apiToken]) => {
 }"""
 
 
-def analyze_cli(backend, run_id, out_dir):
-    out = harness.run_cli("analyze", f"s3://{backend['bucket']}/runs/{run_id}", "--json", "--out", out_dir,
+def analyze_cli(backend, run_id, out_dir, *options):
+    out = harness.run_cli("analyze", f"s3://{backend['bucket']}/runs/{run_id}", "--json", "--out", out_dir, *options,
                           env=harness.s3_env(backend))
     assert out.returncode == 0, out.stderr
     return {k: v for k, v in json.loads(out.stdout).items() if k not in ("run_id", "location", "outputs")}
@@ -292,6 +285,12 @@ def test_compressed_parts_round_trip_to_the_raw_runs_results(page, app_url, back
     assert json.loads(verified["raw"].stdout)["records"] == json.loads(verified["shuffle-gzip"].stdout)["records"]
     results = {enc: analyze_cli(backend, r["runId"], tmp_path / enc) for enc, r in runs.items()}
     assert results["raw"] == results["shuffle-gzip"] and results["raw"]["traversals"] > 100_000
+    # on Dask (an embedded LocalCluster of 2 worker processes, which read the browser's parts
+    # from the bucket), the same results and tables as in this process
+    assert analyze_cli(backend, packed["runId"], tmp_path / "dask", "--workers", "2") == results["shuffle-gzip"]
+    for table in ("edges", "intervals"):
+        assert pl.read_parquet(tmp_path / "dask" / f"{table}.parquet").equals(
+            pl.read_parquet(tmp_path / "shuffle-gzip" / f"{table}.parquet")), table
     bins = {}
     for enc, r in runs.items():
         out = fetch_cli(backend, r["runId"], tmp_path / f"fetched-{enc}")

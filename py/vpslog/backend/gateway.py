@@ -11,10 +11,13 @@ must be present, with the signed value), checks the expiry, refuses unsigned
 ``x-amz-*`` headers, and checks the body's CRC32C (400 BadDigest) before
 forwarding, so the tests prove that presigning really binds what it signs.
 It is also where faults are injected (``POST /__vpslog/faults``): fail a share of
-PUTs with 503, store a PUT and then answer 500, drop every connection for a
-while, or throttle every upload to one constrained uplink (``throttle_mbit``:
-all request bodies together, read at that rate). Error answers carry CORS
-headers, or the browser would only see "Failed to fetch".
+PUTs with 503, or with 429 and ``Retry-After`` (counting any PUT of that key that
+comes back sooner), answer PUTs of chosen keys with a fixed status
+(``put_status_for``: key suffix -> status, e.g. 403), store a PUT and then answer
+500 (a share of PUTs, or chosen keys), drop every connection for a while, or
+throttle every upload to one constrained uplink (``throttle_mbit``: all request
+bodies together, read at that rate). Error answers carry CORS headers (exposing
+``Retry-After``), or the browser would only see "Failed to fetch".
 """
 
 from __future__ import annotations
@@ -47,17 +50,25 @@ class Faults:
         with self.lock:
             self.put_fail_rate = float(kw.get("put_fail_rate", 0))
             self.store_then_fail_rate = float(kw.get("store_then_fail_rate", 0))
+            self.store_then_fail_for = tuple(kw.get("store_then_fail_for", ()))
+            self.put_429_rate = float(kw.get("put_429_rate", 0))
+            self.retry_after_s = int(kw.get("retry_after_s", 1))
+            self.held_until: dict[str, float] = {}  # key -> when its last 429 lets it be PUT again
+            self.put_status_for = {suffix: int(status) for suffix, status in kw.get("put_status_for", {}).items()}
             self.refuse_until = time.monotonic() + float(kw.get("refuse_for_s", 0))
             self.throttle_mbit = float(kw.get("throttle_mbit", 0))
             self.uplink_free_at = time.monotonic()
             self.rng = random.Random(kw.get("seed", 0))
             self.stats = {"puts_ok": 0, "put_failed_503": 0, "stored_then_500": 0, "refused": 0,
                           "signature_rejected": 0, "expired_rejected": 0, "unsigned_rejected": 0,
-                          "digest_rejected": 0, "too_large_rejected": 0, "precondition_failed": 0}
+                          "digest_rejected": 0, "too_large_rejected": 0, "precondition_failed": 0,
+                          "put_429": 0, "put_before_retry_after": 0, "put_status_injected": 0}
             return self.describe()
 
     def describe(self) -> dict:
         return {"put_fail_rate": self.put_fail_rate, "store_then_fail_rate": self.store_then_fail_rate,
+                "store_then_fail_for": list(self.store_then_fail_for), "put_429_rate": self.put_429_rate,
+                "retry_after_s": self.retry_after_s, "put_status_for": dict(self.put_status_for),
                 "refusing_for_s": max(0.0, self.refuse_until - time.monotonic()), "throttle_mbit": self.throttle_mbit,
                 "stats": dict(self.stats)}
 
@@ -79,6 +90,21 @@ class Faults:
     def draw(self, rate: float) -> bool:
         with self.lock:
             return rate > 0 and self.rng.random() < rate
+
+    def arrived(self, key: str) -> None:
+        """A PUT of ``key`` arrived: count it if a 429 asked to wait longer before it."""
+        with self.lock:
+            if time.monotonic() < self.held_until.get(key, 0):
+                self.stats["put_before_retry_after"] += 1
+
+    def hold(self, key: str) -> None:
+        """``key`` is answered 429 now, asking for ``retry_after_s`` of quiet."""
+        with self.lock:
+            self.stats["put_429"] += 1
+            self.held_until[key] = time.monotonic() + self.retry_after_s
+
+    def status_for(self, key: str) -> int | None:
+        return next((s for suffix, s in self.put_status_for.items() if key.endswith(suffix)), None)
 
 
 def verify_presigned(method: str, host: str, path_qs: str, keys: dict[str, str], headers=None) -> str | None:
@@ -140,10 +166,10 @@ def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults
             self.close_connection = True  # the browser sees a network error, as with a dead endpoint
             return True
 
-        def s3_error(self, status: int, why: str) -> None:
+        def s3_error(self, status: int, why: str, headers=()) -> None:
             code, _, message = why.partition(": ")
             body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message or code}</Message></Error>"
-            self.reply(status, body.encode(), "application/xml")
+            self.reply(status, body.encode(), "application/xml", headers)
 
         def admin(self) -> None:
             if self.command == "POST":
@@ -181,6 +207,9 @@ def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults
             if self.path.startswith("/__vpslog/faults"):
                 self.admin()
                 return
+            key = urllib.parse.urlsplit(self.path).path
+            if self.command == "PUT":
+                faults.arrived(key)
             try:
                 body = self.read_body(MAX_BODY, pace=faults.uplink) if self.command == "PUT" else None
             except ValueError as e:
@@ -199,12 +228,24 @@ def make_handler(upstream: tuple[str, int], keys: dict[str, str], faults: Faults
                 faults.count("digest_rejected")
                 self.s3_error(400, why)
                 return
+            injected = self.command == "PUT" and faults.status_for(key)
+            if injected:
+                faults.count("put_status_injected")
+                self.s3_error(injected, f"{http.client.responses[injected].replace(' ', '')}: injected fault")
+                return
+            if self.command == "PUT" and faults.draw(faults.put_429_rate):
+                faults.hold(key)
+                # as from a bucket whose CORS rule exposes Retry-After (the browser cannot read it otherwise)
+                self.s3_error(429, "SlowDown: injected fault", [("Retry-After", str(faults.retry_after_s)),
+                                                                ("Access-Control-Expose-Headers", "Retry-After")])
+                return
             if self.command == "PUT" and faults.draw(faults.put_fail_rate):
                 faults.count("put_failed_503")
                 self.s3_error(503, "SlowDown: injected fault")
                 return
             status, headers, data = self.forward(body)
-            if self.command == "PUT" and 200 <= status < 300 and faults.draw(faults.store_then_fail_rate):
+            if self.command == "PUT" and 200 <= status < 300 and (
+                    faults.draw(faults.store_then_fail_rate) or key.endswith(faults.store_then_fail_for)):
                 faults.count("stored_then_500")
                 self.s3_error(500, "InternalError: injected fault after storing")
                 return
