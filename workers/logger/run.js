@@ -86,9 +86,7 @@ export class Run {
       throw e;
     }
     mark('sink');
-    const run = new Run({ runId, mode, config, producers, sink, dir, releaseLock, persistent: Sink.persistent, phases, env,
-      // a CLOUD run's capability (renewed in place by the sink): recovery needs it to publish the run
-      capability: cloud?.run ?? null });
+    const run = new Run({ runId, mode, config, producers, sink, dir, releaseLock, persistent: Sink.persistent, phases, env });
     env.report.reset();
     await run.#writeFirstManifest();
     mark('manifest');
@@ -96,8 +94,8 @@ export class Run {
     return run;
   }
 
-  constructor({ runId, mode, config, producers, sink, dir, releaseLock, persistent, phases, env, capability }) {
-    Object.assign(this, { runId, sink, dir, releaseLock, persistent, phases, env, capability });
+  constructor({ runId, mode, config, producers, sink, dir, releaseLock, persistent, phases, env }) {
+    Object.assign(this, { runId, sink, dir, releaseLock, persistent, phases, env });
     this.Sink = sinkFor(mode);
     this.expected = new Set(producers);
     this.manifest = openManifest({ runId, mode, config, producers });
@@ -243,7 +241,8 @@ export class Run {
   }
 
   // What survives if this tab dies now, for recovery.js: the sink's safe bytes
-  // (and CLOUD parts), and per-producer counts when they describe exactly those bytes.
+  // (and CLOUD parts, with the run's capability as it is now), and per-producer
+  // counts when they describe exactly those bytes.
   #checkpoint() {
     if (!this.dir || this.checkpointing || this.failed) return;
     this.checkpointAt = performance.now();
@@ -263,7 +262,6 @@ export class Run {
     return {
       at: new Date().toISOString(), ...cp,
       producers: exact ? Object.fromEntries(received.map((p) => [p.id, p.records])) : null,
-      ...(this.capability ? { run: this.capability } : {}),
     };
   }
 

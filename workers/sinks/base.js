@@ -17,7 +17,7 @@
 //   uploading          true while records are on their way out of the browser
 //   append(u8)         synchronous; throws SinkError once storage refuses
 //   tick(now)          the logger's timer: time-based writes and flushes
-//   checkpoint()       what survives if the tab dies now: {bytes, parts?} or null;
+//   checkpoint()       what survives if the tab dies now: {bytes, parts?, run?} or null;
 //                      the OPFS sink first makes everything appended durable
 //   close()            -> {bytes, checksum, error, parts?} (may be async)
 //   publish(manifest)  -> 'uploaded' | 'queued' | undefined (the run leaves the browser)

@@ -257,9 +257,10 @@ export class CloudSink extends Sink {
   }
 
   // Safe parts: in the bucket or the DLQ (the logger records them for recovery).
+  // With the capability as renewed so far: recovery publishes the run with it.
   checkpoint() {
     const parts = this.parts.filter((p) => p.state);
-    return { bytes: parts.reduce((a, p) => a + p.bytes, 0), parts };
+    return { bytes: parts.reduce((a, p) => a + p.bytes, 0), parts, run: { ...this.cap } };
   }
 
   // Seal the final short part and wait until every part is uploaded or queued.
