@@ -75,8 +75,9 @@ export class Pipeline extends EventTarget {
   }
 
   // Lower level than start(): open a run for producers the caller attaches itself (tests).
-  openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) {
-    return this.#request(P.LOG_OPEN, { runId, mode, config, producers, cloud });
+  // drainTimeoutMs: how long a stop waits for every producer's eof (the logger's default: 30 s).
+  openRun({ runId, mode = 'opfs', config = {}, producers, cloud, drainTimeoutMs }) {
+    return this.#request(P.LOG_OPEN, { runId, mode, config, producers, cloud, drainTimeoutMs });
   }
 
   attachProducer(producer, port) {

@@ -25,7 +25,9 @@ const REPLAY_MS = 1000;
 const STATS_MS = 500;
 const TICK_MS = 50;
 const CHECKPOINT_MS = 1000;
+// How long a stop waits for every producer's eof; a run may ask for another (ms).
 const DRAIN_TIMEOUT_MS = 30_000;
+const DRAIN_TIMEOUT_MAX_MS = 10 * 60_000;
 const MAX_ERROR_MESSAGES = 20;
 
 let run = null;
@@ -53,7 +55,7 @@ function reject(where, why) {
   reportError(`rejected message from ${where}: ${why}`);
 }
 
-async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) {
+async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud, drainTimeoutMs = DRAIN_TIMEOUT_MS }) {
   const phases = {}; // ms spent in each step of opening, for the time-to-first-record breakdown
   let last = performance.now();
   const mark = (name) => {
@@ -67,6 +69,9 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
   if (!Sink) throw new Error(`mode ${JSON.stringify(mode)} is not available`);
   if (!Array.isArray(producers) || !producers.length || new Set(producers).size !== producers.length) {
     throw new Error('open needs a non-empty list of distinct producer ids');
+  }
+  if (!Number.isSafeInteger(drainTimeoutMs) || drainTimeoutMs < 1 || drainTimeoutMs > DRAIN_TIMEOUT_MAX_MS) {
+    throw new Error(`drainTimeoutMs must be a whole number of ms, 1–${DRAIN_TIMEOUT_MAX_MS}, got ${JSON.stringify(drainTimeoutMs)}`);
   }
   await dlqLoaded;
   mark('dlq');
@@ -93,7 +98,7 @@ async function openRun({ runId, mode = 'opfs', config = {}, producers, cloud }) 
     capability: cloud?.run ?? null,
     manifest: openManifest({ runId, mode, config, producers }), source: null,
     manifestSize: 0, manifestWrites: Promise.resolve(), checkpointAt: performance.now(), checkpointing: null,
-    producers: new Map(), expected: new Set(producers), stopping: false, drainTimer: null, failed: null,
+    producers: new Map(), expected: new Set(producers), stopping: false, drainTimeoutMs, drainTimer: null, failed: null,
     phases, profile: { messages: 0, handleMs: 0, appendMs: 0, credits: 0, creditMs: 0, tickMs: 0, openedAt: 0 },
   };
   errors.rejected_messages = 0;
@@ -267,9 +272,9 @@ function stop() {
   for (const p of run.producers.values()) returnCredits(p);
   run.drainTimer = setTimeout(() => {
     const missing = [...run.expected].filter((id) => !run.producers.get(id)?.eof);
-    reportError(`drain timed out after ${DRAIN_TIMEOUT_MS} ms waiting for producer(s) ${missing.join(', ')}`);
+    reportError(`drain timed out after ${run.drainTimeoutMs} ms waiting for producer(s) ${missing.join(', ')}`);
     finish();
-  }, DRAIN_TIMEOUT_MS);
+  }, run.drainTimeoutMs);
   maybeFinish();
 }
 

@@ -51,7 +51,8 @@ export const CREDIT = 'credit';            // {n}
 // page -> logger
 export const LOG_CONFIG = 'log.config';    // {cloud: {api, retry?}}: where to presign; starts DLQ replay
 // Requests carry an id and get one LOG_REPLY with the same id.
-export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id], cloud?: {api, retry?, run: {runId, token, expires, renewAfter}}}
+export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id], cloud?: {api, retry?, run: {runId, token, expires, renewAfter}},
+                                           //  drainTimeoutMs?: how long a stop waits for every eof (default 30 s)}
 export const LOG_ATTACH = 'log.attach';    // {producer, port}
 export const LOG_STOP = 'log.stop';
 export const LOG_LIST = 'log.list';        // {id}

@@ -9,6 +9,12 @@ from vpslog import record
 
 pytestmark = pytest.mark.browser
 
+
+@pytest.fixture(scope="module")
+def page(module_page):
+    """One browser for the module: each test starts at a fresh page and uses its own run ids."""
+    return module_page
+
 GOOD_A = [(1, 2, 3, 1), (4, 5, 6, 2), (7, 8, 9, 3)]
 GOOD_B = [(10, 11, 12, 1), (13, 14, 15, 2)]
 
@@ -212,3 +218,52 @@ def test_a_close_that_fails_ends_the_run_keeps_its_records_and_is_repaired(page,
     assert r["status"] == "recovered" and r["records"] == 5 and r["producers"][0]["records"] == 5
     assert r["recovery"]["cause"].startswith("its tab could not close it (writing the manifest: ")
     assert r["recovery"]["last_checkpoint_at"] >= m["closed_at"] and r["recovery"]["unattributed_records"] == 0
+
+
+# Producer 3 finishes, 4 sends records but never its eof, 5 never even attaches.
+DRAIN_TIMEOUT = """async ([good, timeoutMs]) => {
+  const pl = window.vpslog.pipeline;""" + WAITS + """
+  const errors = [];
+  pl.addEventListener('error', (e) => errors.push(e.detail.message));
+  const refusals = [];
+  for (const bad of [0, -5, 1.5, '100', 3_600_000]) {
+    await pl.openRun({ runId: 'test-bad-drain', mode: 'opfs', producers: [1], drainTimeoutMs: bad })
+      .then(() => refusals.push('opened'), (e) => refusals.push(e.message));
+  }
+  const runId = 'test-drain-timeout';
+  await pl.openRun({ runId, mode: 'opfs', config: { test: true }, producers: [3, 4, 5], drainTimeoutMs: timeoutMs });
+  const port = (id) => {
+    const ch = new MessageChannel();
+    pl.attachProducer(id, ch.port1);
+    return ch.port2;
+  };
+  const [three, four] = [port(3), port(4)];
+  const chunk = () => new Uint8Array(good).buffer;
+  for (const p of [three, four]) {
+    const buf = chunk();
+    p.postMessage({ type: 'chunk', seq: 0, buf }, [buf]);
+  }
+  three.postMessage({ type: 'eof', records: 5, buffers: 1 });
+  const closed = within(new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest))),
+    'close', 20_000 + timeoutMs);
+  pl.stopLogger();
+  const manifest = await closed;
+  const { bin } = await pl.getRun(runId);
+  return { manifest, errors, refusals, storedBytes: bin.size, runs: await pl.listRuns() };
+}"""
+
+
+def test_a_stop_ends_the_run_after_the_drain_timeout_naming_the_producers_that_never_finished(page, app_url):
+    page.goto(app_url)
+    timeout_ms = 1000
+    out = page.evaluate(DRAIN_TIMEOUT, [list(record.pack(GOOD_A + GOOD_B)), timeout_ms])
+    assert out["refusals"] == [f"drainTimeoutMs must be a whole number of ms, 1–600000, got {v}"
+                               for v in ("0", "-5", "1.5", '"100"', "3600000")]
+    assert "test-bad-drain" not in [r["runId"] for r in out["runs"]]
+    expected = f"drain timed out after {timeout_ms} ms waiting for producer(s) 4, 5"
+    assert expected in out["errors"], out["errors"]
+    m = out["manifest"]
+    assert expected in m["errors"]["messages"]
+    # what the producers sent is kept; only producer 3 said where it ended
+    assert m["records"] == 10 and out["storedBytes"] == 100
+    assert [(p["id"], p["records"], p["reported_records"]) for p in m["producers"]] == [(3, 5, 5), (4, 5, None), (5, 0, None)]
