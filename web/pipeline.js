@@ -81,9 +81,10 @@ export class Pipeline extends EventTarget {
   }
 
   // Lower level than start(): open a run for producers the caller attaches itself (tests).
-  // mode: one of sinkModes() (the logger's default if left out).
-  openRun({ runId, mode, config = {}, producers, cloud }) {
-    return this.#request(P.LOG_OPEN, { runId, mode, config, producers, cloud });
+  // mode: one of sinkModes() (the logger's default if left out); drainTimeoutMs: how long
+  // a stop waits for every producer's eof (the logger's default: 30 s).
+  openRun({ runId, mode, config = {}, producers, cloud, drainTimeoutMs }) {
+    return this.#request(P.LOG_OPEN, { runId, mode, config, producers, cloud, drainTimeoutMs });
   }
 
   attachProducer(producer, port) {

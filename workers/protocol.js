@@ -49,7 +49,8 @@ export const CREDIT = 'credit';            // {n}
 // page -> logger
 export const LOG_CONFIG = 'log.config';    // {cloud: {api, retry?}}: where to presign; starts DLQ replay
 // Requests carry an id and get one REPLY with the same id.
-export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id], cloud?: {api, retry?, run: {runId, token, expires, renewAfter}}}
+export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id], cloud?: {api, retry?, run: {runId, token, expires, renewAfter}},
+                                           //  drainTimeoutMs?: how long a stop waits for every eof (default 30 s)}
 export const LOG_ATTACH = 'log.attach';    // {producer, port}
 export const LOG_STOP = 'log.stop';
 export const LOG_MODES = 'log.modes';      // {id} -> [{mode, label (null: not offered on the page), serverRun, default}]: the sinks

@@ -1,6 +1,7 @@
 """Driving the page as a user does: start a run, wait for it, download it."""
 
 import json
+import time
 
 import harness
 
@@ -80,3 +81,14 @@ def fetch_cli(backend, run_id, dest):
     """`vpslog fetch` of a CLOUD run from the local S3 into ``dest``; returns the CompletedProcess."""
     return harness.run_cli("fetch", f"s3://{backend['bucket']}/runs/{run_id}", "--out", dest,
                            env=harness.s3_env(backend))
+
+
+def wait_until(page, predicate, arg=None, what="the condition", timeout_ms=30_000):
+    """Evaluate ``predicate`` in the page until it is truthy and return its value; it may
+    be async (``page.wait_for_function`` does not await a promise: it takes one for true)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not (value := page.evaluate(predicate, arg)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout_ms} ms for {what}")
+        page.wait_for_timeout(100)
+    return value

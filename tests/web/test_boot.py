@@ -33,6 +33,14 @@ def boot_modes(page):
     return page.evaluate("window.vpslog.pipeline.sims.map(s => s.bootMode)")
 
 
+# The snapshot files in OPFS cache/ (a sim moves one into place when whole, before it reports ready).
+SNAPSHOTS = """async () => {
+    const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('cache', { create: true });
+    const names = [];
+    for await (const name of dir.keys()) if (name.endsWith('.bin')) names.push(name);
+    return names; }"""
+
+
 def dice_run(page, tmp_path):
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "dice.py").write_text(RANDOM_MODEL)
@@ -49,11 +57,11 @@ def dice_run(page, tmp_path):
 
 
 def test_first_boot_is_fresh_then_reloads_restore_the_snapshot(page, tmp_path):
-    assert boot_modes(page) == ["fresh", "fresh"]
-    page.wait_for_function("""async () => {
-        const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('cache');
-        for await (const name of dir.keys()) if (name.endsWith('.bin')) return true;
-        return false; }""", timeout=30_000)
+    if boot_modes(page) != ["fresh", "fresh"]:  # this page restored a snapshot made before: start from none
+        page.evaluate("navigator.storage.getDirectory().then((root) => root.removeEntry('cache', { recursive: true }))")
+        page.reload()
+        assert boot_modes(page) == ["fresh", "fresh"]
+    assert page.evaluate(SNAPSHOTS), "the first boot saved no snapshot"
     fresh = dice_run(page, tmp_path / "a")
     assert fresh[0] != fresh[1]
     page.reload()
@@ -65,6 +73,8 @@ def test_first_boot_is_fresh_then_reloads_restore_the_snapshot(page, tmp_path):
 
 
 def test_an_unusable_snapshot_falls_back_to_a_normal_boot(page, tmp_path):
+    boot_modes(page)  # once booted, a snapshot is saved (by this boot, or one before)
+    assert page.evaluate(SNAPSHOTS), "no snapshot to spoil"
     page.evaluate("""async () => {
         const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('cache');
         for await (const name of dir.keys()) {

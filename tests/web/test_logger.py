@@ -9,11 +9,27 @@ from vpslog import record
 
 pytestmark = pytest.mark.browser
 
+
+@pytest.fixture(scope="module")
+def page(module_page):
+    """One browser for the module: each test starts at a fresh page and uses its own run ids."""
+    return module_page
+
 GOOD_A = [(1, 2, 3, 1), (4, 5, 6, 2), (7, 8, 9, 3)]
 GOOD_B = [(10, 11, 12, 1), (13, 14, 15, 2)]
 
+# Bounded waits inside the page scripts: each failure names what was awaited.
+WAITS = """
+  const within = (p, what, ms = 20_000) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(`no ${what} in ${ms} ms`)), ms))]);
+  const until = async (cond, what, ms = 20_000) => {
+    for (const end = performance.now() + ms; !cond();) {
+      if (performance.now() > end) throw new Error(`no ${what} in ${ms} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };"""
+
 SCRIPT = """async ([goodA, goodB]) => {
-  const pl = window.vpslog.pipeline;
+  const pl = window.vpslog.pipeline;""" + WAITS + """
   const errors = [];
   pl.addEventListener('error', (e) => errors.push(e.detail.message));
   const closed = new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest)));
@@ -49,10 +65,11 @@ SCRIPT = """async ([goodA, goodB]) => {
   pl.logger.postMessage({ type: 'chunk', seq: 0, buf: buf(goodA) });  // data on the control channel
   send({ type: 'eof', records: 5, buffers: 2 });
   send({ type: 'chunk', seq: 5, buf: buf(goodA) });  // after eof
-  await new Promise((r) => setTimeout(r, 200));
+  // The port and the control channel are separate queues: a stop handled before the
+  // producer's eof would close the port before the chunk after eof is seen.
+  await until(() => errors.some((m) => m.includes('chunk after eof')), 'rejection of the chunk after eof');
   pl.stopLogger();
-  const manifest = await closed;
-  await new Promise((r) => setTimeout(r, 100));
+  const manifest = await within(closed, 'close');
   const { bin } = await pl.getRun(runId);
   const stored = Array.from(new Uint8Array(await bin.arrayBuffer()));
   await refused(pl.openRun({ runId, mode: 'opfs', producers: [1] }));
@@ -101,23 +118,42 @@ def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
 # Another context holds the manifest file open (a sync access handle) while the
 # run closes: the close-time manifest write fails, and so does the one retry.
 CLOSE_FAILS = """async ([good]) => {
-  const pl = window.vpslog.pipeline;
-  const within = (p, what, ms = 20_000) => Promise.race([p, new Promise((_, no) => setTimeout(() => no(new Error(`no ${what} in ${ms} ms`)), ms))]);
+  const pl = window.vpslog.pipeline;""" + WAITS + """
   const errors = [];
   pl.addEventListener('error', (e) => errors.push(e.detail.message));
   const closed = () => within(new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest), { once: true })), 'close');
-  // takes the handle once the manifest describes the source (the logger's own writes are done)
-  const holder = new Worker(URL.createObjectURL(new Blob([`let h; onmessage = async (e) => {
+  // Takes the handle once the manifest describes the source: the logger's last
+  // write of it before the close (open, then meta; checkpoints go to the progress
+  // file). Its bytes are readable before that write has closed its own handle,
+  // so a first try can still find the file open: try again until it is free.
+  const holder = new Worker(URL.createObjectURL(new Blob([`let h = null; onmessage = async (e) => {
+    const pause = () => new Promise((r) => setTimeout(r, 20));
     try {
-      if (e.data === 'release') { h.close(); postMessage('released'); return; }
+      if (e.data === 'release') {
+        if (!h) { postMessage('nothing is held'); return; }
+        h.close();
+        h = null;
+        postMessage('released');
+        return;
+      }
       const file = await (await (await navigator.storage.getDirectory()).getDirectoryHandle('runs')).getFileHandle(e.data);
+      const until = performance.now() + 10000;
       for (;;) {
         try {
           if (JSON.parse(await (await file.getFile()).text()).source) break;
         } catch {}
-        await new Promise((r) => setTimeout(r, 20));
+        if (performance.now() > until) throw new Error('the manifest never described the source');
+        await pause();
       }
-      h = await file.createSyncAccessHandle();
+      for (;;) {
+        try {
+          h = await file.createSyncAccessHandle();
+          break;
+        } catch (err) {
+          if (err.name !== 'NoModificationAllowedError' || performance.now() > until) throw err;
+          await pause();
+        }
+      }
       postMessage('held');
     } catch (err) { postMessage(err.name + ': ' + err.message); }
   };`], { type: 'text/javascript' })));
@@ -182,3 +218,52 @@ def test_a_close_that_fails_ends_the_run_keeps_its_records_and_is_repaired(page,
     assert r["status"] == "recovered" and r["records"] == 5 and r["producers"][0]["records"] == 5
     assert r["recovery"]["cause"].startswith("its tab could not close it (writing the manifest: ")
     assert r["recovery"]["last_checkpoint_at"] >= m["closed_at"] and r["recovery"]["unattributed_records"] == 0
+
+
+# Producer 3 finishes, 4 sends records but never its eof, 5 never even attaches.
+DRAIN_TIMEOUT = """async ([good, timeoutMs]) => {
+  const pl = window.vpslog.pipeline;""" + WAITS + """
+  const errors = [];
+  pl.addEventListener('error', (e) => errors.push(e.detail.message));
+  const refusals = [];
+  for (const bad of [0, -5, 1.5, '100', 3_600_000]) {
+    await pl.openRun({ runId: 'test-bad-drain', mode: 'opfs', producers: [1], drainTimeoutMs: bad })
+      .then(() => refusals.push('opened'), (e) => refusals.push(e.message));
+  }
+  const runId = 'test-drain-timeout';
+  await pl.openRun({ runId, mode: 'opfs', config: { test: true }, producers: [3, 4, 5], drainTimeoutMs: timeoutMs });
+  const port = (id) => {
+    const ch = new MessageChannel();
+    pl.attachProducer(id, ch.port1);
+    return ch.port2;
+  };
+  const [three, four] = [port(3), port(4)];
+  const chunk = () => new Uint8Array(good).buffer;
+  for (const p of [three, four]) {
+    const buf = chunk();
+    p.postMessage({ type: 'chunk', seq: 0, buf }, [buf]);
+  }
+  three.postMessage({ type: 'eof', records: 5, buffers: 1 });
+  const closed = within(new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest))),
+    'close', 20_000 + timeoutMs);
+  pl.stopLogger();
+  const manifest = await closed;
+  const { bin } = await pl.getRun(runId);
+  return { manifest, errors, refusals, storedBytes: bin.size, runs: await pl.listRuns() };
+}"""
+
+
+def test_a_stop_ends_the_run_after_the_drain_timeout_naming_the_producers_that_never_finished(page, app_url):
+    page.goto(app_url)
+    timeout_ms = 1000
+    out = page.evaluate(DRAIN_TIMEOUT, [list(record.pack(GOOD_A + GOOD_B)), timeout_ms])
+    assert out["refusals"] == [f"drainTimeoutMs must be a whole number of ms, 1–600000, got {v}"
+                               for v in ("0", "-5", "1.5", '"100"', "3600000")]
+    assert "test-bad-drain" not in [r["runId"] for r in out["runs"]]
+    expected = f"drain timed out after {timeout_ms} ms waiting for producer(s) 4, 5"
+    assert expected in out["errors"], out["errors"]
+    m = out["manifest"]
+    assert expected in m["errors"]["messages"]
+    # what the producers sent is kept; only producer 3 said where it ended
+    assert m["records"] == 10 and out["storedBytes"] == 100
+    assert [(p["id"], p["records"], p["reported_records"]) for p in m["producers"]] == [(3, 5, 5), (4, 5, None), (5, 0, None)]

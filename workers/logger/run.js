@@ -13,7 +13,9 @@ import { JSON_RESERVE, binName, manifestName, progressName, removeIfAny, runsDir
 import { Producer } from './producer.js';
 
 const CHECKPOINT_MS = 1000;
+// How long a stop waits for every producer's eof; a run may ask for another (ms).
 const DRAIN_TIMEOUT_MS = 30_000;
+const DRAIN_TIMEOUT_MAX_MS = 10 * 60_000;
 
 /**
  * What a run needs from its logger.
@@ -29,12 +31,15 @@ const DRAIN_TIMEOUT_MS = 30_000;
  */
 
 // Why an open request is unacceptable, or the sink class it names.
-function checkOpen({ runId, mode, producers }) {
+function checkOpen({ runId, mode, producers, drainTimeoutMs }) {
   if (typeof runId !== 'string' || !P.RUN_ID_RE.test(runId)) throw new Error(`invalid run id ${JSON.stringify(runId)}`);
   const Sink = sinkFor(mode);
   if (!Sink) throw new Error(`mode ${JSON.stringify(mode)} is not available`);
   if (!Array.isArray(producers) || !producers.length || new Set(producers).size !== producers.length) {
     throw new Error('open needs a non-empty list of distinct producer ids');
+  }
+  if (!Number.isSafeInteger(drainTimeoutMs) || drainTimeoutMs < 1 || drainTimeoutMs > DRAIN_TIMEOUT_MAX_MS) {
+    throw new Error(`drainTimeoutMs must be a whole number of ms, 1–${DRAIN_TIMEOUT_MAX_MS}, got ${JSON.stringify(drainTimeoutMs)}`);
   }
   return Sink;
 }
@@ -59,7 +64,7 @@ export class Run {
   profile = { messages: 0, handleMs: 0, appendMs: 0, credits: 0, creditMs: 0, tickMs: 0, openedAt: 0 };
 
   /** @param {RunEnv} env */
-  static async open({ runId, mode = DEFAULT_MODE, config = {}, producers, cloud }, env, cloudConfig) {
+  static async open({ runId, mode = DEFAULT_MODE, config = {}, producers, cloud, drainTimeoutMs = DRAIN_TIMEOUT_MS }, env, cloudConfig) {
     const phases = {}; // ms spent in each step of opening, for the time-to-first-record breakdown
     let last = performance.now();
     const mark = (name) => {
@@ -67,7 +72,7 @@ export class Run {
       phases[name] = t - last;
       last = t;
     };
-    const Sink = checkOpen({ runId, mode, producers });
+    const Sink = checkOpen({ runId, mode, producers, drainTimeoutMs });
     await env.dlqLoaded;
     mark('dlq');
     if (Sink.persistent) await preflight(expectedRunBytes(config, RECORD_SIZE), env.catalogue);
@@ -86,7 +91,7 @@ export class Run {
       throw e;
     }
     mark('sink');
-    const run = new Run({ runId, mode, config, producers, sink, dir, releaseLock, persistent: Sink.persistent, phases, env });
+    const run = new Run({ runId, mode, config, producers, sink, dir, releaseLock, persistent: Sink.persistent, phases, env, drainTimeoutMs });
     env.report.reset();
     await run.#writeFirstManifest();
     mark('manifest');
@@ -94,8 +99,8 @@ export class Run {
     return run;
   }
 
-  constructor({ runId, mode, config, producers, sink, dir, releaseLock, persistent, phases, env }) {
-    Object.assign(this, { runId, sink, dir, releaseLock, persistent, phases, env });
+  constructor({ runId, mode, config, producers, sink, dir, releaseLock, persistent, phases, env, drainTimeoutMs }) {
+    Object.assign(this, { runId, sink, dir, releaseLock, persistent, phases, env, drainTimeoutMs });
     this.Sink = sinkFor(mode);
     this.expected = new Set(producers);
     this.manifest = openManifest({ runId, mode, config, producers });
@@ -272,9 +277,9 @@ export class Run {
     for (const p of this.producers.values()) p.returnCredits(this.sink.ready, this.profile);
     this.drainTimer = setTimeout(() => {
       const missing = [...this.expected].filter((id) => !this.producers.get(id)?.eof);
-      this.env.report.error(`drain timed out after ${DRAIN_TIMEOUT_MS} ms waiting for producer(s) ${missing.join(', ')}`);
+      this.env.report.error(`drain timed out after ${this.drainTimeoutMs} ms waiting for producer(s) ${missing.join(', ')}`);
       this.#finish();
-    }, DRAIN_TIMEOUT_MS);
+    }, this.drainTimeoutMs);
     this.#maybeFinish();
   }
 
