@@ -11,7 +11,7 @@ import base64
 
 import crc32c
 import pytest
-from pageflow import BOOT_TIMEOUT_MS, verify_cli
+from pageflow import BOOT_TIMEOUT_MS, verify_cli, wait_until
 
 import harness
 from vpslog import part_encoding
@@ -161,6 +161,17 @@ def test_a_manifest_stored_but_answered_500_is_settled_by_the_409_of_its_sealed_
 TOKEN_TTL_S = 6  # renewal is due at half-life: 3 s before the token expires, a margin even on a busy machine
 
 
+# The run capability in the open run's checkpoint (runs/<runId>.progress.json), once one
+# was written after the first token had expired.
+CHECKPOINTED_TOKEN = """async ([runId, after]) => {
+  const runs = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
+  try {
+    const p = JSON.parse(await (await (await runs.getFileHandle(`${runId}.progress.json`)).getFile()).text());
+    return Date.parse(p.at) / 1000 > after ? p.run : null;
+  } catch { return null; }  // not written yet, or being rewritten
+}"""
+
+
 def test_a_run_token_that_expires_during_the_run_is_renewed_and_the_run_completes(page, backend, tmp_path):
     # The server issues run tokens for a day. The capability the page receives is re-issued
     # with the server's own secret for TOKEN_TTL_S, as that VPSLOG_RUN_TOKEN_TTL_S would (its
@@ -181,6 +192,9 @@ def test_a_run_token_that_expires_during_the_run_is_renewed_and_the_run_complete
         page.unroute("**/api/runs", short_lived)
     assert first["runId"] == run_id
     harness.wait_for(page, "(t) => Date.now() / 1000 > t", 30, "the first run token to expire", arg=first["expires"])
+    # what recovery would publish the run with, were the tab to die now: the renewed capability
+    checkpointed = wait_until(page, CHECKPOINTED_TOKEN, [run_id, first["expires"]], what="a checkpoint after the first token expired")
+    assert checkpointed["token"] != first["token"] and checkpointed["expires"] > first["expires"], checkpointed
     page.evaluate("window.vpslog.pipeline.stop()")
     r = wait_closed(page)
     assert r["published"] == "uploaded"
