@@ -45,8 +45,9 @@ export function closeManifest(manifest, { producers, sink, errors }) {
   return {
     ...(sink.parts ? { parts: sink.parts } : {}),
     ...manifest,
-    // A sink that failed or a model that raised: what was stored is valid, the run is not whole.
-    status: sink.error || producers.some((p) => p.error) ? 'error' : 'closed',
+    // A sink that failed, a model that raised, or a producer that never said where it
+    // ended (the drain timed out): what was stored is valid, the run is not whole.
+    status: sink.error || producers.some((p) => p.error || p.reported_records === null) ? 'error' : 'closed',
     closed_at: new Date().toISOString(),
     producers,
     records,

@@ -264,6 +264,7 @@ def test_a_stop_ends_the_run_after_the_drain_timeout_naming_the_producers_that_n
     assert expected in out["errors"], out["errors"]
     m = out["manifest"]
     assert expected in m["errors"]["messages"]
+    assert m["status"] == "error"  # not whole: two producers never said where they ended
     # what the producers sent is kept; only producer 3 said where it ended
     assert m["records"] == 10 and out["storedBytes"] == 100
     assert [(p["id"], p["records"], p["reported_records"]) for p in m["producers"]] == [(3, 5, 5), (4, 5, None), (5, 0, None)]

@@ -30,6 +30,6 @@ def create_bucket(settings, endpoint: str) -> None:
         "AllowedMethods": ["PUT", "GET", "HEAD"],
         # exactly what the logger sends with a part: the signed write-once and checksum headers
         "AllowedHeaders": ["if-none-match", "x-amz-checksum-crc32c", "content-type"],
-        "ExposeHeaders": ["ETag"],
+        "ExposeHeaders": ["ETag", "Retry-After"],
         "MaxAgeSeconds": 600,
     }]})
