@@ -255,8 +255,8 @@ def test_a_cloud_run_being_written_cannot_be_downloaded(page, backend):
         snapshots = page.evaluate("""async () => { const names = [];
           for await (const [n] of (await (await navigator.storage.getDirectory()).getDirectoryHandle('snapshots', { create: true })).entries()) names.push(n);
           return names; }""")
-        assert (button.is_disabled(), button.get_attribute("title"), shown) == (
-            True, "a CLOUD run is in the bucket: use vpslog fetch once it has closed", "open (being written here)")
+        # the page shows the CLOUD sink's own refusal (CloudSink.downloadRefusal), the one getRun gives
+        assert (button.is_disabled(), button.get_attribute("title"), shown) == (True, refused, "open (being written here)")
     finally:
         page.evaluate("window.vpslog.pipeline.stop()")
         r = wait_closed(page)
