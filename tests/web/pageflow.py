@@ -49,6 +49,23 @@ def wait_closed(page, before, timeout_ms=60_000):
     return page.eval_on_selector("#run-result", "el => ({...el.dataset})")
 
 
+TIME_THE_RUN = """() => {
+  window.runTime = {};
+  document.querySelector('#start').addEventListener('click', () => { window.runTime.clicked ??= performance.now(); });
+  window.vpslog.pipeline.addEventListener('run', (e) => {
+    if (e.detail.state === 'closed') window.runTime.closed ??= performance.now();
+  });
+}"""
+
+
+def time_next_run(page):
+    """Call before Start: a function that gives the ms from the click on Start to that
+    run's close, in the page's clock, once it has closed. Whatever a sim did for the
+    run it did in between, however late its messages arrived."""
+    page.evaluate(TIME_THE_RUN)
+    return lambda: page.evaluate("window.runTime.closed - window.runTime.clicked")
+
+
 def download_run(page, run_id, dest, timeout_ms=60_000):
     """Click Download in the run's row; returns (bin path, manifest dict) once both files have arrived."""
     row = page.locator(f"#runs tr[data-run-id='{run_id}']")

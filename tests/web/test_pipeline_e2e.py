@@ -5,18 +5,11 @@ leaving 127.0.0.1 (checked by the `context` fixture)."""
 from pathlib import Path
 
 import pytest
-from pageflow import BOOT_TIMEOUT_MS, download_run, fill_run, start_run, verify_cli, wait_closed, wait_for
+from pageflow import (BOOT_TIMEOUT_MS, download_run, fill_run, start_run, time_next_run, verify_cli, wait_closed,
+                      wait_for)
 
 pytestmark = pytest.mark.browser
 PROBE = (Path(__file__).parent / "probes.js").read_text()
-# When Start was clicked and when the run closed, in the page's clock.
-TIME_THE_RUN = """() => {
-  window.runTime = {};
-  document.querySelector('#start').addEventListener('click', () => { window.runTime.clicked ??= performance.now(); });
-  window.vpslog.pipeline.addEventListener('run', (e) => {
-    if (e.detail.state === 'closed') window.runTime.closed ??= performance.now();
-  });
-}"""
 
 
 def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, app_url, tmp_path):
@@ -24,7 +17,7 @@ def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, a
     page.goto(app_url)
     # Boot progress is visible while Python starts.
     page.wait_for_selector("#sims li[data-state=booting] progress", timeout=10_000)
-    page.evaluate(TIME_THE_RUN)
+    run_ms = time_next_run(page)
     result = start_run(page, source="load", rate=300_000, duration_s=3, pace="realtime")
     run_id, produced, logged = result["runId"], int(result["produced"]), int(result["logged"])
     assert result["status"] == "closed"
@@ -50,10 +43,9 @@ def test_two_sim_workers_run_download_verify_and_survive_reload(page, context, a
     # publishes no occupancy), never a buffer of records. A sim sends them between
     # the click on Start and the run's close, whatever delays their arrival here.
     views = [v for v in probe["view"] if v["type"] == "sim.view"]
-    run_ms = page.evaluate("window.runTime.closed - window.runTime.clicked")
     for producer in (0, 1):
         sent = sum(v["producer"] == producer for v in views)
-        assert 10 <= sent <= run_ms / 100 + 2, (sent, run_ms)
+        assert 10 <= sent <= run_ms() / 100 + 2, (sent, run_ms())
     assert max(v["bytes"] for v in views) <= 256 < 4090
     # ...and the probe does see binary data when a worker sends some.
     page.evaluate("""() => new Promise((resolve) => {
