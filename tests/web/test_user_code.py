@@ -231,7 +231,11 @@ INSTALL_THEN_PREPARE = """async (body) => {
   try {
     const installing = pl.installCode('twice.py', new TextEncoder().encode(body).buffer);
     // the first sim has installed, the others are installing: a run is prepared now
-    while (pl.code?.file !== 'twice.py' || !pl.code.info) await new Promise((r) => setTimeout(r, 0));
+    const deadline = performance.now() + 60_000;
+    while (pl.code?.file !== 'twice.py' || !pl.code.info) {
+      if (performance.now() > deadline) throw new Error('waited 60 s for the first sim to install twice.py');
+      await Promise.race([installing, new Promise((r) => setTimeout(r, 0))]);
+    }
     await pl.prepare({ workers: pl.sims.length, source: { source: 'twice', params: {}, seed: 1 } });
     await installing;
     return { installs, prepared: pl.ready !== null };
