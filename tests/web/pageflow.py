@@ -4,6 +4,7 @@ import json
 import time
 
 import harness
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 BOOT_TIMEOUT_MS = 90_000
 
@@ -32,30 +33,56 @@ def start_run(page, wait=True, **form):
     return wait_closed(page, before) if wait else before
 
 
+def wait_for(page, predicate, awaited, arg=None, timeout_ms=60_000):
+    """``page.wait_for_function`` whose timeout says what was awaited (Playwright's only says how long)."""
+    try:
+        return page.wait_for_function(predicate, arg=arg, timeout=timeout_ms)
+    except PlaywrightTimeout as e:
+        raise AssertionError(f"waited {timeout_ms / 1000:g} s for {awaited}") from e
+
+
 def wait_closed(page, before, timeout_ms=60_000):
     """Wait until a run other than ``before`` shows its result; its data attributes."""
-    page.wait_for_function("prev => { const el = document.querySelector('#run-result');"
-                           " return !el.hidden && el.dataset.runId && el.dataset.runId !== prev; }",
-                           arg=before, timeout=timeout_ms)
+    wait_for(page, "prev => { const el = document.querySelector('#run-result');"
+             " return !el.hidden && el.dataset.runId && el.dataset.runId !== prev; }",
+             f"a run to close and show its result (the last one shown: {before})", arg=before, timeout_ms=timeout_ms)
     return page.eval_on_selector("#run-result", "el => ({...el.dataset})")
 
 
-def download_run(page, run_id, dest):
-    """Click Download in the run's row; returns (bin path, manifest dict)."""
+TIME_THE_RUN = """() => {
+  window.runTime = {};
+  document.querySelector('#start').addEventListener('click', () => { window.runTime.clicked ??= performance.now(); });
+  window.vpslog.pipeline.addEventListener('run', (e) => {
+    if (e.detail.state === 'closed') window.runTime.closed ??= performance.now();
+  });
+}"""
+
+
+def time_next_run(page):
+    """Call before Start: a function that gives the ms from the click on Start to that
+    run's close, in the page's clock, once it has closed. Whatever a sim did for the
+    run it did in between, however late its messages arrived."""
+    page.evaluate(TIME_THE_RUN)
+    return lambda: page.evaluate("window.runTime.closed - window.runTime.clicked")
+
+
+def download_run(page, run_id, dest, timeout_ms=60_000):
+    """Click Download in the run's row; returns (bin path, manifest dict) once both files have arrived."""
     row = page.locator(f"#runs tr[data-run-id='{run_id}']")
     row.wait_for()
-    downloads = []
-    page.on("download", lambda d: downloads.append(d))
-    row.locator("button.download").click()
-    for _ in range(100):
-        if len(downloads) == 2:
-            break
-        page.wait_for_timeout(100)
-    files = {}
-    for d in downloads:
-        files[d.suggested_filename] = target = dest / d.suggested_filename
-        d.save_as(target)
-    return files[f"{run_id}.bin"], json.loads(files[f"{run_id}.manifest.json"].read_text())
+    names = (f"{run_id}.bin", f"{run_id}.manifest.json")
+    try:
+        # both waits listen before the click: one click starts the two downloads
+        with page.expect_download(lambda d: d.suggested_filename == names[0], timeout=timeout_ms) as bin_file, \
+                page.expect_download(lambda d: d.suggested_filename == names[1], timeout=timeout_ms) as manifest_file:
+            row.locator("button.download").click()
+    except PlaywrightTimeout as e:
+        raise AssertionError(f"waited {timeout_ms / 1000:g} s for the downloads {names[0]} and {names[1]}") from e
+    paths = []
+    for d in (bin_file.value, manifest_file.value):
+        paths.append(dest / d.suggested_filename)
+        d.save_as(paths[-1])
+    return paths[0], json.loads(paths[1].read_text())
 
 
 def verify_cli(bin_path):
