@@ -177,6 +177,47 @@ function statusText(r) {
 
 let refreshing = null;
 let refreshAgain = false;
+// One table row: the run's figures, its pin, Download (or why not) and Delete.
+function runRow(r) {
+  const tr = document.createElement('tr');
+  tr.dataset.runId = r.runId;
+  tr.dataset.status = r.status;
+  const cell = (text, cls) => {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (cls) td.className = cls;
+    return td;
+  };
+  const actions = document.createElement('td');
+  const dl = document.createElement('button');
+  dl.textContent = r.live ? 'Download snapshot' : 'Download';
+  dl.className = 'download';
+  dl.title = r.noDownload ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot' : '');
+  dl.disabled = !!r.noDownload;
+  dl.onclick = () => download(r.runId).catch((e) => addError({ source: 'download', message: e.message }));
+  const del = document.createElement('button');
+  del.textContent = 'Delete';
+  del.className = 'delete';
+  del.onclick = async () => {
+    const what = `${r.runId} (${fmtBytes(r.bytes)}${r.pinned ? ', pinned: kept from the retention policy, not from this' : ''})`;
+    if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
+    try {
+      await pipeline.deleteRun(r.runId);
+    } catch (e) {
+      addError({ source: 'delete', message: e.message });
+    }
+    refreshRuns();
+  };
+  actions.append(dl, ' ', del);
+  const pinCell = document.createElement('td');
+  const pin = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'pin', checked: !!r.pinned });
+  pin.title = 'a pinned run is never removed by the retention policy';
+  pin.onchange = () => pipeline.pinRun(r.runId, pin.checked).catch((e) => addError({ source: 'pin', message: e.message }));
+  pinCell.append(pin);
+  tr.append(cell(r.runId), cell(fmtBytes(r.bytes), 'num'), cell(r.records == null ? '—' : fmt.format(r.records), 'num'), cell(statusText(r), 'status'), pinCell, actions);
+  return tr;
+}
+
 async function refreshRuns() {
   // A burst of changes (several tabs) needs one listing, not one each; but a
   // change that arrives while a listing runs needs one more listing after it,
@@ -199,45 +240,7 @@ async function refreshRuns() {
     refreshing = null;
   }
   $('#runs-empty').hidden = runs.length > 0;
-  $('#runs tbody').replaceChildren(...runs.map((r) => {
-    const tr = document.createElement('tr');
-    tr.dataset.runId = r.runId;
-    tr.dataset.status = r.status;
-    const cell = (text, cls) => {
-      const td = document.createElement('td');
-      td.textContent = text;
-      if (cls) td.className = cls;
-      return td;
-    };
-    const actions = document.createElement('td');
-    const dl = document.createElement('button');
-    dl.textContent = r.live ? 'Download snapshot' : 'Download';
-    dl.className = 'download';
-    dl.title = r.noDownload ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot' : '');
-    dl.disabled = !!r.noDownload;
-    dl.onclick = () => download(r.runId).catch((e) => addError({ source: 'download', message: e.message }));
-    const del = document.createElement('button');
-    del.textContent = 'Delete';
-    del.className = 'delete';
-    del.onclick = async () => {
-      const what = `${r.runId} (${fmtBytes(r.bytes)}${r.pinned ? ', pinned: kept from the retention policy, not from this' : ''})`;
-      if (!confirm(`Delete ${what}? This cannot be undone.`)) return;
-      try {
-        await pipeline.deleteRun(r.runId);
-      } catch (e) {
-        addError({ source: 'delete', message: e.message });
-      }
-      refreshRuns();
-    };
-    actions.append(dl, ' ', del);
-    const pinCell = document.createElement('td');
-    const pin = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'pin', checked: !!r.pinned });
-    pin.title = 'a pinned run is never removed by the retention policy';
-    pin.onchange = () => pipeline.pinRun(r.runId, pin.checked).catch((e) => addError({ source: 'pin', message: e.message }));
-    pinCell.append(pin);
-    tr.append(cell(r.runId), cell(fmtBytes(r.bytes), 'num'), cell(r.records == null ? '—' : fmt.format(r.records), 'num'), cell(statusText(r), 'status'), pinCell, actions);
-    return tr;
-  }));
+  $('#runs tbody').replaceChildren(...runs.map(runRow));
   refreshStorage();
 }
 
