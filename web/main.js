@@ -41,7 +41,7 @@ function readForm() {
   const el = form.elements;
   const { source, problems: sourceProblems } = sources.read();
   problems.push(...sourceProblems);
-  const cfg = { mode: el.mode.value, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS),
+  const cfg = { mode: el.mode.value || undefined, workers: value(el.workers), pace: el.pace.value, durationS: value(el.durationS),
     source: source && { ...source, seed: value(el.seed) }, apiToken: el.apiToken.value.trim(),
     cloud: { encoding: el.encoding.value } };
   return { cfg, problems };
@@ -173,7 +173,6 @@ function statusText(r) {
   return typeof t === 'object' ? t[r.live] ?? 'open' : t ?? r.status;
 }
 
-// Why a run cannot be downloaded right now, or null.
 
 let refreshing = null;
 let refreshAgain = false;

@@ -76,7 +76,10 @@ export class Pipeline extends EventTarget {
 
   // The storage modes the logger has: [{mode, label (null: not offered on the page), serverRun, default}].
   sinkModes() {
-    this.modes ??= this.#request(P.LOG_MODES);
+    this.modes ??= this.#request(P.LOG_MODES).catch((e) => {
+      this.modes = null; // asked again next time
+      throw e;
+    });
     return this.modes;
   }
 

@@ -27,6 +27,7 @@ const dlqLoaded = dlq.load().catch((e) => report.error(`cannot read the dead-let
 const stats = new LoggerStats({ post, dlq, report });
 
 let run = null;          // the open Run, until it has ended
+let opening = null;      // the id of a run being opened: one open at a time
 let cloudConfig = null;  // {api, retry?}: where to presign, and DLQ replay
 
 const current = () => run && { runId: run.runId, bytes: run.sink.stats().bytesWritten };
@@ -49,7 +50,14 @@ const env = {
 
 async function open(m) {
   if (run) throw new Error(`run ${run.runId} is still open`);
-  const r = await Run.open(m, env, cloudConfig);
+  if (opening) throw new Error(`run ${opening} is being opened`);
+  opening = m.runId;
+  let r;
+  try {
+    r = await Run.open(m, env, cloudConfig);
+  } finally {
+    opening = null;
+  }
   run = r;
   tabs.announce(r.runId, 'open');
   stats.reset();

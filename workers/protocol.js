@@ -141,10 +141,10 @@ export class Requests {
 export function answerer(handlers, post = (m) => self.postMessage(m)) {
   return (m) => {
     if (!Object.hasOwn(handlers, m?.type)) return false;
-    Promise.resolve().then(() => handlers[m.type](m)).then(
-      (result) => post(msg(REPLY, { id: m.id, ok: true, result })),
-      (e) => post(msg(REPLY, { id: m.id, ok: false, error: e?.message ?? String(e) })),
-    );
+    const fail = (e) => post(msg(REPLY, { id: m.id, ok: false, error: e?.message ?? String(e) }));
+    // a result that cannot be posted (not cloneable) is answered as a failure, never left unanswered
+    Promise.resolve().then(() => handlers[m.type](m)).then((result) => post(msg(REPLY, { id: m.id, ok: true, result })), fail)
+      .catch(fail);
     return true;
   };
 }

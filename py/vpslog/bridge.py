@@ -159,7 +159,13 @@ class Producer:
 
     @property
     def stats(self) -> dict:
-        out = {**self.source.stats, "records": self.records_out, "steps": self.steps}
+        # The model's own counters must never keep its part from ending (the sim sends
+        # its eof after them): a stats property that raises is reported instead.
+        try:
+            own = dict(self.source.stats)
+        except Exception as e:  # noqa: BLE001 - the user's code, whatever it raised
+            own = {"stats_error": f"{type(e).__name__}: {e}"}
+        out = {**own, "records": self.records_out, "steps": self.steps}
         if self.interrupted:
             out["interrupted"] = True
         return out
@@ -206,4 +212,5 @@ def describe(producer: Producer) -> str:
 
 
 def stats(producer: Producer) -> str:
-    return json.dumps(producer.stats)
+    # values JSON cannot hold (a set, a Decimal) are given as their repr
+    return json.dumps(producer.stats, default=repr)

@@ -1,6 +1,7 @@
 """The public event-source API (vpslog.Source, EventLog, Part, Param) and the
 registry that loads sources. Standard library only: also runs inside Pyodide."""
 
+import json
 from array import array
 
 import pytest
@@ -74,6 +75,33 @@ class Counter(vpslog.Source):
             for i in range(self.params["per_step"]):
                 log.enter(s * 1000 + i, self.part.worker, i)
             yield
+
+
+class BadStats(Counter):
+    """A model whose own counters fail, or hold what JSON cannot."""
+    kind = "raises"
+
+    @property
+    def stats(self):
+        if self.kind == "raises":
+            raise RuntimeError("counter overflow")
+        return {"seen": {3}}
+
+
+@pytest.mark.parametrize("kind", ["raises", "unencodable"])
+def test_a_model_whose_stats_fail_still_ends_with_its_counts(monkeypatch, kind):
+    monkeypatch.setattr(BadStats, "kind", kind)
+    monkeypatch.setattr(registry, "BUILTIN", {**registry.BUILTIN, "bad-stats": f"{__name__}:BadStats"})
+    p = bridge.Producer("bad-stats", {}, vpslog.Part())
+    while not p.exhausted:
+        p.produce(1)
+    p.flush()
+    reported = json.loads(bridge.stats(p))
+    assert reported["records"] == 6 == p.records_out
+    if kind == "raises":
+        assert reported["stats_error"] == "RuntimeError: counter overflow"
+    else:
+        assert reported["seen"] == "{3}"
 
 
 def test_params_are_checked_and_declared():

@@ -19,12 +19,14 @@ test('a request gets its own answer: sync, async, or the error of a handler that
     'x.add': ({ a, b }) => a + b,
     'x.later': async ({ ms }) => new Promise((r) => setTimeout(() => r(`after ${ms}`), ms)),
     'x.fail': () => { throw new Error('no such run'); },
+    'x.uncloneable': () => ({ later: () => 1 }),
   });
   const slow = requests.call('x.later', { ms: 30 });
   const quick = requests.call('x.add', { a: 2, b: 3 });
   assert.equal(await quick, 5); // answered before the slower one: ids, not order, match answers
   assert.equal(await slow, 'after 30');
   await assert.rejects(requests.call('x.fail'), { message: 'no such run' });
+  await assert.rejects(requests.call('x.uncloneable'), /could not be cloned/); // answered, never left hanging
   requests.post(P.msg('x.notice', { n: 1 }));
   assert.equal(await requests.call('x.add', { a: 0, b: 0 }), 0); // answered after the notice arrived
   assert.deepEqual(others, [{ type: 'x.notice', n: 1 }]); // not a request: left to the worker's router

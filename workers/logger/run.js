@@ -367,7 +367,8 @@ export class Run {
       this.releaseLock();
     }
     manifest ??= closeManifest(this.manifest, { producers: [], sink: { bytes: 0, checksum: null, error: failure }, errors: report.manifestErrors() });
-    this.#closed(manifest, undefined, { partsUploaded: 0, partsQueued: 0 });
+    const s = this.sink.stats();
+    this.#closed(manifest, undefined, { partsUploaded: s.partsUploaded ?? 0, partsQueued: s.partsToDlq ?? 0 });
   }
 
   // The close knew everything but could not store it: store it once more, marked

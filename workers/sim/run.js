@@ -4,6 +4,7 @@
 // and memory stays bounded.
 import * as P from '../protocol.js';
 import { BUFFER_BYTES, RECORD_SIZE } from '../record.js';
+import { pyMessage } from './python.js';
 import { ViewCounts, postNetwork } from './view.js';
 
 const MAX_BUFFERS_PER_CALL = 16;
@@ -34,8 +35,8 @@ export class SimRun {
   view = new ViewCounts();
 
   // python: the sim's Python (for stats); part: {producerPy, meta} from Python.take()
-  constructor({ runId, producer, port, pace = 'realtime', python, part, startedAt }) {
-    Object.assign(this, { runId, producer, port, pace, python, startedAt, producerPy: part.producerPy, meta: part.meta });
+  constructor({ producer, port, pace = 'realtime', python, part, startedAt }) {
+    Object.assign(this, { producer, port, pace, python, startedAt, producerPy: part.producerPy, meta: part.meta });
     port.onmessage = (e) => this.#onCredit(e.data);
   }
 
@@ -89,8 +90,18 @@ export class SimRun {
     }
   }
 
+  // Nothing here may keep the eof from leaving: the logger would wait for it until its drain timeout.
+  #stats() {
+    const counts = { status_counts: this.view.statusCounts() };
+    try {
+      return { ...this.python.stats(this.producerPy), ...counts };
+    } catch (e) {
+      return { stats_error: pyMessage(e), ...counts };
+    }
+  }
+
   #finish(error) {
-    const stats = { ...this.python.stats(this.producerPy), status_counts: this.view.statusCounts() };
+    const stats = this.#stats();
     this.port.postMessage(P.msg(P.EOF, { records: this.records, buffers: this.buffers, stats, ...(error ? { error } : {}) }));
     post(P.SIM_STOPPED, {
       producer: this.producer, records: this.records, buffers: this.buffers, waitMs: this.waitMs, maxInFlight: this.maxInFlight,
