@@ -163,7 +163,9 @@ def test_cloud_run_through_the_one_origin(page, app, venv, tmp_path):
 
 
 def test_the_page_breaks_no_content_security_policy_rule(page, app):
-    page.wait_for_selector("#start:not([disabled])")
+    booted = app.wait_until(lambda: page.is_enabled("#start") or app.csp_violations(),
+                            "the page to boot (Start enabled) or a CSP report", timeout_s=90)
+    assert booted is True, booted
     assert not page.errors, page.errors  # the page's own CSP refusals are console errors too
     page.evaluate(CANARY)
     app.wait_until(lambda: [v for v in app.csp_violations() if "csp-canary" in v.get("blocked-uri", "")],
