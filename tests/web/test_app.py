@@ -5,13 +5,19 @@ repository). Headless Chromium, offline, at the one origin it serves: cross-orig
 isolated under its Content-Security-Policy, an OPFS run downloaded and read by the
 venv's `vpslog verify`/`analyze`, a CLOUD run through the same origin's local S3."""
 
+import contextlib
 import gzip
 import http.client
 import json
+import os
 import re
+import shutil
 import socket
+import ssl
 import subprocess
+import textwrap
 import urllib.parse
+import urllib.request
 import zipfile
 
 import installed_app
@@ -24,6 +30,15 @@ from vpslog.manifest import schema
 
 pytestmark = pytest.mark.browser
 
+# What the tests add to the Caddyfile: its local CA, no admin endpoint, no port 80.
+CADDY_TEST_OPTIONS = """{{
+	admin off
+	local_certs
+	skip_install_trust
+	http_port {http_port}
+	auto_https disable_redirects
+}}
+"""
 # A violation made on purpose (an image from another origin): its report arriving shows that
 # the browser's reports reach the app's log, so any sent before it are there too.
 CANARY = "() => { new Image().src = 'http://127.0.0.1:9/csp-canary.png'; }"
@@ -46,19 +61,59 @@ def app(venv):
         yield app
 
 
-@pytest.fixture(scope="module")
-def page(playwright_instance, app):
-    with harness.persistent_context(playwright_instance) as ctx:
+@contextlib.contextmanager
+def browser_at(playwright, url, **context_options):
+    """A fresh persistent-profile Chromium at ``url``; ``page.errors`` (page errors and console
+    errors, CSP refusals among them) and ``page.puts`` (every PUT's URL, workers' too)."""
+    with harness.persistent_context(playwright, **context_options) as ctx:
         guard = harness.OffHostGuard(ctx)
         page = ctx.pages[0] if ctx.pages else ctx.new_page()
-        page.errors = []
+        page.errors, page.puts = [], []
         page.on("pageerror", lambda e: page.errors.append(str(e)))
         page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-        page.puts = []
         ctx.on("request", lambda r: r.method == "PUT" and page.puts.append(r.url))
-        page.goto(app.url)
+        page.goto(url)
         yield page
         assert not guard.off_host, guard.off_host
+
+
+@pytest.fixture(scope="module")
+def page(playwright_instance, app):
+    with browser_at(playwright_instance, app.url) as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def proxied(venv, tmp_path_factory):
+    """`vpslog app --public-url https://127.0.0.1:<port>` behind Caddy running docs/production.md's
+    Caddyfile, with Caddy's local CA instead of ACME: (app, public URL)."""
+    caddy = shutil.which("caddy")
+    assert caddy, "Caddy not found: scripts/setup.sh installs it (Debian: apt-get install caddy)"
+    site = re.search(r"```caddyfile\n(.*?)```", (harness.REPO / "docs/production.md").read_text(), re.S)[1]
+    public = f"https://127.0.0.1:{harness.free_port()}"
+    tmp = tmp_path_factory.mktemp("caddy")
+    (tmp / "Caddyfile").write_text(CADDY_TEST_OPTIONS.format(http_port=harness.free_port()) + textwrap.dedent(site))
+    with installed_app.running_app(venv, "--public-url", public) as app, (tmp / "caddy.log").open("w") as log:
+        app.wait_for(installed_app.READ_RUNS)
+        env = {**os.environ, "VPSLOG_SITE": public, "VPSLOG_APP": urllib.parse.urlsplit(app.url).netloc,
+               "XDG_DATA_HOME": str(tmp), "XDG_CONFIG_HOME": str(tmp)}
+        proc = subprocess.Popen([caddy, "run", "--config", str(tmp / "Caddyfile"), "--adapter", "caddyfile"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            app.wait_until(lambda: proxied_status(public) == 200 or proc.poll() is not None, "Caddy to serve the app")
+            assert proc.poll() is None, (tmp / "caddy.log").read_text()
+            yield app, public + "/"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def proxied_status(url):
+    try:
+        with urllib.request.urlopen(url, context=ssl._create_unverified_context(), timeout=5) as r:
+            return r.status
+    except OSError:
+        return None
 
 
 def user_cli(venv, *args, env=None, cwd=None):
@@ -171,6 +226,20 @@ def test_the_page_breaks_no_content_security_policy_rule(page, app):
     app.wait_until(lambda: [v for v in app.csp_violations() if "csp-canary" in v.get("blocked-uri", "")],
                    "the CSP report of the canary image")
     assert [v for v in app.csp_violations() if "csp-canary" not in v.get("blocked-uri", "")] == []
+
+
+def test_behind_the_documented_tls_proxy(playwright_instance, proxied):
+    app, url = proxied
+    with browser_at(playwright_instance, url, ignore_https_errors=True) as page:
+        assert page.evaluate("isSecureContext && crossOriginIsolated") is True
+        page.wait_for_selector("#start:not([disabled])")
+        page.select_option("select[name=mode]", "cloud")
+        r = start_run(page, source="load", pace="realtime", duration_s=1)
+        assert r["status"] == "closed" and r["published"] == "uploaded"
+        puts = [u for u in page.puts if f"/runs/{r['runId']}/" in u]
+        assert len(puts) >= 2 and all(u.startswith(f"{url}s3/vpslog/runs/") for u in puts), page.puts
+        assert not page.errors, page.errors
+    assert app.csp_violations() == []
 
 
 BLOCK_BACKEND = """
