@@ -116,14 +116,15 @@ class App:
 
 
 @contextlib.contextmanager
-def running_app(venv: Path, *args, cwd: Path | None = None, env: dict | None = None, python_prelude: str | None = None):
-    """``vpslog app --no-browser --port 0 ARGS`` from ``venv``, in a temp cwd; stopped with SIGINT
-    at the end if still running. ``python_prelude``: code run first in the same interpreter
-    (e.g. an import blocker)."""
+def running_app(venv: Path, *args, port: int = 0, cwd: Path | None = None, env: dict | None = None,
+                python_prelude: str | None = None):
+    """``vpslog app --no-browser --port PORT ARGS`` from ``venv`` (any free port by default: the
+    origin, hence the browser's cache and OPFS, changes with it), in a temp cwd; killed at the end
+    if still running. ``python_prelude``: code run first in the same interpreter (e.g. an import blocker)."""
     with tempfile.TemporaryDirectory(prefix="vpslog-user-") as tmp:
         tmp = Path(tmp)
         out, err = tmp / "stdout.txt", tmp / "stderr.txt"
-        argv = ["app", "--no-browser", "--port", "0", *args]
+        argv = ["app", "--no-browser", "--port", str(port), *args]
         if python_prelude:
             cmd = [str(venv / "bin/python"), "-c", f"{python_prelude}\nimport sys\nfrom vpslog.cli import main\n"
                    f"sys.exit(main({argv!r}))"]
