@@ -168,7 +168,8 @@ def build(out: Path, force: bool = False) -> Path:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "build" / "dist", help="where the wheel goes (default build/dist)")
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "dist",
+                    help="where the wheel goes (default build/dist)")
     ap.add_argument("--force", action="store_true", help="rebuild even if the wheel matches the tree")
     args = ap.parse_args()
     print(build(args.out.resolve(), args.force))

@@ -28,8 +28,8 @@ import harness
 VENVS = harness.REPO / "build" / "app-venv"
 EXTRAS = "analysis,backend"
 URL_LINE = re.compile(r"^vpslog app \S+ \(build (?P<build>\w+)\): (?P<url>http://\S+/)", re.M)
-READ_RUNS = re.compile(r"^\s+(?P<env>VPSLOG_S3_ENDPOINT=\S+ VPSLOG_S3_ACCESS_KEY_ID=\S+ VPSLOG_S3_SECRET_ACCESS_KEY=\S+)",
-                       re.M)
+READ_RUNS = re.compile(
+    r"^\s+(?P<env>VPSLOG_S3_ENDPOINT=\S+ VPSLOG_S3_ACCESS_KEY_ID=\S+ VPSLOG_S3_SECRET_ACCESS_KEY=\S+)", re.M)
 
 
 def built_wheel() -> Path:
@@ -112,7 +112,9 @@ class App:
         return self.proc.wait(timeout_s)
 
     def csp_violations(self) -> list[dict]:
-        return [json.loads(line.partition(" ")[2]) for line in self.err.splitlines() if line.startswith("csp-violation ")]
+        """The Content-Security-Policy reports the app logged."""
+        return [json.loads(line.partition(" ")[2]) for line in self.err.splitlines()
+                if line.startswith("csp-violation ")]
 
 
 @contextlib.contextmanager

@@ -70,7 +70,8 @@ class Site:
         self.root = root
         self.files: dict[str, dict] = meta["files"]
         self.app_build: str = meta["app_build"]
-        self.built_at = datetime.datetime.strptime(meta["built_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        self.built_at = datetime.datetime.strptime(meta["built_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc)
         self.last_modified = email.utils.format_datetime(self.built_at, usegmt=True)
 
     def body(self, entry: dict, gzipped: bool) -> bytes:
@@ -108,7 +109,7 @@ def content_security_policy(bucket_origin: str | None) -> str:
         "worker-src 'self'",
         # presigned PUTs go to this origin (/s3) or to the configured bucket's endpoint
         f"connect-src 'self'{' ' + bucket_origin if bucket_origin else ''}",
-        "img-src 'self' data: blob:",
+        "img-src 'self' data:",
         # style attributes (index.html's colour swatches, the histogram bars) cannot run script
         "style-src 'self'", "style-src-attr 'unsafe-inline'",
         "object-src 'none'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
@@ -163,11 +164,11 @@ class Backend:
         if self.error:
             print(f"vpslog app: {self.error}", file=sys.stderr, flush=True)
         elif direct:
-            local = Settings(None)
             print(f"vpslog app: CLOUD mode on: presign API at {origin}/api, bucket {settings.bucket} in a local S3 "
                   f"at {endpoint} (in memory: gone when the app stops). Read its runs with\n"
-                  f"  VPSLOG_S3_ENDPOINT={direct} VPSLOG_S3_ACCESS_KEY_ID={local.access_key_id} "
-                  f"VPSLOG_S3_SECRET_ACCESS_KEY={local.secret_access_key} vpslog ls s3://{settings.bucket}", flush=True)
+                  f"  VPSLOG_S3_ENDPOINT={direct} VPSLOG_S3_ACCESS_KEY_ID={settings.access_key_id} "
+                  f"VPSLOG_S3_SECRET_ACCESS_KEY={settings.secret_access_key} vpslog ls s3://{settings.bucket}",
+                  flush=True)
         else:
             print(f"vpslog app: CLOUD mode on: presign API at {origin}/api, bucket {settings.bucket} at {endpoint}",
                   flush=True)
@@ -183,10 +184,16 @@ def _under_prefix(gateway):
     return LocalS3
 
 
+def _has_display() -> bool:
+    """A browser can be shown: on Linux without X or Wayland, `webbrowser` would run a text
+    browser (lynx, w3m) in this terminal instead."""
+    return sys.platform != "linux" or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def make_handler(site: Site, backend: Backend, hosts: set[str], csp: str):
     class AppHandler(Handler):
-        server_version = "vpslog"
-        sys_version = ""
+        def version_string(self) -> str:
+            return "vpslog"
 
         def route(self) -> None:
             if self.headers.get("Host", "").lower() not in hosts:
@@ -310,7 +317,7 @@ def run_app(port: int = 8765, host: str = "127.0.0.1", public_url: str | None = 
                                               content_security_policy(settings.endpoint and _origin(settings.endpoint)))
     print(f"vpslog app {__version__} (build {site.app_build}): {url}"
           + (f" (public: {public}/)" if public else ""), flush=True)
-    if open_browser:
+    if open_browser and _has_display():
         webbrowser.open(public or url)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a service stop ends like Ctrl-C
     try:
