@@ -242,6 +242,24 @@ def test_behind_the_documented_tls_proxy(playwright_instance, proxied):
     assert app.csp_violations() == []
 
 
+def test_with_a_bucket_configured_the_page_puts_to_it(playwright_instance, venv):
+    """As in production with R2: presigned URLs name the bucket's endpoint (another origin, its
+    CORS rule allowing the app's), which the Content-Security-Policy lets the page reach."""
+    port = harness.free_port()
+    with harness.backend(f"http://127.0.0.1:{port}") as bucket, installed_app.running_app(
+            venv, port=port, env=installed_app.user_env(venv, **harness.s3_env(bucket))) as app:
+        app.wait_for(re.compile(r"^vpslog app: CLOUD mode on: .* at http://", re.M))
+        with browser_at(playwright_instance, app.url) as page:
+            page.wait_for_selector("#start:not([disabled])")
+            page.select_option("select[name=mode]", "cloud")
+            r = start_run(page, source="load", pace="realtime", duration_s=1)
+            assert r["status"] == "closed" and r["published"] == "uploaded"
+            puts = [u for u in page.puts if f"/runs/{r['runId']}/" in u]
+            assert len(puts) >= 2 and all(u.startswith(f"{bucket['upstream']}/vpslog/runs/") for u in puts), page.puts
+            assert not page.errors, page.errors
+        assert app.csp_violations() == []
+
+
 BLOCK_BACKEND = """
 import sys
 class Block:

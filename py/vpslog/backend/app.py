@@ -219,8 +219,11 @@ def make_handler(site: Site, backend: Backend, hosts: set[str], csp: str):
                 self.reply_json(503, {"error": "CLOUD mode is still starting"})
                 return
             handler_cls = getattr(backend, part)
-            if handler_cls is None:
-                self.reply_json(503, {"error": backend.error or f"no local S3: the bucket is at {part}"})
+            if backend.error:
+                self.reply_json(503, {"error": backend.error})
+                return
+            if handler_cls is None:  # /s3 with VPSLOG_S3_ENDPOINT set: presigned URLs name that endpoint
+                self.reply_json(404, {"error": "no local S3 here: runs go to the configured bucket"})
                 return
             other = handler_cls.__new__(handler_cls)
             other.__dict__.update(self.__dict__)
