@@ -191,13 +191,16 @@ def _has_display() -> bool:
 
 
 def make_handler(site: Site, backend: Backend, hosts: set[str], csp: str):
+    refusal = (f"this server answers to {', '.join(sorted(hosts))} only (behind a proxy: vpslog app --public-url)\n"
+               .encode())
+
     class AppHandler(Handler):
         def version_string(self) -> str:
             return "vpslog"
 
         def route(self) -> None:
             if self.headers.get("Host", "").lower() not in hosts:
-                self.reply(421, b"this server answers to its own address only\n", "text/plain; charset=utf-8")
+                self.reply(421, refusal, "text/plain; charset=utf-8")
                 return
             path = urllib.parse.urlsplit(self.path).path
             if path == "/api" or path.startswith("/api/"):
@@ -218,10 +221,10 @@ def make_handler(site: Site, backend: Backend, hosts: set[str], csp: str):
             if not backend.ready.wait(BACKEND_WAIT_S):
                 self.reply_json(503, {"error": "CLOUD mode is still starting"})
                 return
-            handler_cls = getattr(backend, part)
             if backend.error:
                 self.reply_json(503, {"error": backend.error})
                 return
+            handler_cls = getattr(backend, part)
             if handler_cls is None:  # /s3 with VPSLOG_S3_ENDPOINT set: presigned URLs name that endpoint
                 self.reply_json(404, {"error": "no local S3 here: runs go to the configured bucket"})
                 return
