@@ -84,17 +84,21 @@ def page(playwright_instance, app):
 
 
 @pytest.fixture(scope="module")
-def proxied(venv, tmp_path_factory):
-    """`vpslog app --public-url https://127.0.0.1:<port>` behind Caddy running docs/production.md's
-    Caddyfile, with Caddy's local CA instead of ACME: (app, public URL)."""
+def production(venv, tmp_path_factory):
+    """The production layout on loopback: a bucket on an origin of its own (the moto of a
+    `vpslog serve`, standing in for R2, its CORS rule allowing the app's origin), `vpslog app
+    --public-url https://127.0.0.1:<port>` configured for it, behind Caddy running
+    docs/production.md's Caddyfile with Caddy's local CA instead of ACME: (app, public URL, bucket)."""
     caddy = shutil.which("caddy")
     assert caddy, "Caddy not found: scripts/setup.sh installs it (Debian: apt-get install caddy)"
     site = re.search(r"```caddyfile\n(.*?)```", (harness.REPO / "docs/production.md").read_text(), re.S)[1]
     public = f"https://127.0.0.1:{harness.free_port()}"
     tmp = tmp_path_factory.mktemp("caddy")
     (tmp / "Caddyfile").write_text(CADDY_TEST_OPTIONS.format(http_port=harness.free_port()) + textwrap.dedent(site))
-    with installed_app.running_app(venv, "--public-url", public) as app, (tmp / "caddy.log").open("w") as log:
-        app.wait_for(installed_app.READ_RUNS)
+    with harness.backend(public) as bucket, installed_app.running_app(
+            venv, "--public-url", public, env=installed_app.user_env(venv, **harness.s3_env(bucket))) as app, \
+            (tmp / "caddy.log").open("w") as log:
+        app.wait_for(re.compile(r"^vpslog app: CLOUD mode on: .* at http://", re.M))
         env = {**os.environ, "VPSLOG_SITE": public, "VPSLOG_APP": urllib.parse.urlsplit(app.url).netloc,
                "XDG_DATA_HOME": str(tmp), "XDG_CONFIG_HOME": str(tmp)}
         proc = subprocess.Popen([caddy, "run", "--config", str(tmp / "Caddyfile"), "--adapter", "caddyfile"],
@@ -102,7 +106,7 @@ def proxied(venv, tmp_path_factory):
         try:
             app.wait_until(lambda: proxied_status(public) == 200 or proc.poll() is not None, "Caddy to serve the app")
             assert proc.poll() is None, (tmp / "caddy.log").read_text()
-            yield app, public + "/"
+            yield app, public + "/", bucket
         finally:
             proc.terminate()
             proc.wait(10)
@@ -236,24 +240,13 @@ def test_the_page_breaks_no_content_security_policy_rule(page, app):
     assert [v for v in app.csp_violations() if "csp-canary" not in v.get("blocked-uri", "")] == []
 
 
-def test_behind_the_documented_tls_proxy(playwright_instance, proxied):
-    app, url = proxied
+def test_in_the_production_layout_behind_the_documented_tls_proxy(playwright_instance, production):
+    app, url, bucket = production
     with browser_at(playwright_instance, url, ignore_https_errors=True) as page:
         assert page.evaluate("isSecureContext && crossOriginIsolated") is True
-        cloud_run(page, f"{url}s3/vpslog/runs/")  # signed for the public Host, which Caddy passes on
+        # straight to the bucket's origin: CORS lets the page in, the CSP's connect-src names it
+        cloud_run(page, f"{bucket['upstream']}/vpslog/runs/")
     assert app.csp_violations() == []
-
-
-def test_with_a_bucket_configured_the_page_puts_to_it(playwright_instance, venv):
-    """As in production with R2: presigned URLs name the bucket's endpoint (another origin, its
-    CORS rule allowing the app's), which the Content-Security-Policy lets the page reach."""
-    port = harness.free_port()
-    with harness.backend(f"http://127.0.0.1:{port}") as bucket, installed_app.running_app(
-            venv, port=port, env=installed_app.user_env(venv, **harness.s3_env(bucket))) as app:
-        app.wait_for(re.compile(r"^vpslog app: CLOUD mode on: .* at http://", re.M))
-        with browser_at(playwright_instance, app.url) as page:
-            cloud_run(page, f"{bucket['upstream']}/vpslog/runs/")
-        assert app.csp_violations() == []
 
 
 BLOCK_BACKEND = """
