@@ -1,7 +1,12 @@
 import { defineConfig } from 'vite';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('.', import.meta.url));
+// What wrote a run, recorded in its manifest (workers/manifest.js): the vpslog
+// version (py/vpslog/__init__.py, the one the Python package reports) and the
+// app build (set by scripts/build_wheel.py; 'dev' under `npm start`).
+const VPSLOG_VERSION = readFileSync(`${repo}py/vpslog/__init__.py`, 'utf8').match(/^__version__ = "([^"]+)"/m)[1];
 // Cross-origin isolation: SharedArrayBuffer, hence Pyodide's interrupt buffer,
 // which lets Stop interrupt a model step that never yields. Every subresource
 // is same-origin (Pyodide, our wheel, /api); CLOUD PUTs are CORS requests.
@@ -26,6 +31,10 @@ export default defineConfig({
     headers: ISOLATION_HEADERS,
   },
   preview: { host: '127.0.0.1', port: 4173, headers: ISOLATION_HEADERS },
+  define: {
+    __VPSLOG_VERSION__: JSON.stringify(VPSLOG_VERSION),
+    __VPSLOG_APP_BUILD__: JSON.stringify(process.env.VPSLOG_APP_BUILD || 'dev'),
+  },
   worker: { format: 'es' },
   // Pre-bundling discovers deps lazily and then reloads the page mid-session;
   // our only dependency in the page graph (hash-wasm) is plain ESM already.

@@ -42,5 +42,17 @@ if [ -z "$CHROMIUM" ]; then
   fi
 fi
 
-# 4. Self-hosted Pyodide: npm core + vpslog wheel + pure-Python wheels + lock.
+# 4. Caddy: tests/web/test_app.py runs the TLS reverse proxy of docs/production.md on loopback.
+if ! command -v caddy >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing Debian caddy"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null
+  else
+    echo "vpslog: Caddy not found (the reverse-proxy test needs it). Install it (Debian: sudo apt-get install caddy)." >&2
+    exit 1
+  fi
+fi
+
+# 5. Self-hosted Pyodide: npm core + vpslog wheel + pure-Python wheels + lock.
 .venv/bin/python scripts/stage_pyodide.py

@@ -5,11 +5,16 @@ import { LAYOUT, RECORD_SIZE } from './record.js';
 
 export const MANIFEST_FORMAT = 'vpslog-run';
 export const MANIFEST_VERSION = 1;
+// Replaced by Vite (vite.config.js `define`); null where no bundler ran (node tests).
+export const VPSLOG_VERSION = typeof __VPSLOG_VERSION__ === 'string' ? __VPSLOG_VERSION__ : null;
+export const APP_BUILD = typeof __VPSLOG_APP_BUILD__ === 'string' ? __VPSLOG_APP_BUILD__ : null;
 
 export function openManifest({ runId, mode, config, producers }) {
   return {
     format: MANIFEST_FORMAT,
     manifest_version: MANIFEST_VERSION,
+    vpslog_version: VPSLOG_VERSION,
+    app_build: APP_BUILD,
     run_id: runId,
     status: 'open',
     mode,

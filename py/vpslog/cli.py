@@ -170,6 +170,22 @@ def _serve(args) -> int:
     return 0
 
 
+def _app(args) -> int:
+    from .backend.app import AppMissing, run_app
+
+    try:
+        run_app(port=args.port, host=args.host, public_url=args.public_url, open_browser=not args.no_browser,
+                insecure_open_api=args.insecure_open_api)
+    except (AppMissing, ValueError) as e:
+        print(f"vpslog app: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"vpslog app: cannot listen on {args.host}:{args.port}: {e.strerror or e} (choose another --port)",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
 def _fetch(args) -> int:
     from .store import fetch
 
@@ -183,8 +199,28 @@ def _fetch(args) -> int:
     return 0
 
 
+def _version() -> str:
+    from . import __version__
+    from .backend.app import installed_build
+
+    build = installed_build()
+    return f"vpslog {__version__} ({f'app build {build}' if build else 'no web app build'})"
+
+
+class _Version(argparse.Action):
+    """--version, worked out only when asked (it reads the installed app build)."""
+
+    def __init__(self, option_strings, dest, **kw) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and the app build, and exit")
+
+    def __call__(self, parser, *_) -> None:
+        print(_version())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="vpslog", description=__doc__)
+    ap.add_argument("--version", action=_Version)
     sub = ap.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verify", help="check a run .bin (and its manifest) record by record")
     v.add_argument("run", help="RUN.bin or s3://BUCKET/runs/<runId> (parts streamed, nothing written)")
@@ -228,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve without VPSLOG_API_TOKEN against a non-local endpoint (anyone may then upload)")
     sv.set_defaults(func=_serve)
 
+    app = sub.add_parser("app", help="the whole app (page, presign API, local S3) on one port, as in production")
+    app.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; a reverse proxy"
+                     " in front serves the public, see docs/production.md)")
+    app.add_argument("--public-url", help="the address browsers use when a reverse proxy is in front,"
+                     " e.g. https://vpslog.example.org (allowed origin, Host, local-S3 presigned URLs)")
+    app.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    app.add_argument("--insecure-open-api", action="store_true",
+                     help="serve without VPSLOG_API_TOKEN against a non-local endpoint (anyone may then upload)")
+    app.set_defaults(func=_app)
+
     fe = sub.add_parser("fetch", help="download a CLOUD run's parts, check them and write RUN.bin + manifest")
     fe.add_argument("url", help="s3://BUCKET/runs/<runId>")
     fe.add_argument("--out", required=True, help="directory to write <runId>.bin and <runId>.manifest.json")
@@ -235,9 +282,35 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# What each command needs beyond the standard library: an extra of py/pyproject.toml, plus
+# the s3 extra for an s3:// address. `vpslog app` runs without its extra (OPFS only) and says so.
+COMMAND_EXTRA = {"verify": "analysis", "simulate": "analysis", "analyze": "analysis", "fetch": "s3",
+                 "serve": "backend", "ls": None, "app": None}
+# The modules those extras install, by import name (tests/py/test_cli_extras.py holds this to pyproject.toml).
+OPTIONAL_MODULES = {"numpy", "polars", "matplotlib", "distributed", "dask", "tqdm", "crc32c", "boto3", "botocore",
+                    "moto", "flask", "flask_cors", "werkzeug"}
+
+
+def needed_extras(args) -> list[str]:
+    extras = [COMMAND_EXTRA[args.command]] if COMMAND_EXTRA[args.command] else []
+    given = [getattr(args, k, None) for k in ("run", "location", "url")]
+    addresses = [a for g in given for a in (g if isinstance(g, list) else [g]) if a]
+    if any(a.startswith("s3://") for a in addresses) and not {"s3", "backend"} & set(extras):
+        extras.append("s3")
+    return extras
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except ModuleNotFoundError as e:
+        missing, extras = (e.name or "").partition(".")[0], needed_extras(args)
+        if missing not in OPTIONAL_MODULES or not extras:
+            raise  # not a missing extra: a bug, with its traceback
+        print(f"vpslog {args.command}: {missing} is not installed; this command needs "
+              f"pip install 'vpslog[{','.join(extras)}]'", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import __version__
 from .record import LAYOUT
 
 FORMAT = "vpslog-run"
@@ -79,6 +80,8 @@ def closed_manifest(*, run_id: str, mode: str, config: dict, source: dict | None
     return {
         "format": FORMAT,
         "manifest_version": max(SUPPORTED_VERSIONS),
+        "vpslog_version": __version__,
+        "app_build": None,  # written by the CLI, not by a build of the web app
         "run_id": run_id,
         "status": status,
         "mode": mode,

@@ -8,6 +8,8 @@
 - ``gateway``: a verifying reverse proxy in front of it (SigV4 over the signed headers, expiry,
   body CRC32C) with fault injection, for tests.
 - ``serve``: ``vpslog serve``, wiring the above.
+- ``app``: ``vpslog app``, the built web app (in the wheel of scripts/build_wheel.py), the API
+  and the local S3 on one origin and one port.
 
 The bucket's layout (keys, part size, run-token header), its client and the readers'
 side live in ``vpslog.store``, which this package imports and which never imports it.

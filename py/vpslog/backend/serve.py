@@ -12,26 +12,27 @@ from . import _http
 from .settings import Settings
 
 OPEN_API_WARNING = """\
-vpslog serve: *** THE API IS OPEN ***: no VPSLOG_API_TOKEN is set, so anyone who can reach
+{command}: *** THE API IS OPEN ***: no VPSLOG_API_TOKEN is set, so anyone who can reach
 this server can create runs and upload to the bucket. Fine on 127.0.0.1 for development;
 set VPSLOG_API_TOKEN for anything else."""
 
 
-def check_exposure(settings: Settings, insecure_open_api: bool) -> None:
+def check_exposure(settings: Settings, insecure_open_api: bool, command: str = "vpslog serve") -> None:
     """Refuse an open API in front of a real bucket; shout about it in local dev."""
     if settings.api_tokens:
         return
     if not settings.endpoint_is_local and not insecure_open_api:
         raise ValueError(f"refusing to serve an open API for {settings.endpoint}: set VPSLOG_API_TOKEN "
                          "(comma-separated tokens allowed), or pass --insecure-open-api if you really mean it")
-    print(OPEN_API_WARNING, file=sys.stderr, flush=True)
+    print(OPEN_API_WARNING.format(command=command), file=sys.stderr, flush=True)
 
 
-def serve(port: int = 8787, gateway_port: int = 0, insecure_open_api: bool = False, ready=print) -> None:
-    settings = Settings.from_env()
-    check_exposure(settings, insecure_open_api)
+def prepare(settings: Settings, insecure_open_api: bool, command: str) -> None:
+    """What a server of the API (``vpslog serve``, ``vpslog app``) does before it listens: refuse or
+    announce an open API, warn about a made-up run secret, send the audit trail to stderr."""
+    check_exposure(settings, insecure_open_api, command)
     if settings.run_secret_generated:
-        print("vpslog serve: VPSLOG_RUN_SECRET is not set: run tokens are signed with a key made now, "
+        print(f"{command}: VPSLOG_RUN_SECRET is not set: run tokens are signed with a key made now, "
               "so a restart invalidates every run token (set it to keep them)", file=sys.stderr, flush=True)
     # the audit trail: one JSON line per API decision, on stderr (stdout carries the ready line)
     audit = logging.getLogger("vpslog.audit")
@@ -41,18 +42,29 @@ def serve(port: int = 8787, gateway_port: int = 0, insecure_open_api: bool = Fal
     audit.setLevel(logging.INFO)
     audit.propagate = False
 
+
+def local_s3(settings: Settings):
+    """A local S3 (moto, in memory) holding the bucket, and the handler class of the verifying
+    gateway in front of it: (gateway handler, moto's URL)."""
+    from .gateway import Faults, make_handler as gateway_handler
+    from .local_s3 import create_bucket, start_moto
+
+    _, moto_url = start_moto()
+    create_bucket(settings, moto_url)
+    handler = gateway_handler(("127.0.0.1", int(moto_url.rsplit(":", 1)[1])),
+                              {settings.access_key_id: settings.secret_access_key}, Faults(), settings.allowed_origins)
+    return handler, moto_url
+
+
+def serve(port: int = 8787, gateway_port: int = 0, insecure_open_api: bool = False, ready=print) -> None:
+    settings = Settings.from_env()
+    prepare(settings, insecure_open_api, "vpslog serve")
+
     info = {"bucket": settings.bucket, "allowed_origins": list(settings.allowed_origins), "auth": bool(settings.api_tokens)}
     direct = None
     if settings.endpoint is None:
-        from .gateway import Faults, make_handler as gateway_handler
-        from .local_s3 import create_bucket, start_moto
-
-        _, moto_url = start_moto()
-        create_bucket(settings, moto_url)
-        faults = Faults()
-        gw = _http.start(gateway_handler(("127.0.0.1", int(moto_url.rsplit(":", 1)[1])),
-                                         {settings.access_key_id: settings.secret_access_key}, faults,
-                                         settings.allowed_origins), gateway_port)
+        gateway, moto_url = local_s3(settings)
+        gw = _http.start(gateway, gateway_port)
         endpoint, direct = f"http://127.0.0.1:{gw.server_address[1]}", moto_url
         info.update(s3_endpoint=endpoint, upstream=moto_url, local=True)
     else:
