@@ -33,19 +33,11 @@ def start_run(page, wait=True, **form):
     return wait_closed(page, before) if wait else before
 
 
-def wait_for(page, predicate, awaited, arg=None, timeout_ms=60_000):
-    """``page.wait_for_function`` whose timeout says what was awaited (Playwright's only says how long)."""
-    try:
-        return page.wait_for_function(predicate, arg=arg, timeout=timeout_ms)
-    except PlaywrightTimeout as e:
-        raise AssertionError(f"waited {timeout_ms / 1000:g} s for {awaited}") from e
-
-
 def wait_closed(page, before, timeout_ms=60_000):
     """Wait until a run other than ``before`` shows its result; its data attributes."""
-    wait_for(page, "prev => { const el = document.querySelector('#run-result');"
-             " return !el.hidden && el.dataset.runId && el.dataset.runId !== prev; }",
-             f"a run to close and show its result (the last one shown: {before})", arg=before, timeout_ms=timeout_ms)
+    harness.wait_for(page, "prev => { const el = document.querySelector('#run-result');"
+                     " return !el.hidden && el.dataset.runId && el.dataset.runId !== prev; }", timeout_ms / 1000,
+                     f"a run to close and show its result (the last one shown: {before})", arg=before)
     return page.eval_on_selector("#run-result", "el => ({...el.dataset})")
 
 

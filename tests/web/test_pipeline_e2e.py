@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from pageflow import (BOOT_TIMEOUT_MS, download_run, fill_run, start_run, time_next_run, verify_cli, wait_closed,
-                      wait_for)
+                      wait_until)
 
 pytestmark = pytest.mark.browser
 PROBE = (Path(__file__).parent / "probes.js").read_text()
@@ -171,7 +171,7 @@ def test_start_uses_the_run_prepared_while_idle_and_never_a_stale_one(page, app_
     fill_run(page, duration_s=1, **form)
     runs = []
     for seed in (5, 6):  # 5: as the page prepared it; 6: typed just before Start, so not yet prepared
-        ready = wait_for(page, PREPARED, f"the page to prepare {form} ahead", arg=form).json_value()
+        ready = wait_until(page, PREPARED, form, what=f"the page to prepare {form} ahead", timeout_ms=60_000)
         page.evaluate(KEY_AT_START)
         page.fill("input[name=seed]", str(seed))
         before = page.get_attribute("#run-result", "data-run-id")

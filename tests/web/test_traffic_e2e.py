@@ -6,8 +6,8 @@ import json
 
 import jsonschema
 import pytest
-from pageflow import (assert_same_events, download_run, fill_run, start_run, time_next_run, verify_cli, wait_closed,
-                      wait_for)
+from harness import wait_for
+from pageflow import assert_same_events, download_run, fill_run, start_run, time_next_run, verify_cli, wait_closed
 
 from vpslog import record
 from vpslog.manifest import schema
@@ -52,8 +52,8 @@ def test_a_real_time_traffic_run_follows_the_clock(page, app_url, tmp_path):
     page.click("#start")
     # records reach the logger while the run goes on, not all at its end (the first after ~2 s:
     # the first departure, then a second's wait for a partial buffer)
-    wait_for(page, "() => window.vpslog.stats?.state === 'logging' && window.vpslog.stats.records > 0",
-             "records to reach the logger while the run goes on", timeout_ms=20_000)
+    wait_for(page, "() => window.vpslog.stats?.state === 'logging' && window.vpslog.stats.records > 0", 20,
+             "records to reach the logger while the run goes on")
     mid = page.evaluate("window.vpslog.stats.records")
     r = wait_closed(page, before)
     bin_path, manifest = download_run(page, r["runId"], tmp_path)

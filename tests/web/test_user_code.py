@@ -10,8 +10,8 @@ import shutil
 import zipfile
 
 import pytest
-from harness import REPO
-from pageflow import assert_same_events, download_run, start_run, wait_closed, wait_for
+from harness import REPO, wait_for
+from pageflow import assert_same_events, download_run, start_run, wait_closed
 
 pytestmark = pytest.mark.browser
 EXAMPLES = REPO / "examples"
@@ -42,7 +42,7 @@ def choose_user_code(page, path=None, entry=None, expect="source "):
         page.fill("#code-entry", entry)
     if path is not None:
         page.set_input_files("#code-file", str(path))
-    wait_for(page, "t => document.querySelector('#code-status').textContent.includes(t)",
+    wait_for(page, "t => document.querySelector('#code-status').textContent.includes(t)", 60,
              f"the code status to say {expect!r}", arg=expect)
     return status_text(page)
 
@@ -281,7 +281,7 @@ def test_stop_interrupts_a_step_that_never_yields(page, tmp_path):
     before = start_run(page, source=None, workers=2, wait=False)
     # Stop once both sims have logged their 3 records and are inside the endless step,
     # which only SIGINT can end (a Stop before that may interrupt a sim short of its records)
-    wait_for(page, "window.runaways.size === 2", "both sims to enter their endless step", timeout_ms=30_000)
+    wait_for(page, "() => window.runaways.size === 2", 30, "both sims to enter their endless step")
     page.click("#stop")
     r = wait_closed(page, before, timeout_ms=20_000)
     assert r["status"] == "closed" and int(r["produced"]) == int(r["logged"]) == 6
@@ -295,7 +295,7 @@ def test_code_restored_on_load_leaves_the_chosen_builtin_source_alone(page):
     page.select_option("select[name=source]", "traffic")
     page.reload()
     page.wait_for_selector("#start:not([disabled])", timeout=90_000)
-    wait_for(page, "document.querySelector('#code-status').textContent.includes('source ring-road')",
+    wait_for(page, "() => document.querySelector('#code-status').textContent.includes('source ring-road')", 60,
              "the saved ring_road.py to be installed again after the reload")
     assert page.input_value("select[name=source]") == "traffic"
     assert page.is_visible("#params") and page.inner_text("#params-legend").startswith("Parameters of traffic")
