@@ -175,6 +175,7 @@ export class SourcePanel {
       const d = await this.pipeline.declare(spec);
       if (choice !== this.choice) return;
       await saveMeta({ file: code.file, entry: spec });
+      if (choice !== this.choice) return; // a newer choice came while this one was saved
       this.declared = { code, spec, declaration: d };
       this.codeProblem = null;
       if (this.select.value === USER) {
@@ -298,15 +299,28 @@ async function writeFile(dir, name, data) {
   await w.close();
 }
 
-async function saveCode(file, bytes, entry) {
-  const dir = await codeDir();
-  for await (const name of dir.keys()) await dir.removeEntry(name);
-  await writeFile(dir, file, bytes);
-  await saveMeta({ file, entry });
+// Saves to code/ one after another: emptying it for a new file while another save
+// still writes there would meet that write's swap file (listed, then locked or gone).
+let saving = Promise.resolve();
+function inTurn(save) {
+  const done = saving.then(save);
+  saving = done.catch(() => {});
+  return done;
 }
 
-async function saveMeta(meta) {
-  await writeFile(await codeDir(), CODE_META, JSON.stringify(meta));
+const writeMeta = async (meta) => writeFile(await codeDir(), CODE_META, JSON.stringify(meta));
+
+function saveCode(file, bytes, entry) {
+  return inTurn(async () => {
+    const dir = await codeDir();
+    for await (const name of dir.keys()) await dir.removeEntry(name);
+    await writeFile(dir, file, bytes);
+    await writeMeta({ file, entry });
+  });
+}
+
+function saveMeta(meta) {
+  return inTurn(() => writeMeta(meta));
 }
 
 async function loadCode() {

@@ -175,6 +175,52 @@ def test_an_exception_in_the_model_closes_the_run_with_its_traceback(page, tmp_p
         assert 'line 11, in run' in p["error"] and "RuntimeError: sensor 3 went dark" in p["error"]
 
 
+# A slow disk: each file the page opens for writing stays open until the test lets it close.
+HOLD_PAGE_WRITES = """() => {
+  const proto = FileSystemFileHandle.prototype;
+  const create = proto.createWritable;
+  let open;
+  const gate = new Promise((r) => { open = r; });
+  window.heldWrites = { open: 0, release: () => { proto.createWritable = create; open(); } };
+  proto.createWritable = async function (...args) {
+    const w = await create.apply(this, args);
+    window.heldWrites.open++;
+    const close = w.close.bind(w);
+    w.close = () => gate.then(close);
+    return w;
+  };
+}"""
+
+
+SAVED_CHOICE = """async () => {
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('code');
+  return JSON.parse(await (await (await dir.getFileHandle('current.json')).getFile()).text());
+}"""
+
+
+def test_code_chosen_while_the_last_choice_is_being_saved_is_saved_after_it(page, tmp_path):
+    """The page keeps the chosen code in OPFS (code/). A file chosen while the last
+    choice (here a new entry point) is still being saved must wait for that save, or
+    emptying the folder meets its swap file (listed, then locked or gone); and the
+    late save must not bring the last choice back."""
+    choose_user_code(page, EXAMPLES / "ring_road.py", entry="")
+    (tmp_path / "fails.py").write_text(FAILS)
+    page.evaluate(HOLD_PAGE_WRITES)
+    try:
+        page.fill("#code-entry", "ring_road:RingRoad")
+        page.dispatch_event("#code-entry", "change")  # declared, then saved
+        wait_for(page, "() => window.heldWrites.open > 0", 30, "the new entry point's save to open its file")
+        page.fill("#code-entry", "fails:Fails")
+        page.set_input_files("#code-file", str(tmp_path / "fails.py"))
+    finally:
+        page.evaluate("window.heldWrites.release()")
+    wait_for(page, "() => { const el = document.querySelector('#code-status');"
+             " return el.textContent.includes('source ') || el.classList.contains('error'); }", 60,
+             "fails.py to be installed or refused")
+    assert "source Fails" in status_text(page), status_text(page)
+    assert page.evaluate(SAVED_CHOICE) == {"file": "fails.py", "entry": "fails:Fails"}
+
+
 FAR_AHEAD = """import vpslog
 
 class FarAhead(vpslog.Source):
