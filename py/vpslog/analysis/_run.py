@@ -38,6 +38,13 @@ class EdgeFacts:
         t0[self.ids], cap[self.ids], known[self.ids] = self.t0, self.cap, True
         return t0, cap, known
 
+    def capacity_classes(self):
+        """(the distinct capacities, each edge id's index among them): few, so V/C groups by integers."""
+        caps, classes = np.unique(self.cap, return_inverse=True)
+        by_id = np.zeros(1 << 16, np.int64)
+        by_id[self.ids] = classes
+        return caps, by_id
+
 
 @dataclass(frozen=True)
 class Options:
@@ -102,11 +109,9 @@ def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -
             missing = int(part.edge[~known[part.edge]][0])
             raise AnalysisError(f"edge id {missing} is logged but not in the manifest's edge table (source.network.edges)")
         trav = with_edge_facts(trav, t0, cap)
-        # (V/C, n, sum log T/t0, sum log^2) per distinct V/C: all the fit needs, summed in a fixed order
-        x, inverse = np.unique(trav["vc"].to_numpy(), return_inverse=True)
-        log_ratio = np.log(trav["tt_ratio"].to_numpy())
-        groups = (x, np.bincount(inverse, minlength=len(x)).astype(np.float64),
-                  np.bincount(inverse, log_ratio, len(x)), np.bincount(inverse, log_ratio * log_ratio, len(x)))
+        caps, cap_class = facts.capacity_classes()
+        groups = fit_sums(trav["volume"].to_numpy(), caps, cap_class[trav["edge"].to_numpy()],
+                          np.log(trav["tt_ratio"].to_numpy()))
         if opts.outputs:  # the training set is an output only: do not hold it otherwise
             training = trav.select(pl.col("vc", "tt_ratio").cast(pl.Float32), "edge")
     return {
@@ -155,6 +160,27 @@ def _ordered(pool, fn, items, window: int):
 def in_order(groups: list[list[tuple[int, dict]]]) -> list[dict]:
     """The partials of a run's group tasks, by partition: every path merges in the same order."""
     return [q for _, q in sorted((kq for g in groups for kq in g), key=lambda kq: kq[0])]
+
+
+def fit_sums(volume: np.ndarray, caps: np.ndarray, cap_class: np.ndarray, log_ratio: np.ndarray) -> tuple:
+    """(V/C, n, sum log T/t0, sum log^2) per distinct (V, C) pair: all the fit needs, summed in a
+    fixed order (equal V/C of different pairs merge in ``merge_groups``). One bincount over a
+    dense integer key: a np.unique of the V/C floats (a sort) took a third of the analysis."""
+    if not len(volume):
+        return np.empty(0), np.empty(0), np.empty(0), np.empty(0)
+    v0 = int(volume.min())
+    key = (volume - v0).astype(np.int64) * len(caps) + cap_class
+    size = (int(volume.max()) - v0 + 1) * len(caps)
+    if size <= 4 * len(key) + (1 << 16):
+        present = np.flatnonzero(np.bincount(key, minlength=size))
+        slot = np.zeros(size, np.int64)
+        slot[present] = np.arange(len(present))
+        inverse = slot[key]
+    else:  # sparse keys (odd logs): sort them instead
+        present, inverse = np.unique(key, return_inverse=True)
+    x = (present // len(caps) + v0) / caps[present % len(caps)]  # V / C, as the traversals' vc
+    return (x, np.bincount(inverse, minlength=len(x)).astype(np.float64),
+            np.bincount(inverse, log_ratio, len(x)), np.bincount(inverse, log_ratio * log_ratio, len(x)))
 
 
 def merge_groups(groups: list) -> tuple | None:

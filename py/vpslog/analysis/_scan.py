@@ -17,6 +17,7 @@ and the polars group-bys stay in cache), and a 1 GB run still has only ~50.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import threading
 import weakref
@@ -68,25 +69,25 @@ def split(raw: bytes, start: int, k_total: int, group: tuple[int, int] = (0, 1))
     """A block of raw records (starting at record ``start``), checked and split into the pieces
     of ``group``'s partitions (see ``group_partitions``); the other records are dropped."""
     chunk = np.frombuffer(raw, dtype=numpy_dtype(), count=len(raw) // RECORD_SIZE)
-    g, n_groups = group
-    _check(chunk["status"], chunk["pad"], start)  # every record, whichever are kept: the same error on every path
-    if n_groups > 1:
-        chunk = chunk[_in_group(k_total, g, n_groups)[chunk["edge_id"]]]
     # columns first: gathers of 10-byte strided fields cost ~4x those of contiguous ones
     cols = [np.ascontiguousarray(chunk[c]) for c in COLUMNS]
+    _check(cols[3], chunk["pad"], start)  # every record, whichever are kept: the same error on every path
     n_parts = len(group_partitions(k_total, group))
-    if n_parts == 1:
+    if k_total == 1:
         return [_tracked(Partition(*cols))]
-    pid = (cols[2] % k_total // n_groups).astype(np.uint16)  # k = g + j G -> j
+    pid = _piece_of_edge(k_total, *group)[cols[2]]  # a lookup costs a quarter of the modulo
     order = np.argsort(pid, kind="stable")  # radix sort; keeps log order within a partition
-    bounds = np.r_[0, np.cumsum(np.bincount(pid, minlength=n_parts))]
-    cols = [col[order] for col in cols]
+    bounds = np.r_[0, np.cumsum(np.bincount(pid, minlength=n_parts + 1))]
+    cols = [col[order[:bounds[n_parts]]] for col in cols]  # the other groups' records last, dropped
     return [_tracked(Partition(*(col[bounds[j]:bounds[j + 1]] for col in cols))) for j in range(n_parts)]
 
 
-def _in_group(k_total: int, g: int, n_groups: int) -> np.ndarray:
-    """By edge id: whether its partition (edge % K) belongs to group g."""
-    return np.arange(1 << 16) % k_total % n_groups == g
+@functools.lru_cache(maxsize=8)
+def _piece_of_edge(k_total: int, g: int, n_groups: int) -> np.ndarray:
+    """By edge id: the index of its partition (edge % K) among group g's, or the group's
+    partition count for another group's edge."""
+    k = np.arange(1 << 16) % k_total
+    return np.where(k % n_groups == g, k // n_groups, len(range(g, k_total, n_groups))).astype(np.uint16)
 
 
 _pieces_lock = threading.Lock()
