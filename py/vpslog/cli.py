@@ -63,13 +63,13 @@ def _simulate(args) -> int:
 
 def _analyze(args) -> int:
     from .analysis import AnalysisError, analyze, analyze_runs
-    from .analysis._engine import close_client, open_client
-    from .runs import is_run_address, resolve
+    from .analysis._engine import close_client, open_client, where
+    from .runs import is_run_address
 
     try:
         one = len(args.run) == 1 and is_run_address(args.run[0])
-        client = open_client(args.scheduler, args.workers,
-                             lambda: sum(_planned_records(r) for loc in args.run for r in resolve(loc, args.manifest)))
+        client = open_client(args.scheduler, args.workers)
+        print(f"vpslog analyze: {where(client)}", file=sys.stderr)
     except (AnalysisError, ValueError, OSError) as e:
         print(f"vpslog analyze: {e}", file=sys.stderr)
         return 1
@@ -84,14 +84,6 @@ def _analyze(args) -> int:
     finally:
         if client is not None:
             close_client(client)
-
-
-def _planned_records(run) -> int:
-    """Records a run's manifest announces (0 if unreadable: analysis reports that run later)."""
-    try:
-        return run.manifest()["records"]
-    except Exception:  # noqa: BLE001
-        return 0
 
 
 def _fit_line(r: dict) -> str:
@@ -247,9 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--interval-s", type=float, default=300, dest="interval_s", help="interval table bin (default 300 s)")
     an.add_argument("--json", action="store_true", help="print one JSON object")
     an.add_argument("--scheduler", help="run on this Dask cluster, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS,"
-                    " else an embedded LocalCluster, or this process for small inputs)")
-    an.add_argument("--workers", type=int, help="embedded LocalCluster worker processes (default: the cores;"
-                    " 1 = analyse in this process)")
+                    " else this process)")
+    an.add_argument("--workers", type=int, help="N > 1: an embedded Dask LocalCluster of N worker processes"
+                    " (default: this process, the fastest and leanest on one machine)")
     an.set_defaults(func=_analyze)
 
     ls = sub.add_parser("ls", help="the run catalogue of a directory or an s3:// bucket/prefix (reads manifests only)")

@@ -63,6 +63,16 @@ def test_cli_run_verifies_and_its_manifest_matches_the_schema(default_run):
     assert vehicles == [[0, 10_000], [10_000, 20_000]]
 
 
+def test_default_path_is_this_process_and_workers_ask_for_a_cluster(default_run, monkeypatch):
+    bin_path, _ = default_run
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    default, cluster = cli("analyze", bin_path, "--json"), cli("analyze", bin_path, "--json", "--workers", "2")
+    assert default.returncode == 0 and cluster.returncode == 0, default.stderr + cluster.stderr
+    assert "vpslog analyze: in this process" in default.stderr.splitlines()
+    assert "vpslog analyze: on an embedded Dask LocalCluster of 2 workers" in cluster.stderr.splitlines()
+    assert json.loads(default.stdout) == json.loads(cluster.stdout)
+
+
 def test_outputs_are_readable_by_others(tmp_path, default_run):
     bin_path, _ = default_run
     r = analyze(bin_path, out_dir=tmp_path, interval_s=600)

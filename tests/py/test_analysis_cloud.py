@@ -153,3 +153,22 @@ def test_in_process_and_dask_agree_on_many_local_runs(sim, cluster, tmp_path, mo
     assert on_dask["skipped"] == [{"location": str(tmp_path / "nothing.bin"), "error": f"{tmp_path / 'nothing.bin'}: no such file"}]
     same_result(alone["runs"][0], on_dask["runs"][0])
     assert alone["pooled"] == on_dask["pooled"]
+
+
+def test_dask_workers_hold_a_few_blocks_of_pieces_however_many_blocks(sim, cluster, monkeypatch):
+    """The memory bound on Dask: a large run's pieces wait in files, never all in memory at once
+    (this run is small, so the plan is told to spill, and has ~19 blocks of 4 pieces each)."""
+    import vpslog.analysis._scan as scan
+    import vpslog.runs as runs
+
+    monkeypatch.setattr(runs, "BLOCK_RECORDS", 25_000)
+    monkeypatch.setattr(scan, "SPILL_ABOVE_RECORDS", 0)
+    bin_path, manifest = sim
+    blocks, k_total = -(-manifest["records"] // 25_000), scan.partition_count(manifest["records"])
+    alone = analyze(bin_path)
+    cluster.run(scan.peak_pieces, True)
+    on_dask = analyze(bin_path, client=cluster)
+    peaks = cluster.run(scan.peak_pieces)
+    same_result(alone, on_dask)
+    # each worker's group keeps k_total / 2 pieces per block; holding a run's pieces would keep them all
+    assert blocks >= 15 and k_total == 4 and 0 < max(peaks.values()) <= 2 * k_total // 2, peaks

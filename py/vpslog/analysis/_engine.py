@@ -2,11 +2,13 @@
 
 In-process, each run's blocks are split (into spill files for a large run) and
 its partitions analysed a few at a time on a thread per core (bounded memory).
-On Dask, every run's blocks become split tasks and every (run, partition) an
-analysis task on the workers, which read the blocks themselves (local files, or
-S3/R2 parts with their own environment's credentials); a run of one partition is
-a single task; the client only plans and merges. Both paths run the same
-functions on identical partitions and merge in the same order, so their results
+On Dask, a run's partitions are dealt into one group per worker thread, each a
+task that reads every block itself (local files, or S3/R2 parts with its own
+environment's credentials), keeps its group's edges and analyses them like the
+in-process path on one thread: memory per worker is bounded whatever the run's
+size, at the price of every group reading the whole run (a local file comes from
+the page cache). The client only plans and merges. Every path runs the same
+functions on identical partitions and merges in the same order, so their results
 are identical.
 """
 
@@ -14,26 +16,31 @@ from __future__ import annotations
 
 import os
 
-from ._run import analyze_partition, fit_task, partition_task, piece_task, plan, reduce, run_task, split_block
-from . import _scan
+from ._run import analyze_group, fit_task, in_order, plan, reduce
+from ._scan import group_partitions
 
-IN_PROCESS_RECORDS = 8 << 20  # below this a cluster's start-up (~1.2 s) costs more than it saves
-
-
-def open_client(scheduler: str | None, workers: int | None, records):
-    """A Dask client, or None for the in-process path.
+def open_client(scheduler: str | None, workers: int | None):
+    """A Dask client, or None for the in-process path (the default: on one machine it is both
+    faster and leaner than an embedded cluster, see docs/cli.md).
 
     ``scheduler`` (or DASK_SCHEDULER_ADDRESS) joins an existing cluster; otherwise
-    ``workers`` > 1 (default: the machine's cores, if the input is large enough)
-    starts an embedded LocalCluster of worker processes. ``records()``: the input's size, asked only if needed."""
+    ``workers`` > 1 starts an embedded LocalCluster of that many worker processes."""
     address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     if address:
         from distributed import Client
 
         return Client(address)
-    if workers is None:
-        workers = (os.cpu_count() or 1) if records() >= IN_PROCESS_RECORDS else 1
-    return local_client(workers) if workers > 1 else None
+    return local_client(workers) if workers is not None and workers > 1 else None
+
+
+def where(client) -> str:
+    """Which path analyses: said on stderr by the CLI."""
+    if client is None:
+        return "in this process"
+    workers = len(client.scheduler_info()["workers"])
+    if client.cluster is not None:
+        return f"on an embedded Dask LocalCluster of {workers} workers"
+    return f"on the Dask scheduler at {client.scheduler.address} ({workers} workers)"
 
 
 def local_client(workers: int):
@@ -74,61 +81,37 @@ def run(runs, opts, client, out_dir_of, progress) -> list:
     return [outcomes[i] for i in range(len(runs))]
 
 
-def _ordered(pool, fn, items, window: int):
-    """``map(fn, items)`` on the pool, in order, with at most ``window`` calls in flight
-    (memory stays at a few blocks or partitions)."""
-    from collections import deque
-
-    pending = deque()
-    for item in items:
-        pending.append(pool.submit(fn, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
 def _in_process(plans, opts, client, out_dir_of, progress, outcomes) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    # numpy's sorts and gathers and polars release the GIL: one thread per core overlaps them
-    threads = min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(threads) as pool:
-        for i, p in plans.items():
-            partials = []
-            try:
-                blocks = _ordered(pool, lambda b: split_block(p.run, b, p.k_total), p.blocks, threads)
-                parts = _scan.spilled(blocks, p.k_total, p.manifest["records"] <= _scan.SPILL_ABOVE_RECORDS)
-                for partial in _ordered(pool, lambda part: analyze_partition(part, p.facts, opts), parts, threads):
-                    partials.append(partial)
-                    progress.update()
-                outcomes[i] = reduce(p, partials, out_dir_of(i, p))
-            except Exception as e:  # noqa: BLE001
-                outcomes[i] = e
-                progress.update(p.k_total - len(partials))
+    for i, p in plans.items():
+        before = progress.n
+        try:
+            partials = analyze_group(p.run, p.blocks, p.k_total, (0, 1), p.facts, opts, p.spill,
+                                     min(4, os.cpu_count() or 1), progress.update)
+            outcomes[i] = reduce(p, in_order([partials]), out_dir_of(i, p))
+        except Exception as e:  # noqa: BLE001 - any failure of one run is that run's outcome
+            outcomes[i] = e
+            progress.update(p.k_total - (progress.n - before))
 
 
 def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
     from distributed import as_completed
 
-    owner, pending = {}, {}
+    # one group of partitions per worker thread: each task reads every block and keeps its own
+    # edges, so no piece waits on the cluster; a run of one partition (a sweep) is one task
+    threads = max(1, sum(client.nthreads().values()))
+    owner, pending, size = {}, {}, {}
     for i, p in plans.items():
-        if p.k_total == 1:
-            pending[i] = [client.submit(run_task, p.run, p.blocks, p.facts, opts, pure=False)]
-        else:
-            splits = [client.submit(split_block, p.run, b, p.k_total, pure=False) for b in p.blocks]
-            pieces = [[client.submit(piece_task, s, k, pure=False) for s in splits] for k in range(p.k_total)]
-            pending[i] = [client.submit(partition_task, p.facts, opts, *pieces[k], pure=False)
-                          for k in range(p.k_total)]
-            del splits, pieces  # the partition tasks hold what they need
+        n_groups = min(threads, p.k_total)
+        pending[i] = [client.submit(analyze_group, p.run, p.blocks, p.k_total, (g, n_groups), p.facts, opts, p.spill,
+                                    pure=False) for g in range(n_groups)]
         owner.update({f.key: i for f in pending[i]})
-    # a run's fit follows its last partition on the cluster; the client only merges and writes
+        size.update({f.key: len(group_partitions(p.k_total, (g, n_groups))) for g, f in enumerate(pending[i])})
+    # a run's fit follows its last group on the cluster; the client only merges and writes
     done, fits = {i: 0 for i in pending}, set()
     tasks = as_completed([f for fs in pending.values() for f in fs])
     for f in tasks:
         i = owner[f.key]
-        if f.key not in fits:
-            progress.update()
+        progress.update(size.get(f.key, 0))  # a fit is not a partition
         if i in outcomes:
             continue
         if f.status != "finished":
@@ -137,7 +120,7 @@ def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
             continue
         if f.key in fits:
             try:
-                partials = [q for qs in client.gather(pending[i]) for q in qs]
+                partials = in_order(client.gather(pending[i]))
                 outcomes[i] = reduce(plans[i], partials, out_dir_of(i, plans[i]), known_fit=f.result())
             except Exception as e:  # noqa: BLE001
                 outcomes[i] = e

@@ -1,7 +1,7 @@
 """One run's analysis in three steps that any executor can schedule:
 ``plan`` (client: manifest, edge table, blocks, partition count),
-``split_block`` + ``analyze_partition`` (anywhere: pure functions of picklable
-inputs), ``reduce`` (client: merge the partitions' partial results in order)."""
+``analyze_group`` (anywhere: a pure function of picklable inputs that reads the
+blocks itself), ``reduce`` (client: merge the partitions' partial results in order)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import polars as pl
 from ..runs import source_facts
 from . import _outputs
 from ._fit import fit_bpr
-from ._scan import AnalysisError, Partition, partition_count, split
+from . import _scan
+from ._scan import AnalysisError, Partition, partition_count
 from ._traversals import traversals, with_edge_facts, with_travel_times
 
 NO_EDGE_TABLE = ("no BPR fit: the manifest has no edge table (source.network.edges), so free-flow times (t0)"
@@ -37,6 +38,13 @@ class EdgeFacts:
         t0[self.ids], cap[self.ids], known[self.ids] = self.t0, self.cap, True
         return t0, cap, known
 
+    def capacity_classes(self):
+        """(the distinct capacities, each edge id's index among them): few, so V/C groups by integers."""
+        caps, classes = np.unique(self.cap, return_inverse=True)
+        by_id = np.zeros(1 << 16, np.int64)
+        by_id[self.ids] = classes
+        return caps, by_id
+
 
 @dataclass(frozen=True)
 class Options:
@@ -52,6 +60,7 @@ class Plan:
     facts: EdgeFacts | None
     blocks: list = field(default_factory=list)
     k_total: int = 1
+    spill: bool = False  # the split pieces wait in temporary files, not in memory (a large run)
 
 
 def _edge_table(manifest: dict) -> pl.DataFrame | None:
@@ -84,11 +93,8 @@ def plan(run) -> Plan:
     facts = None if edges is None else EdgeFacts(
         edges["edge_id"].cast(pl.UInt16).to_numpy(), edges["free_flow_s"].cast(pl.Float64).to_numpy(),
         edges["capacity"].cast(pl.Float64).to_numpy())
-    return Plan(run, manifest, edges, facts, run.blocks(manifest), partition_count(manifest["records"]))
-
-
-def split_block(run, block, k_total: int) -> list[Partition]:
-    return split(run.read(block), block[0], k_total)
+    return Plan(run, manifest, edges, facts, run.blocks(manifest), partition_count(manifest["records"]),
+                manifest["records"] > _scan.SPILL_ABOVE_RECORDS)
 
 
 def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -> dict:
@@ -103,11 +109,9 @@ def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -
             missing = int(part.edge[~known[part.edge]][0])
             raise AnalysisError(f"edge id {missing} is logged but not in the manifest's edge table (source.network.edges)")
         trav = with_edge_facts(trav, t0, cap)
-        # (V/C, n, sum log T/t0, sum log^2) per distinct V/C: all the fit needs, summed in a fixed order
-        x, inverse = np.unique(trav["vc"].to_numpy(), return_inverse=True)
-        log_ratio = np.log(trav["tt_ratio"].to_numpy())
-        groups = (x, np.bincount(inverse, minlength=len(x)).astype(np.float64),
-                  np.bincount(inverse, log_ratio, len(x)), np.bincount(inverse, log_ratio * log_ratio, len(x)))
+        caps, cap_class = facts.capacity_classes()
+        groups = fit_sums(trav["volume"].to_numpy(), caps, cap_class[trav["edge"].to_numpy()],
+                          np.log(trav["tt_ratio"].to_numpy()))
         if opts.outputs:  # the training set is an output only: do not hold it otherwise
             training = trav.select(pl.col("vc", "tt_ratio").cast(pl.Float32), "edge")
     return {
@@ -119,21 +123,64 @@ def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -
     }
 
 
-def piece_task(pieces: list[Partition], k: int) -> Partition:
-    """A Dask task: partition k's piece of a split block, as its own arrays. A view would keep
-    the whole block alive (and so every run's data) until the last partition is done."""
-    return Partition(*(np.array(getattr(pieces[k], f)) for f in Partition.__dataclass_fields__))
+def analyze_group(run, blocks: list, k_total: int, group: tuple[int, int], facts, opts: Options,
+                  spill: bool, threads: int = 1, done=lambda: None) -> list[tuple[int, dict]]:
+    """Partitions of ``group`` (see ``_scan.group_partitions``) of a run, read, split and analysed
+    here: [(k, partial)]. The whole run in this process is group (0, 1) on a thread per core; on
+    Dask each task is one group on one thread. Memory stays at a few blocks and partitions:
+    the pieces wait in temporary files if ``spill``, else (a small run) in memory."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ks = _scan.group_partitions(k_total, group)
+    out = []
+    # numpy's sorts and gathers and polars release the GIL: one thread per core overlaps them
+    with ThreadPoolExecutor(threads) as pool:
+        pieces = _ordered(pool, lambda b: _scan.split(run.read(b), b[0], k_total, group), blocks, threads)
+        parts = _scan.spilled(pieces, len(ks), not spill)
+        for k, partial in zip(ks, _ordered(pool, lambda part: analyze_partition(part, facts, opts), parts, threads)):
+            out.append((k, partial))
+            done()
+    return out
 
 
-def partition_task(facts, opts: Options, *pieces: Partition) -> list[dict]:
-    """A Dask task: one partition from its pieces (in block order), analysed."""
-    return [analyze_partition(Partition.concat(list(pieces)), facts, opts)]
+def _ordered(pool, fn, items, window: int):
+    """``map(fn, items)`` on the pool, in order, with at most ``window`` calls in flight
+    (memory stays at a few blocks or partitions)."""
+    from collections import deque
+
+    pending = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
-def run_task(run, blocks: list, facts, opts: Options) -> list[dict]:
-    """A Dask task: the one partition of a small run, read and analysed where it runs. Split
-    and piece tasks would only move its blocks between workers (a sweep is many small runs)."""
-    return [analyze_partition(Partition.concat([split_block(run, b, 1)[0] for b in blocks]), facts, opts)]
+def in_order(groups: list[list[tuple[int, dict]]]) -> list[dict]:
+    """The partials of a run's group tasks, by partition: every path merges in the same order."""
+    return [q for _, q in sorted((kq for g in groups for kq in g), key=lambda kq: kq[0])]
+
+
+def fit_sums(volume: np.ndarray, caps: np.ndarray, cap_class: np.ndarray, log_ratio: np.ndarray) -> tuple:
+    """(V/C, n, sum log T/t0, sum log^2) per distinct (V, C) pair: all the fit needs, summed in a
+    fixed order (equal V/C of different pairs merge in ``merge_groups``). One bincount over a
+    dense integer key: a np.unique of the V/C floats (a sort) took a third of the analysis."""
+    if not len(volume):
+        return np.empty(0), np.empty(0), np.empty(0), np.empty(0)
+    v0 = int(volume.min())
+    key = (volume - v0).astype(np.int64) * len(caps) + cap_class
+    size = (int(volume.max()) - v0 + 1) * len(caps)
+    if size <= 4 * len(key) + (1 << 16):
+        present = np.flatnonzero(np.bincount(key, minlength=size))
+        slot = np.zeros(size, np.int64)
+        slot[present] = np.arange(len(present))
+        inverse = slot[key]
+    else:  # sparse keys (odd logs): sort them instead
+        present, inverse = np.unique(key, return_inverse=True)
+    x = (present // len(caps) + v0) / caps[present % len(caps)]  # V / C, as the traversals' vc
+    return (x, np.bincount(inverse, minlength=len(x)).astype(np.float64),
+            np.bincount(inverse, log_ratio, len(x)), np.bincount(inverse, log_ratio * log_ratio, len(x)))
 
 
 def merge_groups(groups: list) -> tuple | None:
@@ -160,9 +207,9 @@ def fitted(partials: list[dict]) -> tuple:
         raise AnalysisError(str(e)) from None
 
 
-def fit_task(*partial_lists: list[dict]) -> tuple:
-    """A Dask task: ``fitted`` over the lists returned by a run's partition or run tasks."""
-    return fitted([q for qs in partial_lists for q in qs])
+def fit_task(*groups: list[tuple[int, dict]]) -> tuple:
+    """A Dask task: ``fitted`` over what a run's group tasks returned."""
+    return fitted(in_order(list(groups)))
 
 
 def fit_fields(fit) -> dict:

@@ -3,12 +3,13 @@
 Everything the analysis needs about an edge (occupancy, pairing) lives in that
 edge's own records, so a run is split, block by block in log order, into K
 partitions by ``edge_id % K`` (a stable split: each partition keeps log order).
-Partitions are then analysed independently: one after another in this process
-(the split pieces of a large run wait in temporary column files, so memory is
-about one block plus one partition; a smaller run's wait in memory), or as Dask
-tasks (the pieces wait in the workers' memory).
-Both paths concatenate a partition's pieces in block order, so they analyse
-identical partitions.
+Partitions are then analysed independently, one after another (the split
+pieces of a large run wait in temporary column files, so memory is about one
+block plus one partition; a smaller run's wait in memory). On Dask the
+partitions are dealt into groups (k mod G), one task each, that read every block
+and keep their own edges' records: memory per worker stays that of one group
+task, whatever the run's size. Every path concatenates a partition's pieces in
+block order, so they analyse identical partitions.
 
 Partitions of ~2 M records: smaller ones are faster in themselves (the sorts
 and the polars group-bys stay in cache), and a 1 GB run still has only ~50.
@@ -16,7 +17,10 @@ and the polars group-bys stay in cache), and a 1 GB run still has only ~50.
 
 from __future__ import annotations
 
+import functools
 import tempfile
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,30 +60,72 @@ def partition_count(records: int) -> int:
     return min(MAX_PARTITIONS, max(1, -(-records // PARTITION_RECORDS)))
 
 
-def split(raw: bytes, start: int, k_total: int) -> list[Partition]:
-    """A block of raw records (starting at record ``start``), checked and split into K pieces."""
+def group_partitions(k_total: int, group: tuple[int, int]) -> range:
+    """Partitions of ``group`` (g, G): k = g, g + G, g + 2G, ... (all K for (0, 1))."""
+    return range(group[0], k_total, group[1])
+
+
+def split(raw: bytes, start: int, k_total: int, group: tuple[int, int] = (0, 1)) -> list[Partition]:
+    """A block of raw records (starting at record ``start``), checked and split into the pieces
+    of ``group``'s partitions (see ``group_partitions``); the other records are dropped."""
     chunk = np.frombuffer(raw, dtype=numpy_dtype(), count=len(raw) // RECORD_SIZE)
     # columns first: gathers of 10-byte strided fields cost ~4x those of contiguous ones
     cols = [np.ascontiguousarray(chunk[c]) for c in COLUMNS]
-    _check(cols[3], chunk["pad"], start)
+    _check(cols[3], chunk["pad"], start)  # every record, whichever are kept: the same error on every path
+    n_parts = len(group_partitions(k_total, group))
     if k_total == 1:
-        return [Partition(*cols)]
-    pid = (cols[2] % k_total).astype(np.uint16)
+        return [_tracked(Partition(*cols))]
+    pid = _piece_of_edge(k_total, *group)[cols[2]]  # a lookup costs a quarter of the modulo
     order = np.argsort(pid, kind="stable")  # radix sort; keeps log order within a partition
-    bounds = np.r_[0, np.cumsum(np.bincount(pid, minlength=k_total))]
-    cols = [col[order] for col in cols]
-    return [Partition(*(col[bounds[k]:bounds[k + 1]] for col in cols)) for k in range(k_total)]
+    bounds = np.r_[0, np.cumsum(np.bincount(pid, minlength=n_parts + 1))]
+    cols = [col[order[:bounds[n_parts]]] for col in cols]  # the other groups' records last, dropped
+    return [_tracked(Partition(*(col[bounds[j]:bounds[j + 1]] for col in cols))) for j in range(n_parts)]
 
 
-def spilled(blocks, k_total: int, in_memory: bool):
-    """Whole partitions, in order, from an iterable of split blocks (each a list of K pieces).
+@functools.lru_cache(maxsize=8)
+def _piece_of_edge(k_total: int, g: int, n_groups: int) -> np.ndarray:
+    """By edge id: the index of its partition (edge % K) among group g's, or the group's
+    partition count for another group's edge."""
+    k = np.arange(1 << 16) % k_total
+    return np.where(k % n_groups == g, k // n_groups, len(range(g, k_total, n_groups))).astype(np.uint16)
+
+
+_pieces_lock = threading.Lock()
+_pieces = {"alive": 0, "peak": 0}  # split pieces alive in this process: now, and at most since reset
+
+
+def _tracked(piece: Partition) -> Partition:
+    with _pieces_lock:
+        _pieces["alive"] += 1
+        _pieces["peak"] = max(_pieces["peak"], _pieces["alive"])
+    weakref.finalize(piece, _released)
+    return piece
+
+
+def _released() -> None:
+    with _pieces_lock:
+        _pieces["alive"] -= 1
+
+
+def peak_pieces(reset: bool = False) -> int:
+    """The most split pieces alive at once in this process (since the last reset): the test of
+    the memory bound reads it on the workers. Holding every piece of a run scales with its blocks."""
+    with _pieces_lock:
+        peak = _pieces["peak"]
+        if reset:
+            _pieces["peak"] = _pieces["alive"]
+    return peak
+
+
+def spilled(blocks, n_parts: int, in_memory: bool):
+    """Whole partitions, in order, from an iterable of split blocks (each a list of ``n_parts`` pieces).
     The pieces wait in memory, or (``in_memory`` false: large runs) in temporary column files."""
-    if k_total == 1 or in_memory:
-        pieces = [[] for _ in range(k_total)]
+    if n_parts == 1 or in_memory:
+        pieces = [[] for _ in range(n_parts)]
         for block in blocks:
             for k, piece in enumerate(block):
                 pieces[k].append(piece)
-        for k in range(k_total):
+        for k in range(n_parts):
             yield Partition.concat(pieces[k] or [_empty()])
             pieces[k] = None
         return
@@ -87,7 +133,7 @@ def spilled(blocks, k_total: int, in_memory: bool):
     dtypes = dict(zip(fields, (numpy_dtype()[c] for c in COLUMNS)))
     with tempfile.TemporaryDirectory(prefix="vpslog-analyze-") as tmp:
         # one file per partition and column: typed gathers are cheap, 10-byte record gathers are not
-        paths = {(k, f): Path(tmp) / f"p{k}.{f}" for k in range(k_total) for f in fields}
+        paths = {(k, f): Path(tmp) / f"p{k}.{f}" for k in range(n_parts) for f in fields}
         files = {key: open(p, "wb") for key, p in paths.items()}
         try:
             for block in blocks:
@@ -97,7 +143,7 @@ def spilled(blocks, k_total: int, in_memory: bool):
         finally:
             for f in files.values():
                 f.close()
-        for k in range(k_total):
+        for k in range(n_parts):
             cols = [np.fromfile(paths[k, f], dtype=dtypes[f]) for f in fields]
             for f in fields:
                 paths[k, f].unlink()
