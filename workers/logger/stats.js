@@ -50,6 +50,8 @@ export class LoggerStats {
     this.post(P.LOG_STATS, {
       ...this.#withReplays(totals), ...this.dlq.stats(),
       state: run.finishing ? 'closing' : run.stopping ? 'draining' : 'logging',
+      // what a close is doing (and, if it never ends, where it hangs: an open question, see the docs' testing page)
+      closeStep: run.step,
       recordsPerSec: dt > 0 ? (records - this.last.records) / dt : 0,
       firstRecordAt: run.firstRecordAt,
       openPhases: run.phases,
