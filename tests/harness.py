@@ -135,7 +135,7 @@ def wait_for(page, js: str, timeout_s: float, what: str, arg=None) -> None:
     try:
         page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=250)
     except PlaywrightTimeout:
-        stats = page.evaluate("window.vpslog?.stats ?? {}")
+        stats = page.evaluate("({ ...(window.vpslog?.stats ?? {}), ageMs: Date.now() - (window.vpslog?.stats?.sentAt ?? 0) })")
         figures = {k: v for k, v in stats.items() if not isinstance(v, (list, dict))}  # not the per-part lists
         raise AssertionError(f"not within {timeout_s} s: {what} (the logger's stats then: {figures})") from None
 

@@ -49,6 +49,7 @@ export class LoggerStats {
     };
     this.post(P.LOG_STATS, {
       ...this.#withReplays(totals), ...this.dlq.stats(),
+      sentAt: Date.now(), // a logger that stopped answering shows as stale figures
       state: run.finishing ? 'closing' : run.stopping ? 'draining' : 'logging',
       // what a close is doing (and, if it never ends, where it hangs: an open question, see the docs' testing page)
       closeStep: run.step,
