@@ -24,7 +24,7 @@ export default defineConfig({
   server: {
     host: '127.0.0.1',
     port: 5173,
-    // workers/ and py/vpslog/layout.json live beside web/, not below it.
+    // workers/ and py/vpslog/layouts.json live beside web/, not below it.
     fs: { allow: [repo] },
     // the presign API of `vpslog serve` (CLOUD mode), same-origin for the page and workers
     proxy: { '/api': process.env.VPSLOG_API_ORIGIN ?? 'http://127.0.0.1:8787' },

@@ -1,18 +1,17 @@
-// The 10-byte record, read from the same layout.json the Python package uses.
-import layout from '../py/vpslog/layout.json' with { type: 'json' };
+// The built-in 10-byte events record: the `events` layout of layouts.json
+// (workers/layout.js). LAYOUT keeps the shape manifests' record_layout has
+// always had (py: vpslog.record.LAYOUT).
+import { EVENTS, SPEC, toJson } from './layout.js';
 
-export const LAYOUT = layout;
-export const RECORD_SIZE = layout.record_size;
-export const RECORDS_PER_BUFFER = layout.records_per_buffer;
-export const BUFFER_BYTES = RECORD_SIZE * RECORDS_PER_BUFFER;
-export const Status = Object.freeze({ ...layout.status });
-
-const ACCESS = {
-  uint8: ['getUint8', 'setUint8'],
-  uint16: ['getUint16', 'setUint16'],
-  uint32: ['getUint32', 'setUint32'],
-};
-const FIELDS = layout.fields.map((f) => ({ ...f, get: ACCESS[f.type][0], set: ACCESS[f.type][1] }));
+export const RECORD_SIZE = EVENTS.recordSize;
+export const RECORDS_PER_BUFFER = EVENTS.recordsPerBuffer;
+export const BUFFER_BYTES = EVENTS.bufferBytes;
+export const Status = Object.freeze({ ...EVENTS.enums.status });
+export const LAYOUT = Object.freeze({
+  format_version: 1, byte_order: 'little', record_size: RECORD_SIZE, records_per_buffer: RECORDS_PER_BUFFER,
+  time_unit: SPEC.time_unit, fields: toJson(EVENTS).fields, status: EVENTS.enums.status,
+});
+const FIELDS = EVENTS.fields;
 // Each field by name: {name, type, offset, get, set}.
 export const FIELD = Object.freeze(Object.fromEntries(FIELDS.map((f) => [f.name, f])));
 

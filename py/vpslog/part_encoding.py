@@ -1,7 +1,7 @@
 """How a CLOUD part is stored: raw records, or byte-shuffled and compressed.
 
 ``part_encoding.json`` is the one definition, read here and by the logger
-worker (``workers/encoding.js``), the way ``layout.json`` defines the record.
+worker (``workers/encoding.js``), the way ``layouts.json`` defines the records.
 A part's manifest entry keeps ``bytes`` and ``crc32c`` of the *decoded*
 records, so every integrity check is independent of the encoding; its
 ``stored_bytes`` / ``stored_crc32c`` describe the object in the bucket.

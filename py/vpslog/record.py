@@ -1,71 +1,37 @@
-"""The 10-byte event record, read from ``layout.json``.
+"""The built-in 10-byte events record: the ``events`` layout of ``layouts.json``.
 
-``layout.json`` is the single definition of the record: this module, the
-columnar packer and the JS workers (``workers/record.js``) all derive their
-offsets from it, and ``tests/web/test_cross_language.py`` proves the two
-languages agree byte for byte.
+``layouts.json`` is the single definition of every record layout: this module,
+the columnar packer and the JS workers (``workers/record.js``, ``workers/layout.js``)
+all derive their offsets from it, and ``tests/web/test_cross_language.py`` proves
+the two languages agree byte for byte. ``LAYOUT`` keeps the shape the manifests'
+``record_layout`` has always had, so a downloaded ``.bin`` and its manifest read
+as they did before streams existed.
 """
 
 from __future__ import annotations
 
 import enum
-import json
-import struct
-from dataclasses import dataclass
-from importlib import resources
 
-LAYOUT: dict = json.loads(
-    resources.files(__package__).joinpath("layout.json").read_text(encoding="utf-8")
-)
+from .layout import EVENTS, SPEC, Field
 
-# layout type -> (struct code, size, numpy dtype)
-_TYPES = {"uint8": ("B", 1, "u1"), "uint16": ("H", 2, "<u2"), "uint32": ("I", 4, "<u4")}
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    type: str
-    offset: int
-
-    @property
-    def size(self) -> int:
-        return _TYPES[self.type][1]
-
-    @property
-    def struct_code(self) -> str:
-        return _TYPES[self.type][0]
-
-
-FIELDS: tuple[Field, ...] = tuple(Field(**f) for f in LAYOUT["fields"])
-FORMAT_VERSION: int = LAYOUT["format_version"]
-RECORD_SIZE: int = LAYOUT["record_size"]
-RECORDS_PER_BUFFER: int = LAYOUT["records_per_buffer"]
-BUFFER_BYTES: int = RECORD_SIZE * RECORDS_PER_BUFFER
-TIME_UNIT: str = LAYOUT["time_unit"]
+FIELDS: tuple[Field, ...] = EVENTS.fields
+RECORD_SIZE: int = EVENTS.record_size
+RECORDS_PER_BUFFER: int = EVENTS.records_per_buffer
+BUFFER_BYTES: int = EVENTS.buffer_bytes
+TIME_UNIT: str = SPEC["time_unit"]
+FORMAT_VERSION = 1  # of the events record; layouts.json has its own format_version
+LAYOUT: dict = {
+    "format_version": FORMAT_VERSION, "byte_order": "little", "record_size": RECORD_SIZE,
+    "records_per_buffer": RECORDS_PER_BUFFER, "time_unit": TIME_UNIT,
+    "fields": [{"name": f.name, "type": f.type, "offset": f.offset} for f in FIELDS],
+    "status": EVENTS.enums["status"],
+}
 # Columns the producer fills; ``pad`` is always zero and never a column.
 COLUMNS: tuple[Field, ...] = tuple(f for f in FIELDS if f.name != "pad")
 
 Status = enum.IntEnum("Status", {k.upper(): v for k, v in LAYOUT["status"].items()})
 
-STRUCT = struct.Struct("<" + "".join(f.struct_code for f in FIELDS))
-
-
-def _check_layout() -> None:
-    # A hand edit of layout.json that leaves gaps or overlaps would silently
-    # shift every field in one language only; refuse to import instead.
-    offset = 0
-    for f in FIELDS:
-        if f.offset != offset:
-            raise ValueError(f"layout.json: field {f.name} at {f.offset}, expected {offset}")
-        offset += f.size
-    if offset != RECORD_SIZE or STRUCT.size != RECORD_SIZE:
-        raise ValueError(f"layout.json: fields span {offset} bytes, record_size is {RECORD_SIZE}")
-    if LAYOUT["byte_order"] != "little":
-        raise ValueError("layout.json: only little-endian records are supported")
-
-
-_check_layout()
+STRUCT = EVENTS.struct
 
 
 def pack(records) -> bytes:
@@ -90,13 +56,4 @@ def unpack(data) -> list[tuple[int, int, int, int]]:
 
 def numpy_dtype():
     """The record as a numpy structured dtype (CPython analysis side only)."""
-    import numpy as np
-
-    return np.dtype(
-        {
-            "names": [f.name for f in FIELDS],
-            "formats": [_TYPES[f.type][2] for f in FIELDS],
-            "offsets": [f.offset for f in FIELDS],
-            "itemsize": RECORD_SIZE,
-        }
-    )
+    return EVENTS.numpy_dtype()

@@ -1,4 +1,4 @@
-"""Record layout: the definition in layout.json and the reference pack/unpack."""
+"""The events record: its layout (the `events` entry of layouts.json) and the reference pack/unpack."""
 
 import struct
 
