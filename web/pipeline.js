@@ -22,7 +22,7 @@ export class Pipeline extends EventTarget {
     this.builtinSources = null; // the built-in sources' declarations, from the first sim to boot
     this.code = null;    // the user's code: {file, bytes, info}, installed in every sim before a run
     this.prepared = 0;   // key of the newest SIM_PREPARE: a start runs exactly the parts it prepared
-    this.ready = null;   // {key, sig}: parts prepared ahead by prepare(), not yet started
+    this.ready = null;   // {key, sig, streams}: parts prepared ahead by prepare(), not yet started
     this.starting = false;
     // The presign API is same-origin (Vite proxies /api to `vpslog serve`); the
     // logger also replays its dead-letter queue with it as soon as it starts.
@@ -86,8 +86,9 @@ export class Pipeline extends EventTarget {
   // Lower level than start(): open a run for producers the caller attaches itself (tests).
   // mode: one of sinkModes() (the logger's default if left out); drainTimeoutMs: how long
   // a stop waits for every producer's eof (the logger's default: 30 s).
-  openRun({ runId, mode, config = {}, producers, cloud, drainTimeoutMs }) {
-    return this.#request(P.LOG_OPEN, { runId, mode, config, producers, cloud, drainTimeoutMs });
+  // streams: the run's stream layouts (docs/streams.md; left out: events only).
+  openRun({ runId, mode, config = {}, producers, streams, cloud, drainTimeoutMs }) {
+    return this.#request(P.LOG_OPEN, { runId, mode, config, producers, streams, cloud, drainTimeoutMs });
   }
 
   attachProducer(producer, port) {
@@ -247,9 +248,9 @@ export class Pipeline extends EventTarget {
     if (this.run || this.starting) return;
     const parts = await this.#parts(workers, source);
     if (this.ready?.sig === parts.sig) return;
-    const key = await this.#prepareParts(parts);
+    const prepared = await this.#prepareParts(parts);
     // a later prepare or a start since then has replaced this one in the sims
-    if (key === this.prepared && !this.run && !this.starting) this.ready = { key, sig: parts.sig };
+    if (prepared.key === this.prepared && !this.run && !this.starting) this.ready = { ...prepared, sig: parts.sig };
   }
 
   // The sims of a run with this source, its code installed in each, and the
@@ -266,12 +267,15 @@ export class Pipeline extends EventTarget {
   // Every sim builds and describes its own part (vehicles, edges, random stream)
   // of the one run, in parallel: bad parameters (or code that does not load) are
   // refused before a run opens, and the sims start sending the moment it has.
+  // -> {key, streams: the run's stream layouts, which every part must declare alike}
   async #prepareParts({ sims, workers, source, provenance }) {
     const key = ++this.prepared;
-    await Promise.all(sims.map((sim) => sim.requests.call(P.SIM_PREPARE, {
+    const described = await Promise.all(sims.map((sim) => sim.requests.call(P.SIM_PREPARE, {
       key, source: { ...source, worker: sim.id, workers, ...(provenance ? { code: provenance } : {}) },
     })));
-    return key;
+    const streams = described.map((d) => JSON.stringify(d.streams ?? null));
+    if (new Set(streams).size > 1) throw new Error(`the sims' parts declare different streams (${streams.join(' vs ')}): a source must declare the same streams in every worker`);
+    return { key, streams: described[0].streams };
   }
 
   // mode: one of sinkModes(): 'opfs' (the default), 'cloud' (parts to presigned S3/R2 URLs)
@@ -296,7 +300,7 @@ export class Pipeline extends EventTarget {
     this.ready = null;
     const parts = await this.#parts(workers, source);
     const { sims } = parts;
-    const key = ready?.sig === parts.sig ? ready.key : await this.#prepareParts(parts);
+    const { key, streams } = ready?.sig === parts.sig ? ready : await this.#prepareParts(parts);
     const preparedAt = now();
     // A CLOUD run is created by the server: it picks the id and returns the run's capability.
     const sink = (await this.sinkModes()).find((s) => (mode === undefined ? s.default : s.mode === mode));
@@ -304,7 +308,7 @@ export class Pipeline extends EventTarget {
     const runId = run?.runId ?? P.newRunId();
     const producers = sims.map((s) => s.id);
     const config = { workers, source, pace, durationS };
-    await this.openRun({ runId, mode, config, producers, cloud: run && { api: this.api, ...cloud, run } });
+    await this.openRun({ runId, mode, config, producers, streams, cloud: run && { api: this.api, ...cloud, run } });
     const openedAt = now();
     this.run = { runId, producers, produced: new Map(), stopping: false, timer: null, requestedAt, marks: { preparedAt, openedAt } };
     for (const sim of sims) {

@@ -30,7 +30,8 @@ let run = null;          // the open Run, until it has ended
 let opening = null;      // the id of a run being opened: one open at a time
 let cloudConfig = null;  // {api, retry?}: where to presign, and DLQ replay
 
-const current = () => run && { runId: run.runId, bytes: run.sink.stats().bytesWritten };
+// this tab's open run, as its sinks have written it: every stream, and events alone
+const current = () => run && { runId: run.runId, bytes: run.sink.stats().bytesWritten, eventsBytes: run.sink.sinks[0].stats().bytesWritten };
 
 // The catalogue as retention.js sees it: listing, and removal that every tab hears of.
 const catalogue = {

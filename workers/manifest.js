@@ -1,15 +1,24 @@
 // The run manifest: everything `vpslog verify` and the analysis need to read
-// a runs/<runId>.bin without asking anyone. Field names are part of the file
-// format (read by py/vpslog/manifest.py).
-import { LAYOUT, RECORD_SIZE } from './record.js';
+// a run's files without asking anyone. Field names are part of the file
+// format (read by py/vpslog/manifest.py). Version 2 lists every stream in
+// `streams`; the top-level counts still describe the events stream (docs/streams.md).
+import { toJson } from './layout.js';
+import { LAYOUT } from './record.js';
+import { binName } from './storage.js';
 
 export const MANIFEST_FORMAT = 'vpslog-run';
-export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION = 2;
 // Replaced by Vite (vite.config.js `define`); null where no bundler ran (node tests).
 export const VPSLOG_VERSION = typeof __VPSLOG_VERSION__ === 'string' ? __VPSLOG_VERSION__ : null;
 export const APP_BUILD = typeof __VPSLOG_APP_BUILD__ === 'string' ? __VPSLOG_APP_BUILD__ : null;
 
-export function openManifest({ runId, mode, config, producers }) {
+// A stream's entry while the run is open: its layout, and no records yet.
+const openStream = (runId, producers) => (layout) => ({
+  name: layout.name, file: binName(runId, layout.name), layout: toJson(layout), records: 0, bytes: 0, checksum: null,
+  producers: Object.fromEntries(producers.map((id) => [id, 0])), dropped_records: 0,
+});
+
+export function openManifest({ runId, mode, config, producers, layouts }) {
   return {
     format: MANIFEST_FORMAT,
     manifest_version: MANIFEST_VERSION,
@@ -28,6 +37,7 @@ export function openManifest({ runId, mode, config, producers }) {
     records: 0,
     bytes: 0,
     checksum: null,
+    streams: layouts.map(openStream(runId, producers)),
     errors: { rejected_messages: 0, dropped_records: 0, messages: [] },
   };
 }
@@ -42,23 +52,35 @@ export function withSource(manifest, source, producerSources) {
   };
 }
 
-// producers[].records counts what the logger received; `records` what the sink
-// stored. They differ only after a storage failure, by errors.dropped_records.
-export function closeManifest(manifest, { producers, sink, errors }) {
-  const received = producers.reduce((a, p) => a + p.records, 0);
-  const records = sink.bytes / RECORD_SIZE;
+// A stream's entry once its sink has closed: `received` {producerId: records} counts
+// what the logger received, `stored` what the sink kept. They differ only after a
+// storage failure (or a producer refused), by dropped_records.
+export function closedStream(entry, received, stored) {
+  const records = stored.bytes / entry.layout.record_size;
+  const total = Object.values(received).reduce((a, n) => a + n, 0);
   return {
-    ...(sink.parts ? { parts: sink.parts } : {}),
+    ...entry, records, bytes: stored.bytes, checksum: stored.checksum, producers: received, dropped_records: total - records,
+    ...(stored.parts ? { parts: stored.parts } : {}),
+  };
+}
+
+// `streams`: each stream's closed entry (closedStream), in index order; the
+// top-level counts are the events stream's, as in version 1.
+export function closeManifest(manifest, { producers, streams, error, errors }) {
+  const [events] = streams;
+  return {
+    ...(events.parts ? { parts: events.parts } : {}),
     ...manifest,
     // A sink that failed, a model that raised, or a producer that never said where it
     // ended (the drain timed out): what was stored is valid, the run is not whole.
-    status: sink.error || producers.some((p) => p.error || p.reported_records === null) ? 'error' : 'closed',
+    status: error || producers.some((p) => p.error || p.refused || p.reported_records === null) ? 'error' : 'closed',
     closed_at: new Date().toISOString(),
     producers,
-    records,
-    bytes: sink.bytes,
-    checksum: sink.checksum,
-    errors: { ...errors, dropped_records: received - records, ...(sink.error ? { storage: sink.error } : {}) },
+    records: events.records,
+    bytes: events.bytes,
+    checksum: events.checksum,
+    streams,
+    errors: { ...errors, dropped_records: events.dropped_records, ...(error ? { storage: error } : {}) },
   };
 }
 

@@ -2,7 +2,7 @@
 // logger, in one place. Each kind has a constructor; receivers check shapes
 // with the validators here, so a malformed message is rejected the same way
 // wherever it arrives.
-import { BUFFER_BYTES, RECORD_SIZE } from './record.js';
+import { EVENTS } from './layout.js';
 import manifestSchema from '../py/vpslog/manifest.schema.json' with { type: 'json' };
 
 // page -> sim worker
@@ -13,7 +13,7 @@ export const SIM_STOP = 'sim.stop';
 export const SIM_INSTALL = 'sim.install';  // {id, file, bytes: ArrayBuffer}: user code -> {file, sha256, version, modules, entry}
 export const SIM_DECLARE = 'sim.declare';  // {id, spec}: -> the declaration {name, version, doc, params, spec}
 export const SIM_PREPARE = 'sim.prepare';  // {id, key, source: {source, params, worker, workers, seed, code?}}: build and describe
-                                           // this sim's part of the next run (refuses bad parameters) -> null
+                                           // this sim's part of the next run (refuses bad parameters) -> {streams: [resolved layout]}
 // sim worker -> page
 export const SIM_PROGRESS = 'sim.progress'; // {stage, detail}
 export const SIM_READY = 'sim.ready';       // {bootMs, bootMode: 'snapshot'|'fresh', python, sources: [declaration of each built-in source], interruptible}
@@ -39,10 +39,11 @@ export const SIM_STOPPED = 'sim.stopped';   // {producer, records, buffers, wait
 export const SIM_ERROR = 'sim.error';       // {message}
 
 // sim worker -> logger, over the MessageChannel the page created
-export const META = 'meta';                // {meta: {run, producer}}: the source's description, once, first
-export const CHUNK = 'chunk';              // {seq: index of its first buffer, buf: ArrayBuffer (transferred) of whole
-                                           //  buffers, the last one possibly partial}: spends chunkBuffers() credits
-export const EOF = 'eof';                  // {records, buffers, stats, error?: the model's traceback}
+export const META = 'meta';                // {meta: {run, producer}}: the source's description, once, first; run.streams: the
+                                           //  run's stream layouts in index order (docs/streams.md; left out: events only)
+export const CHUNK = 'chunk';              // {stream: index, seq: index of its first buffer, buf: ArrayBuffer (transferred) of whole
+                                           //  buffers of that stream, the last one possibly partial}: spends chunkBuffers() credits
+export const EOF = 'eof';                  // {records (all streams), streams?: [records of each stream], buffers, stats, error?: the model's traceback}
 // logger -> sim worker, same channel
 export const CREDIT = 'credit';            // {n}
 
@@ -50,7 +51,8 @@ export const CREDIT = 'credit';            // {n}
 export const LOG_CONFIG = 'log.config';    // {cloud: {api, retry?}}: where to presign; starts DLQ replay
 // Requests carry an id and get one REPLY with the same id.
 export const LOG_OPEN = 'log.open';        // {id, runId, mode, config, producers: [id], cloud?: {api, retry?, run: {runId, token, expires, renewAfter}},
-                                           //  drainTimeoutMs?: how long a stop waits for every eof (default 30 s)}
+                                           //  drainTimeoutMs?: how long a stop waits for every eof (default 30 s),
+                                           //  streams?: the run's stream layouts, as SIM_PREPARE gave them (default: events only)}
 export const LOG_ATTACH = 'log.attach';    // {producer, port}
 export const LOG_STOP = 'log.stop';
 export const LOG_MODES = 'log.modes';      // {id} -> [{mode, label (null: not offered on the page), serverRun, default}]: the sinks
@@ -80,9 +82,10 @@ export const TAB_DLQ = 'tab.dlq';          // the dead-letter queue changed: cou
 export const CREDIT_WINDOW = 64;
 export const CREDIT_BATCH = 16;
 
-// Credits a chunk of `bytes` spends: one per buffer it holds, at least one
-// (a malformed chunk too, so the sender's count stays right).
-export const chunkBuffers = (bytes) => Math.max(1, Math.ceil(bytes / BUFFER_BYTES));
+// Credits a chunk of `bytes` of a stream (its layout) spends: one per buffer it
+// holds, whatever the stream, at least one (a malformed chunk too, so the
+// sender's count stays right). One window thus bounds all streams together.
+export const chunkBuffers = (bytes, layout = EVENTS) => Math.max(1, Math.ceil(bytes / layout.bufferBytes));
 
 // The run id rule lives in the manifest schema, shared with the Python backend.
 export const RUN_ID_RE = new RegExp(manifestSchema.properties.run_id.pattern);
@@ -151,18 +154,26 @@ export function answerer(handlers, post = (m) => self.postMessage(m)) {
 
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-// Why a message on a producer port is unacceptable, or null if it is a valid META/CHUNK/EOF.
-export function checkProducerMessage(m) {
+const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
+
+// Why a message on a producer port is unacceptable, or null if it is a valid
+// META/CHUNK/EOF; `layouts`: the run's streams, in index order.
+export function checkProducerMessage(m, layouts = [EVENTS]) {
   if (m === null || typeof m !== 'object') return `not an object (${typeof m})`;
   if (m.type === CHUNK) {
-    if (!(m.buf instanceof ArrayBuffer)) return 'chunk without an ArrayBuffer';
-    if (m.buf.byteLength === 0) return 'empty chunk';
-    if (m.buf.byteLength % RECORD_SIZE) return `chunk of ${m.buf.byteLength} bytes is not whole ${RECORD_SIZE}-byte records`;
-    if (!Number.isSafeInteger(m.seq) || m.seq < 0) return 'chunk without a valid seq';
+    const layout = layouts[m.stream];
+    if (!layout) return `chunk for stream ${JSON.stringify(m.stream)}: the run has streams 0–${layouts.length - 1} (${layouts.map((l) => l.name).join(', ')})`;
+    if (!(m.buf instanceof ArrayBuffer)) return `${layout.name} chunk without an ArrayBuffer`;
+    if (m.buf.byteLength === 0) return `empty ${layout.name} chunk`;
+    if (m.buf.byteLength % layout.recordSize) return `${layout.name} chunk of ${m.buf.byteLength} bytes is not whole ${layout.recordSize}-byte records`;
+    if (!isCount(m.seq)) return `${layout.name} chunk without a valid seq`;
     return null;
   }
   if (m.type === EOF) {
-    if (!Number.isSafeInteger(m.records) || m.records < 0) return 'eof without a record count';
+    if (!isCount(m.records)) return 'eof without a record count';
+    if (m.streams != null && !(Array.isArray(m.streams) && m.streams.length === layouts.length && m.streams.every(isCount))) {
+      return `eof with malformed per-stream counts (the run has ${layouts.length} streams)`;
+    }
     if (m.stats != null && !isObject(m.stats)) return 'eof with malformed stats';
     if (m.error != null && typeof m.error !== 'string') return 'eof with a malformed error';
     return null;

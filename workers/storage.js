@@ -1,11 +1,13 @@
 // OPFS layout shared by the logger's sinks, its run catalogue and recovery:
-// runs/<runId>.bin (records), runs/<runId>.manifest.json, and while the run is
+// runs/<runId>.bin (the events stream), runs/<runId>.<stream>.bin (every other
+// stream, docs/streams.md), runs/<runId>.manifest.json, and while the run is
 // open runs/<runId>.progress.json (what is safe so far, for recovery).
 export const RUNS_DIR = 'runs';
-export const binName = (runId) => `${runId}.bin`;
+export const binName = (runId, stream = 'events') => (stream === 'events' ? `${runId}.bin` : `${runId}.${stream}.bin`);
 export const manifestName = (runId) => `${runId}.manifest.json`;
 export const progressName = (runId) => `${runId}.progress.json`;
-export const RUN_FILE_RE = /^(.*)\.(bin|manifest\.json|progress\.json)$/;
+// [, runId, stream (undefined: events), 'bin' | 'manifest.json' | 'progress.json']; run ids have no dots
+export const RUN_FILE_RE = /^([^.]+)\.(?:([a-z][a-z0-9_]*)\.)?(bin|manifest\.json|progress\.json)$/;
 
 // A top-level OPFS directory: runs/, dlq/, quarantine/, snapshots/, settings/.
 export async function opfsDir(name) {

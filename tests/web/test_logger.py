@@ -54,23 +54,23 @@ SCRIPT = """async ([goodA, goodB]) => {
   send({ type: 'meta', meta: { run: { source: 'test', edges: [1, 2] }, producer: { part: 7 } } });
   send({ type: 'meta', meta: { run: {}, producer: {} } });
   send('hello');
-  send({ type: 'chunk', seq: 0, buf: new ArrayBuffer(13) });
-  send({ type: 'chunk', seq: 1, buf: [1, 2, 3] });
+  send({ type: 'chunk', stream: 0, seq: 0, buf: new ArrayBuffer(13) });
+  send({ type: 'chunk', stream: 0, seq: 1, buf: [1, 2, 3] });
   send({ type: 'bogus' });
   const a = buf(goodA);
-  send({ type: 'chunk', seq: 2, buf: a }, [a]);
-  send({ type: 'chunk', seq: 3, buf: new ArrayBuffer(0) });
+  send({ type: 'chunk', stream: 0, seq: 2, buf: a }, [a]);
+  send({ type: 'chunk', stream: 0, seq: 3, buf: new ArrayBuffer(0) });
   const b = buf(goodB);
-  send({ type: 'chunk', seq: 4, buf: b }, [b]);
-  pl.logger.postMessage({ type: 'chunk', seq: 0, buf: buf(goodA) });  // data on the control channel
+  send({ type: 'chunk', stream: 0, seq: 4, buf: b }, [b]);
+  pl.logger.postMessage({ type: 'chunk', stream: 0, seq: 0, buf: buf(goodA) });  // data on the control channel
   send({ type: 'eof', records: 5, buffers: 2 });
-  send({ type: 'chunk', seq: 5, buf: buf(goodA) });  // after eof
+  send({ type: 'chunk', stream: 0, seq: 5, buf: buf(goodA) });  // after eof
   // The port and the control channel are separate queues: a stop handled before the
   // producer's eof would close the port before the chunk after eof is seen.
   await until(() => errors.some((m) => m.includes('chunk after eof')), 'rejection of the chunk after eof');
   pl.stopLogger();
   const manifest = await within(closed, 'close');
-  const { bin } = await pl.getRun(runId);
+  const { files: [bin] } = await pl.getRun(runId);
   const stored = Array.from(new Uint8Array(await bin.arrayBuffer()));
   await refused(pl.openRun({ runId, mode: 'opfs', producers: [1] }));
   await refused(pl.openRun({ runId: '../escape', mode: 'opfs', producers: [1] }));
@@ -96,7 +96,7 @@ def test_malformed_messages_are_counted_and_never_reach_the_file(page, app_url):
         "chunk of 13 bytes is not whole 10-byte records",
         "chunk without an ArrayBuffer",
         'unknown message type "bogus"',
-        "empty chunk",
+        "empty events chunk",
         "chunk from an unknown port",
         "chunk after eof",
         "unknown or duplicate producer 99",
@@ -165,7 +165,7 @@ CLOSE_FAILS = """async ([good]) => {
   pl.attachProducer(7, ch.port1);
   ch.port2.postMessage({ type: 'meta', meta: { run: { source: 'test' }, producer: { part: 7 } } });
   const a = new Uint8Array(good).buffer;
-  ch.port2.postMessage({ type: 'chunk', seq: 0, buf: a }, [a]);
+  ch.port2.postMessage({ type: 'chunk', stream: 0, seq: 0, buf: a }, [a]);
   ch.port2.postMessage({ type: 'eof', records: 5, buffers: 1 });
   const held = await ask(`${runId}.manifest.json`);
   let whenClosed = closed();
@@ -189,7 +189,7 @@ RECOVERED = """async (runId) => {
   for (;;) {
     const r = (await window.vpslog.pipeline.listRuns()).find((x) => x.runId === runId);
     if (r && r.status !== 'open') {
-      const { bin, manifest } = await window.vpslog.pipeline.getRun(runId);
+      const { files: [bin], manifest } = await window.vpslog.pipeline.getRun(runId);
       return { row: r, manifest: JSON.parse(await manifest.text()), stored: Array.from(new Uint8Array(await bin.arrayBuffer())) };
     }
     if (performance.now() > until) throw new Error(`run ${runId} is still ${r?.status} after 20 s`);
@@ -241,14 +241,14 @@ DRAIN_TIMEOUT = """async ([good, timeoutMs]) => {
   const chunk = () => new Uint8Array(good).buffer;
   for (const p of [three, four]) {
     const buf = chunk();
-    p.postMessage({ type: 'chunk', seq: 0, buf }, [buf]);
+    p.postMessage({ type: 'chunk', stream: 0, seq: 0, buf }, [buf]);
   }
   three.postMessage({ type: 'eof', records: 5, buffers: 1 });
   const closed = within(new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest))),
     'close', 20_000 + timeoutMs);
   pl.stopLogger();
   const manifest = await closed;
-  const { bin } = await pl.getRun(runId);
+  const { files: [bin] } = await pl.getRun(runId);
   return { manifest, errors, refusals, storedBytes: bin.size, runs: await pl.listRuns() };
 }"""
 
@@ -268,3 +268,82 @@ def test_a_stop_ends_the_run_after_the_drain_timeout_naming_the_producers_that_n
     # what the producers sent is kept; only producer 3 said where it ended
     assert m["records"] == 10 and out["storedBytes"] == 100
     assert [(p["id"], p["records"], p["reported_records"]) for p in m["producers"]] == [(3, 5, 5), (4, 5, None), (5, 0, None)]
+
+
+# Producer 1 logs two streams; 2 declares other streams than the run's; 3 sends what no
+# stream of the run can hold. The run's streams come with its open, as the sims' prepare gives them.
+STREAMS = """async ([streams, badOpens, events, fcd]) => {
+  const pl = window.vpslog.pipeline;""" + WAITS + """
+  const errors = [];
+  pl.addEventListener('error', (e) => errors.push(e.detail.message));
+  const refusals = [];
+  for (const s of badOpens) await pl.openRun({ runId: 'test-bad-streams', mode: 'opfs', producers: [1], streams: s })
+    .then(() => refusals.push('opened'), (e) => refusals.push(e.message));
+  const runId = 'test-streams';
+  await pl.openRun({ runId, mode: 'opfs', config: { test: true }, producers: [1, 2, 3], streams });
+  const port = (id) => {
+    const ch = new MessageChannel();
+    pl.attachProducer(id, ch.port1);
+    return ch.port2;
+  };
+  const send = (p, stream, bytes, seq) => { const buf = new Uint8Array(bytes).buffer; p.postMessage({ type: 'chunk', stream, seq, buf }, [buf]); };
+  const [one, two, three] = [port(1), port(2), port(3)];
+  one.postMessage({ type: 'meta', meta: { run: { source: 'test', streams }, producer: { part: 1 } } });
+  send(one, 1, fcd.slice(0, 24), 0);
+  send(one, 0, events, 1);
+  send(one, 1, fcd.slice(24), 2);
+  one.postMessage({ type: 'eof', records: 5 + fcd.length / 12, streams: [5, fcd.length / 12], buffers: 3 });
+  two.postMessage({ type: 'meta', meta: { run: { source: 'test', streams: streams.slice(0, 1) }, producer: { part: 2 } } });
+  send(two, 0, events, 0);
+  two.postMessage({ type: 'eof', records: 5, buffers: 1 });
+  send(three, 5, events, 0);
+  send(three, 1, events, 1);  // 50 bytes: not whole 12-byte fcd records
+  three.postMessage({ type: 'eof', records: 0, streams: [0, 0], buffers: 2 });
+  const closed = within(new Promise((resolve) => pl.addEventListener('logclosed', (e) => resolve(e.detail.manifest))), 'close');
+  await until(() => errors.filter((m) => m.includes('producer 3')).length >= 2, 'the rejections of producer 3');
+  pl.stopLogger();
+  const manifest = await closed;
+  const got = await pl.getRun(runId);
+  const files = [];
+  for (const f of got.files) files.push({ name: f.name, bytes: Array.from(new Uint8Array(await f.arrayBuffer())) });
+  const row = (await pl.listRuns()).find((r) => r.runId === runId);
+  return { manifest, files, errors, refusals, row };
+}"""
+
+
+def test_a_run_logs_each_stream_to_its_own_file_and_refuses_what_no_stream_holds(page, app_url):
+    import crc32c
+
+    from vpslog import layout
+
+    fcd = layout.resolve("fcd", [("time_ms", "uint32"), ("vehicle", "uint32"), ("speed", "float32")])
+    fcd_bytes = b"".join(fcd.struct.pack(t, 70_000 + t, t / 4) for t in range(7))  # 7 records, 84 bytes
+    events = record.pack(GOOD_A + GOOD_B)
+    streams = [layout.EVENTS.to_json(), fcd.to_json()]
+    shifted = fcd.to_json() | {"record_size": 13}
+    bad_opens = [[fcd.to_json()], [layout.EVENTS.to_json(), shifted], [layout.EVENTS.to_json(), fcd.to_json(), fcd.to_json()]]
+    page.goto(app_url)
+    out = page.evaluate(STREAMS, [streams, bad_opens, list(events), list(fcd_bytes)])
+    assert out["refusals"] == [
+        "open needs the run's streams in index order, events first (docs/streams.md), got [fcd]",
+        "stream fcd: recorded offsets or record size are not the packed layout of its fields",
+        "stream fcd is declared twice",
+    ]
+    # one file per stream, events first and unchanged in shape; producer 2's records never stored
+    assert [f["name"] for f in out["files"]] == ["test-streams.bin", "test-streams.fcd.bin"]
+    assert bytes(out["files"][0]["bytes"]) == events and bytes(out["files"][1]["bytes"]) == fcd_bytes
+    m = out["manifest"]
+    assert m["manifest_version"] == 2 and m["status"] == "error"  # a refused producer: the run is not whole
+    assert (m["records"], m["bytes"], m["checksum"]["value"]) == (5, 50, f"{crc32c.crc32c(events):08x}")
+    ev, fc = m["streams"]
+    assert ev["layout"] == layout.EVENTS.to_json() and fc["layout"] == fcd.to_json()
+    assert (ev["records"], ev["producers"], ev["dropped_records"]) == (5, {"1": 5, "2": 5, "3": 0}, 5)
+    assert (fc["records"], fc["bytes"], fc["producers"], fc["dropped_records"]) == (7, 84, {"1": 7, "2": 0, "3": 0}, 0)
+    assert fc["checksum"] == {"algorithm": "crc32c", "value": f"{crc32c.crc32c(fcd_bytes):08x}"} and fc["file"] == "test-streams.fcd.bin"
+    assert [p.get("refused") is not None for p in m["producers"]] == [False, True, False]
+    shown = "\n".join(out["errors"])
+    for expected in ["producer 2 is refused, its records are dropped: it declares the streams [events], the run has [events, fcd]",
+                     'chunk for stream 5: the run has streams 0–1 (events, fcd)',
+                     "fcd chunk of 50 bytes is not whole 12-byte records"]:
+        assert expected in shown, expected
+    assert out["row"]["records"] == 12 and out["row"]["bytes"] == 50 + 84 and out["row"]["streams"] == 2

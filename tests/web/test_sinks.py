@@ -13,6 +13,9 @@ from vpslog.store import PART_BYTES, read_part
 
 pytestmark = pytest.mark.browser
 BYTES = 6 * 1024 * 1024 - 6 * 1024 * 1024 % 4090  # whole buffers; over one 5 MiB CLOUD part
+TELEMETRY = ["telemetry", [["time_ms", "uint32"], ["vehicle", "uint32"], ["x", "float32"], ["y", "float32"],
+                           ["speed", "float32"], ["lane", "uint8"]]]  # 21-byte records
+STREAM_BYTES = 6 * 1024 * 1024 - 6 * 1024 * 1024 % (195 * 21)
 
 DRIVE = """async ([url, msg]) => {
   const w = new Worker(url, { type: 'module' });
@@ -45,13 +48,16 @@ def test_the_registry_has_every_sink_this_test_knows_and_the_page_offers_the_lab
     assert offered == [["opfs", True], ["cloud", False]]  # the null sink is the bench's, not offered
 
 
+def drive(page, app_url, backend, mode, stream, nbytes):
+    page.goto(app_url)
+    return page.evaluate(DRIVE, [f"{app_url}@fs{REPO / 'tests/web/sink_behaviour.worker.js'}",
+                                 {"mode": mode, "api": backend["api"], "apiToken": backend["api_token"],
+                                  "runId": f"sink-{mode}-{os.getpid()}", "bytes": nbytes, "stream": stream}])
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_every_sink_honours_the_sink_interface(page, app_url, backend, mode):
-    page.goto(app_url)
-    run_id = f"sink-{mode}-{os.getpid()}"
-    seen = page.evaluate(DRIVE, [f"{app_url}@fs{REPO / 'tests/web/sink_behaviour.worker.js'}",
-                                 {"mode": mode, "api": backend["api"], "apiToken": backend["api_token"],
-                                  "runId": run_id, "bytes": BYTES}])
+    seen = drive(page, app_url, backend, mode, "events", BYTES)
     assert "error" not in seen, seen
     run_id = seen["runId"]
     # the interface, identical for every strategy
@@ -77,3 +83,13 @@ def test_every_sink_honours_the_sink_interface(page, app_url, backend, mode):
         assert len(data) == BYTES and data[:4] == bytes([0, 7, 14, 21])
     else:
         assert not seen["persistent"] and not seen["catalogued"] and seen["checkpoint"] is None
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "cloud"])
+def test_every_sink_stores_a_declared_stream_in_its_own_file(page, app_url, backend, mode):
+    seen = drive(page, app_url, backend, mode, TELEMETRY, STREAM_BYTES)
+    assert "error" not in seen, seen
+    assert seen["closed"]["bytes"] == STREAM_BYTES and seen["closed"]["error"] is None
+    if mode == "opfs":
+        assert seen["storedEqual"] and seen["checkpoint"] == {"bytes": STREAM_BYTES}  # in runs/<runId>.telemetry.bin
+        assert seen["closed"]["checksum"] == {"algorithm": "crc32c", "value": seen["expectedChecksum"]}

@@ -3,20 +3,25 @@
 import * as P from '../protocol.js';
 
 export class Producer {
-  records = 0;      // received, whether or not storage kept them
   buffers = 0;
   owed = 0;         // credits earned and not yet returned (batched)
   returned = 0;
   sent = 0;         // buffers sent, as far as the newest chunk tells
   eof = false;
-  reported = null;  // the record count its eof reported
+  reported = null;  // the record count of each stream its eof reported
   meta = null;      // {run, producer}: the source's description
+  refused = null;   // why its records are not stored (it declared other streams than the run's)
   stats = null;
   error = null;     // the model's traceback
 
-  constructor(id, port) {
+  constructor(id, port, streams) {
     this.id = id;
     this.port = port;
+    this.counts = new Array(streams).fill(0); // records received of each stream, whether or not storage kept them
+  }
+
+  get records() {
+    return this.counts.reduce((a, n) => a + n, 0);
   }
 
   // Credits go back in batches, all at once while the run drains, and only
@@ -37,10 +42,12 @@ export class Producer {
   }
 
   // Its row in the closed run's manifest (`id` may never have attached: null producer).
+  // `records` counts its events, as manifests always have; every stream's count is in streams[].producers.
   static manifestRow(id, p) {
     return {
-      id, records: p?.records ?? 0, buffers: p?.buffers ?? 0, reported_records: p?.reported ?? null,
-      source: p?.meta?.producer ?? null, stats: p?.stats ?? null, ...(p?.error ? { error: p.error } : {}),
+      id, records: p?.counts[0] ?? 0, buffers: p?.buffers ?? 0, reported_records: p?.reported?.[0] ?? null,
+      source: p?.meta?.producer ?? null, stats: p?.stats ?? null,
+      ...(p?.error ? { error: p.error } : {}), ...(p?.refused ? { refused: p.refused } : {}),
     };
   }
 }

@@ -2,14 +2,16 @@
 // producers and their credits, checkpoints, drain, close, a close that fails,
 // and the hand-off to recovery. The worker file routes messages to it.
 import * as P from '../protocol.js';
-import { RECORD_SIZE } from '../record.js';
+import { EVENTS, toJson } from '../layout.js';
 import { SinkError } from '../sinks/base.js';
 import { DEFAULT_MODE, sinkFor } from '../sinks/index.js';
-import { openManifest, closeManifest, withSource } from '../manifest.js';
+import { StreamSinks } from '../sinks/streams.js';
+import { openManifest, closeManifest, closedStream, withSource } from '../manifest.js';
 import { repairIfOrphan } from '../recovery.js';
 import { holdLock, runLock } from '../locks.js';
 import { expectedRunBytes, preflight } from '../retention.js';
 import { JSON_RESERVE, binName, manifestName, progressName, removeIfAny, runsDir, writeJson } from '../storage.js';
+import { describeStreams, runStreams, sameStreams } from './streams.js';
 import { Producer } from './producer.js';
 
 const CHECKPOINT_MS = 1000;
@@ -64,7 +66,7 @@ export class Run {
   profile = { messages: 0, handleMs: 0, appendMs: 0, credits: 0, creditMs: 0, tickMs: 0, openedAt: 0 };
 
   /** @param {RunEnv} env */
-  static async open({ runId, mode = DEFAULT_MODE, config = {}, producers, cloud, drainTimeoutMs = DRAIN_TIMEOUT_MS }, env, cloudConfig) {
+  static async open({ runId, mode = DEFAULT_MODE, config = {}, producers, cloud, drainTimeoutMs = DRAIN_TIMEOUT_MS, streams }, env, cloudConfig) {
     const phases = {}; // ms spent in each step of opening, for the time-to-first-record breakdown
     let last = performance.now();
     const mark = (name) => {
@@ -73,9 +75,10 @@ export class Run {
       last = t;
     };
     const Sink = checkOpen({ runId, mode, producers, drainTimeoutMs });
+    const layouts = runStreams(streams);
     await env.dlqLoaded;
     mark('dlq');
-    if (Sink.persistent) await preflight(expectedRunBytes(config, RECORD_SIZE), env.catalogue);
+    if (Sink.persistent) await preflight(expectedRunBytes(config, EVENTS.recordSize), env.catalogue);
     mark('preflight');
     // Held until the run is closed: any tab that finds the run open with this
     // lock free knows its writer is gone (recovery.js).
@@ -85,13 +88,14 @@ export class Run {
     let dir;
     try {
       dir = Sink.catalogued ? await runsDir() : null;
-      sink = await Sink.open(runId, { cloud: cloud ?? cloudConfig, dlq: env.dlq });
+      sink = await StreamSinks.open(Sink, runId, layouts, { cloud: cloud ?? cloudConfig, dlq: env.dlq });
     } catch (e) {
+      if (Sink.persistent && dir) await Promise.allSettled(layouts.map((l) => removeIfAny(dir, binName(runId, l.name))));
       releaseLock();
       throw e;
     }
     mark('sink');
-    const run = new Run({ runId, mode, config, producers, sink, dir, releaseLock, persistent: Sink.persistent, phases, env, drainTimeoutMs });
+    const run = new Run({ runId, mode, config, producers, layouts, sink, dir, releaseLock, persistent: Sink.persistent, phases, env, drainTimeoutMs });
     env.report.reset();
     await run.#writeFirstManifest();
     mark('manifest');
@@ -99,11 +103,11 @@ export class Run {
     return run;
   }
 
-  constructor({ runId, mode, config, producers, sink, dir, releaseLock, persistent, phases, env, drainTimeoutMs }) {
-    Object.assign(this, { runId, sink, dir, releaseLock, persistent, phases, env, drainTimeoutMs });
+  constructor({ runId, mode, config, producers, layouts, sink, dir, releaseLock, persistent, phases, env, drainTimeoutMs }) {
+    Object.assign(this, { runId, layouts, sink, dir, releaseLock, persistent, phases, env, drainTimeoutMs });
     this.Sink = sinkFor(mode);
     this.expected = new Set(producers);
-    this.manifest = openManifest({ runId, mode, config, producers });
+    this.manifest = openManifest({ runId, mode, config, producers, layouts });
     sink.onReady = () => !this.ended && this.producers.forEach((p) => p.returnCredits(sink.ready, this.profile));
   }
 
@@ -112,7 +116,7 @@ export class Run {
     try {
       await this.saveManifest(this.manifest, JSON_RESERVE);
     } catch (e) {
-      const leftovers = [manifestName(this.runId), ...(this.persistent ? [binName(this.runId)] : [])];
+      const leftovers = [manifestName(this.runId), ...(this.persistent ? this.layouts.map((l) => binName(this.runId, l.name)) : [])];
       try {
         await this.sink.close();
         await Promise.all(leftovers.map((n) => removeIfAny(this.dir, n)));
@@ -143,7 +147,7 @@ export class Run {
       port.close();
       throw new Error(`unknown or duplicate producer ${JSON.stringify(id)}`);
     }
-    const p = new Producer(id, port);
+    const p = new Producer(id, port, this.layouts.length);
     this.producers.set(id, p);
     port.onmessage = (e) => this.#onProducerMessage(p, e.data);
     port.onmessageerror = () => this.env.report.reject(`producer ${id}`, 'message could not be deserialized');
@@ -156,8 +160,8 @@ export class Run {
   // The hot path: one message per batch of buffers from a producer.
   #onProducerMessage(p, m) {
     const t0 = performance.now();
-    const why = P.checkProducerMessage(m);
-    const spent = m?.type === P.CHUNK ? P.chunkBuffers(m.buf instanceof ArrayBuffer ? m.buf.byteLength : 0) : 0;
+    const why = P.checkProducerMessage(m, this.layouts);
+    const spent = m?.type === P.CHUNK ? P.chunkBuffers(m.buf instanceof ArrayBuffer ? m.buf.byteLength : 0, this.layouts[m.stream]) : 0;
     if (why || p.eof) {
       this.env.report.reject(`producer ${p.id}`, why ?? `${m.type} after eof`);
       if (spent) this.#credit(p, spent);
@@ -174,13 +178,13 @@ export class Run {
     // Counted as received whether or not storage keeps them: the manifest's
     // dropped_records is then exactly received minus stored.
     this.firstRecordAt ??= performance.timeOrigin + performance.now();
-    p.records += m.buf.byteLength / RECORD_SIZE;
+    p.counts[m.stream] += m.buf.byteLength / this.layouts[m.stream].recordSize;
     p.buffers += spent;
     p.sent = Math.max(p.sent, m.seq + spent);
-    if (!this.failed) {
+    if (!this.failed && !p.refused) {
       const t1 = performance.now();
       try {
-        this.sink.append(new Uint8Array(m.buf));
+        this.sink.append(m.stream, new Uint8Array(m.buf));
       } catch (e) {
         this.storageFailed(e);
       }
@@ -198,6 +202,12 @@ export class Run {
       return;
     }
     p.meta = meta;
+    // Its records of stream i would be read with the run's layout i: refused unless they are the same.
+    if (!sameStreams(meta.run.streams, this.layouts)) {
+      p.refused = `it declares the streams ${describeStreams(meta.run.streams)}, the run has ${describeStreams(this.layouts.map(toJson))}`;
+      report.error(`producer ${p.id} is refused, its records are dropped: ${p.refused}`);
+      return;
+    }
     if (!this.source) this.source = meta.run;
     else if (JSON.stringify(this.source) !== JSON.stringify(meta.run)) {
       report.error(`producer ${p.id} describes a different run than the first producer; keeping the first`);
@@ -210,11 +220,14 @@ export class Run {
   #onEof(p, m) {
     const { report } = this.env;
     p.eof = true;
-    p.reported = m.records;
+    p.reported = m.streams ?? [m.records];
     p.stats = m.stats ?? null;
     p.error = m.error ?? null;
     if (p.error) report.error(`producer ${p.id}: the model failed: ${p.error.trim().split('\n').pop()}`);
     if (m.records !== p.records) report.error(`producer ${p.id} reports ${m.records} records, logger received ${p.records}`);
+    this.layouts.forEach((l, i) => {
+      if (m.streams && m.streams[i] !== p.counts[i]) report.error(`producer ${p.id} reports ${m.streams[i]} ${l.name} records, logger received ${p.counts[i]}`);
+    });
     this.#maybeFinish();
   }
 
@@ -261,12 +274,15 @@ export class Run {
       .catch((e) => this.env.report.error(`could not record the progress of ${this.runId}: ${e.message}`));
   }
 
+  // cp: {streams: [{bytes, parts?, run?}]}; per-producer counts of each stream only
+  // when, for every stream, what was received is exactly what is safe.
   #progressOf(cp) {
     const received = [...this.producers.values()];
-    const exact = received.reduce((a, p) => a + p.records, 0) * RECORD_SIZE === cp.bytes;
+    const exact = received.every((p) => !p.refused) && this.layouts.every((l, i) => (
+      received.reduce((a, p) => a + p.counts[i], 0) * l.recordSize === cp.streams[i].bytes));
     return {
-      at: new Date().toISOString(), ...cp,
-      producers: exact ? Object.fromEntries(received.map((p) => [p.id, p.records])) : null,
+      at: new Date().toISOString(), streams: cp.streams, run: cp.streams[0].run,
+      producers: exact ? Object.fromEntries(received.map((p) => [p.id, [...p.counts]])) : null,
     };
   }
 
@@ -310,9 +326,10 @@ export class Run {
     stats.send(this); // every producer has drained: these are the run's final totals
     clearTimeout(this.drainTimer);
     for (const p of this.producers.values()) p.port.close();
-    const sink = await this.sink.close();
+    const { streams, error } = await this.sink.close();
     const producers = [...this.expected].map((id) => Producer.manifestRow(id, this.producers.get(id)));
-    const manifest = closeManifest({ ...this.manifest, source: this.source }, { producers, sink, errors: report.manifestErrors() });
+    const closed = this.manifest.streams.map((entry, i) => closedStream(entry, this.#received(i), streams[i]));
+    const manifest = closeManifest({ ...this.manifest, source: this.source }, { producers, streams: closed, error, errors: report.manifestErrors() });
     this.final = manifest;
     this.step = 'writing the manifest';
     await this.checkpointing;
@@ -332,9 +349,15 @@ export class Run {
     this.releaseLock();
     this.#end();
     const s = this.sink.stats();
-    stats.closed({ ...s, bytesWritten: sink.bytes, bytesStaged: 0, dropped: manifest.errors.dropped_records });
+    const total = (k) => closed.reduce((a, x) => a + x[k], 0);
+    stats.closed({ ...s, bytesWritten: total('bytes'), bytesStaged: 0, dropped: total('dropped_records') });
     stats.send(null);
     this.#closed(manifest, published, { partsUploaded: s.partsUploaded ?? 0, partsQueued: s.partsToDlq ?? 0 });
+  }
+
+  // {producerId: records of stream i it sent}, every expected producer listed
+  #received(i) {
+    return Object.fromEntries([...this.expected].map((id) => [id, this.producers.get(id)?.counts[i] ?? 0]));
   }
 
   async #tidy() {
@@ -366,7 +389,9 @@ export class Run {
     } finally {
       this.releaseLock();
     }
-    manifest ??= closeManifest(this.manifest, { producers: [], sink: { bytes: 0, checksum: null, error: failure }, errors: report.manifestErrors() });
+    manifest ??= closeManifest(this.manifest, {
+      producers: [], streams: this.manifest.streams.map((e) => closedStream(e, {}, { bytes: 0, checksum: null })), error: failure, errors: report.manifestErrors(),
+    });
     const s = this.sink.stats();
     this.#closed(manifest, undefined, { partsUploaded: s.partsUploaded ?? 0, partsQueued: s.partsToDlq ?? 0 });
   }
@@ -382,7 +407,7 @@ export class Run {
       await removeIfAny(this.dir, progressName(this.runId));
     } catch (err) {
       this.env.report.error(`run ${this.runId} stays open in storage until the next recovery repairs it: ${err.message}`);
-      await this.#writeProgress({ ...this.#progressOf({ bytes: this.final.bytes }), cause: `its tab could not close it (${failure})` });
+      await this.#writeProgress({ ...this.#progressOf({ streams: this.final.streams.map((x) => ({ bytes: x.bytes })) }), cause: `its tab could not close it (${failure})` });
     }
     return manifest;
   }

@@ -2,7 +2,6 @@
 // rate, where its time went, and the credits in flight; the last run's totals
 // while idle.
 import * as P from '../protocol.js';
-import { RECORD_SIZE } from '../record.js';
 
 const NO_TOTALS = { runId: null, records: 0, bytes: 0, bytesWritten: 0, bytesStaged: 0, writes: 0, producers: 0, rejected: 0, dropped: 0 };
 
@@ -37,14 +36,21 @@ export class LoggerStats {
     const now = performance.now();
     const s = run.sink.stats();
     const producers = [...run.producers.values()];
-    const records = producers.reduce((a, p) => a + p.records, 0);
+    // per stream: received, and how many of them storage has (written or staged)
+    const streams = run.layouts.map((l, i) => {
+      const st = run.sink.sinks[i].stats();
+      const received = producers.reduce((a, p) => a + p.counts[i], 0);
+      return { name: l.name, records: received, bytes: received * l.recordSize, dropped: received - (st.bytesWritten + st.bytesStaged) / l.recordSize };
+    });
+    const sum = (k) => streams.reduce((a, x) => a + x[k], 0);
+    const records = sum('records');
     const dt = (now - this.last.t) / 1000;
     const totals = {
-      ...s, // sink-specific figures (CLOUD: parts, retries, bytes in memory)
-      runId: run.runId, records, bytes: records * RECORD_SIZE,
+      ...s, // sink-specific figures (CLOUD: parts, retries, bytes in memory), summed over the streams
+      runId: run.runId, records, bytes: sum('bytes'), streams: streams.map(({ name, records: n }) => ({ name, records: n })),
       bytesWritten: s.bytesWritten, bytesStaged: s.bytesStaged, writes: s.writes,
       producers: run.producers.size, rejected: this.report.rejected_messages,
-      dropped: records - (s.bytesWritten + s.bytesStaged) / RECORD_SIZE,
+      dropped: sum('dropped'),
       loggerHeldMs: run.heldMs,
     };
     this.post(P.LOG_STATS, {

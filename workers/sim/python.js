@@ -111,8 +111,8 @@ export class Python {
   }
 
   // Build and describe this sim's part before the run opens: bad parameters,
-  // code that does not load or a bad edge table are refused while nothing is
-  // written, and the start only has to send.
+  // code that does not load, a bad edge table or bad stream declarations are
+  // refused while nothing is written, and the start only has to send.
   prepare({ key, source }) {
     this.#ready('prepare');
     this.prepared?.producerPy.destroy();
@@ -125,6 +125,8 @@ export class Python {
       producerPy?.destroy();
       throw new Error(pyMessage(e));
     }
+    // the logger opens the run with them (a file or parts per stream)
+    return { streams: this.prepared.meta.run.streams };
   }
 
   // The part prepare() built for `key`, handed over once.

@@ -1,13 +1,14 @@
 // One run of this sim: steps the model through Python's Producer and moves its
-// whole buffers to the logger. At most CREDIT_WINDOW buffers are in flight:
-// with no credit left the model is simply not stepped, so nothing is dropped
-// and memory stays bounded.
+// whole buffers to the logger, each stream's in its own chunks. At most
+// CREDIT_WINDOW buffers (of any streams) are in flight: with no credit left
+// the model is simply not stepped, so nothing is dropped and memory stays bounded.
 import * as P from '../protocol.js';
-import { BUFFER_BYTES, RECORD_SIZE } from '../record.js';
+import { EVENTS, fromJson } from '../layout.js';
 import { pyMessage } from './python.js';
 import { ViewCounts, postNetwork } from './view.js';
 
 const MAX_BUFFERS_PER_CALL = 16;
+const SEGMENT_HEAD = 8;
 const STATUS_MS = 250;
 // Real-time pace: the model may run this far ahead of the wall clock.
 const REALTIME_LEAD_MS = 50;
@@ -37,6 +38,8 @@ export class SimRun {
   // python: the sim's Python (for stats); part: {producerPy, meta} from Python.take()
   constructor({ producer, port, pace = 'realtime', python, part, startedAt }) {
     Object.assign(this, { producer, port, pace, python, startedAt, producerPy: part.producerPy, meta: part.meta });
+    this.layouts = part.meta.run.streams?.map(fromJson) ?? [EVENTS];
+    this.counts = this.layouts.map(() => 0); // records sent of each stream
     port.onmessage = (e) => this.#onCredit(e.data);
   }
 
@@ -102,7 +105,7 @@ export class SimRun {
 
   #finish(error) {
     const stats = this.#stats();
-    this.port.postMessage(P.msg(P.EOF, { records: this.records, buffers: this.buffers, stats, ...(error ? { error } : {}) }));
+    this.port.postMessage(P.msg(P.EOF, { records: this.records, streams: this.counts, buffers: this.buffers, stats, ...(error ? { error } : {}) }));
     post(P.SIM_STOPPED, {
       producer: this.producer, records: this.records, buffers: this.buffers, waitMs: this.waitMs, maxInFlight: this.maxInFlight,
       stats, error, startedAt: this.startedAt, firstSentAt: this.firstSentAt,
@@ -122,32 +125,50 @@ export class SimRun {
     });
   }
 
-  // Post the records in `bytesPy` (a Python bytes proxy): as many whole buffers
-  // per message as there are credits (the logger's cost is per message, not per
-  // byte); a copy leaves the wasm heap, the transfer itself is zero-copy.
+  // Post the records in `bytesPy` (a Python bytes proxy of segments, docs/streams.md:
+  // uint32 stream index, uint32 length, then that stream's whole records).
   async #send(bytesPy) {
     const view = bytesPy.getBuffer('u8');
     let sent = 0;
     try {
       const data = view.data;
-      this.view.count(data);
+      const head = new DataView(data.buffer, data.byteOffset, data.byteLength);
       for (let off = 0; off < data.byteLength;) {
-        while (this.credits === 0) await this.#waitForCredit();
-        const end = Math.min(off + this.credits * BUFFER_BYTES, data.byteLength);
-        const buf = data.slice(off, end).buffer;
-        const n = P.chunkBuffers(buf.byteLength);
-        this.credits -= n;
-        this.maxInFlight = Math.max(this.maxInFlight, P.CREDIT_WINDOW - this.credits);
-        this.records += buf.byteLength / RECORD_SIZE;
-        this.firstSentAt ??= performance.timeOrigin + performance.now();
-        this.port.postMessage(P.msg(P.CHUNK, { seq: this.buffers, buf }), [buf]);
-        this.buffers += n;
+        const stream = head.getUint32(off, true);
+        const end = off + SEGMENT_HEAD + head.getUint32(off + 4, true);
+        const layout = this.layouts[stream];
+        if (!layout || end > data.byteLength) throw new Error(`Python gave a malformed segment (stream ${stream}, ending at ${end} of ${data.byteLength} bytes)`);
+        sent += await this.#sendStream(stream, layout, data.subarray(off + SEGMENT_HEAD, end));
         off = end;
-        sent++;
       }
     } finally {
       view.release();
       bytesPy.destroy();
+    }
+    return sent;
+  }
+
+  // One stream's records: as many whole buffers per message as there are credits
+  // (the logger's cost is per message, not per byte); a copy leaves the wasm heap,
+  // the transfer itself is zero-copy.
+  async #sendStream(stream, layout, data) {
+    if (layout.name.startsWith('events')) this.view.count(data, layout);
+    let sent = 0;
+    for (let off = 0; off < data.byteLength;) {
+      while (this.credits === 0) await this.#waitForCredit();
+      const end = Math.min(off + this.credits * layout.bufferBytes, data.byteLength);
+      const buf = data.slice(off, end).buffer;
+      const n = P.chunkBuffers(buf.byteLength, layout);
+      const records = buf.byteLength / layout.recordSize;
+      this.credits -= n;
+      this.maxInFlight = Math.max(this.maxInFlight, P.CREDIT_WINDOW - this.credits);
+      this.records += records;
+      this.counts[stream] += records;
+      this.firstSentAt ??= performance.timeOrigin + performance.now();
+      this.port.postMessage(P.msg(P.CHUNK, { stream, seq: this.buffers, buf }), [buf]);
+      this.buffers += n;
+      off = end;
+      sent++;
     }
     return sent;
   }

@@ -2,11 +2,7 @@
 // the buffers as they leave (never the records themselves), and the model's own
 // state if it publishes one. Everything posted is transferred typed arrays.
 import * as P from '../protocol.js';
-import { FIELD, RECORD_SIZE } from '../record.js';
 import { pyMessage } from './python.js';
-
-const EDGE_OFFSET = FIELD.edge_id.offset;
-const STATUS_OFFSET = FIELD.status.offset;
 
 function topEdges(counts, k) {
   const edges = [];
@@ -35,12 +31,19 @@ export class ViewCounts {
   lastView = 0;
   viewBroken = false;
 
-  // Hot loop: runs over every record this sim sends.
-  count(data) {
+  // Hot loop: runs over every events record this sim sends (`layout`: events or
+  // events_wide). The busiest-edges view covers edge ids below 65,536, as the map
+  // does (a source's edge table has 16-bit ids); wide ids above count by status only.
+  count(data, layout) {
     const { status, edgeEvents } = this;
-    for (let r = 0; r < data.byteLength; r += RECORD_SIZE) {
-      edgeEvents[data[r + EDGE_OFFSET] | (data[r + EDGE_OFFSET + 1] << 8)]++;
-      status[data[r + STATUS_OFFSET]]++;
+    const size = layout.recordSize;
+    const edgeAt = layout.fields.find((f) => f.name === 'edge_id').offset;
+    const statusAt = layout.fields.find((f) => f.name === 'status').offset;
+    const wide = layout.name === 'events_wide';
+    for (let r = 0; r < data.byteLength; r += size) {
+      const e = r + edgeAt;
+      if (!wide || (data[e + 2] | data[e + 3]) === 0) edgeEvents[data[e] | (data[e + 1] << 8)]++;
+      status[data[r + statusAt]]++;
     }
   }
 

@@ -20,12 +20,13 @@
 import { PART_BYTES, partKey } from '../bucket_layout.js';
 import { createCrc32c } from '../checksum.js';
 import { checkEncoding, DEFAULT_ENCODING, encodePart } from '../encoding.js';
+import { EVENTS } from '../layout.js';
 import { manifestPart } from '../manifest.js';
 import { RECORD_SIZE } from '../record.js';
 import { repairedManifest } from '../repair.js';
 import { manifestName, progressName, removeIfAny } from '../storage.js';
 import { putWithRetry, renewIfDue, RETRY } from '../upload.js';
-import { Sink } from './base.js';
+import { Sink, SinkError } from './base.js';
 
 export const MAX_IN_FLIGHT = 3;
 
@@ -50,15 +51,14 @@ export class CloudSink extends Sink {
   // one the DLQ quarantines it, saying so). Nothing of the run stays in runs/.
   static async repair({ dir, manifest, progress, cause, dlq }) {
     const parts = [];
-    for (const p of [...(progress?.parts ?? [])].sort((a, b) => a.part - b.part)) {
+    for (const p of [...(progress?.streams?.[0].parts ?? progress?.parts ?? [])].sort((a, b) => a.part - b.part)) {
       if (p.part !== parts.length + 1) break;
       parts.push(p);
     }
     const bytes = parts.reduce((a, p) => a + p.bytes, 0);
     const through = parts.at(-1)?.through ?? null;
     const m = repairedManifest(manifest, progress, {
-      records: bytes / RECORD_SIZE, bytes, checksum: through && { algorithm: 'crc32c', value: through },
-      parts: parts.map(manifestPart), cause,
+      streams: [{ bytes, checksum: through && { algorithm: 'crc32c', value: through }, parts: parts.map(manifestPart) }], cause,
     });
     const body = new TextEncoder().encode(JSON.stringify(m, null, 1));
     const crc = await createCrc32c();
@@ -80,7 +80,8 @@ export class CloudSink extends Sink {
     return ` in ${parts}: ${up} in the bucket, ${queued} waiting in the dead-letter queue (manifest ${published === 'uploaded' ? 'uploaded' : 'queued until they are uploaded'})`;
   }
 
-  static async open(runId, { cloud, dlq } = {}) {
+  static async open(runId, { cloud, dlq, layout = EVENTS } = {}) {
+    if (layout.name !== 'events') throw new SinkError(`CLOUD mode stores the events stream only so far: stream ${layout.name} cannot be uploaded (log it to OPFS)`);
     if (!cloud?.api || !/^https?:\/\//.test(cloud.api)) throw new Error('CLOUD mode needs an absolute presign API URL (cloud.api)');
     if (cloud.run?.runId !== runId || !cloud.run.token) throw new Error(`CLOUD run ${runId} needs its capability from the server (POST /api/runs)`);
     checkEncoding(cloud.encoding ?? DEFAULT_ENCODING);
@@ -274,9 +275,13 @@ export class CloudSink extends Sink {
     return { bytes: this.bytes, checksum: { algorithm: 'crc32c', value: this.runCrc.digest('hex') }, error: null, parts };
   }
 
+  static publish(manifest, [sink]) {
+    return sink.publishManifest(manifest);
+  }
+
   // The manifest goes last, and only when every part is in the bucket; otherwise
   // it waits in the DLQ and replay uploads it after the run's last part.
-  async publish(manifest) {
+  async publishManifest(manifest) {
     const body = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
     this.partCrc.init();
     this.partCrc.update(body);

@@ -1,12 +1,13 @@
-// OPFS sink: appends records to runs/<runId>.bin through one
-// FileSystemSyncAccessHandle. Memory is bounded by the staging buffer.
+// OPFS sink: appends one stream's records to its file in runs/ (runs/<runId>.bin
+// for events, storage.js binName) through one FileSystemSyncAccessHandle.
+// Memory is bounded by the staging buffer.
 //
 // Write policy: incoming buffers are coalesced into STAGING_BYTES and written
 // when it is full or its oldest byte is STAGE_MAX_MS old; the handle is
 // flush()ed (made durable) at most every FLUSH_MS and at close.
 import { createCrc32c } from '../checksum.js';
-import { RECORD_SIZE } from '../record.js';
-import { crcOfHandle, repairedManifest } from '../repair.js';
+import { EVENTS } from '../layout.js';
+import { crcOfHandle, manifestStreams, repairedManifest } from '../repair.js';
 import {
   StorageWriteError, binName, explainOpenError, exists, manifestName, progressName, removeIfAny, runsDir, writeAll, writeJson,
 } from '../storage.js';
@@ -21,35 +22,42 @@ export class OpfsSink extends Sink {
   static catalogued = true;
   static label = 'OPFS (this browser)';
 
-  // An orphan keeps the whole records of runs/<runId>.bin: a write cut short by
-  // the tab's death is cut off. Its manifest reuses the space reserved for it.
+  // An orphan keeps the whole records of each stream's file: a write cut short
+  // by the tab's death is cut off at that stream's record size. Its manifest
+  // reuses the space reserved for it.
   static async repair({ dir, manifest, progress, cause }) {
-    let access;
-    try {
-      access = await (await dir.getFileHandle(binName(manifest.run_id), { create: true })).createSyncAccessHandle();
-    } catch (e) {
-      throw new Error(`cannot open ${binName(manifest.run_id)} to repair it: ${e.name}: ${e.message}`);
-    }
-    let m;
-    try {
-      const size = access.getSize();
-      const cut = size % RECORD_SIZE;
-      if (cut) access.truncate(size - cut);
-      access.flush();
-      const bytes = size - cut;
-      m = repairedManifest(manifest, progress, { records: bytes / RECORD_SIZE, bytes, checksum: await crcOfHandle(access, bytes), cut, cause });
-    } finally {
-      access.close();
-    }
+    const kept = [];
+    for (const layout of manifestStreams(manifest)) kept.push(await OpfsSink.#repairFile(dir, manifest.run_id, layout));
+    const m = repairedManifest(manifest, progress, { streams: kept, cause });
     const name = manifestName(manifest.run_id);
     await writeJson(dir, name, m, { minSize: (await (await dir.getFileHandle(name)).getFile()).size });
     await removeIfAny(dir, progressName(manifest.run_id));
     return m;
   }
 
-  static async open(runId) {
+  static async #repairFile(dir, runId, layout) {
+    const name = binName(runId, layout.name);
+    let access;
+    try {
+      access = await (await dir.getFileHandle(name, { create: true })).createSyncAccessHandle();
+    } catch (e) {
+      throw new Error(`cannot open ${name} to repair it: ${e.name}: ${e.message}`);
+    }
+    try {
+      const size = access.getSize();
+      const cut = size % layout.recordSize;
+      if (cut) access.truncate(size - cut);
+      access.flush();
+      const bytes = size - cut;
+      return { bytes, checksum: await crcOfHandle(access, bytes), cut };
+    } finally {
+      access.close();
+    }
+  }
+
+  static async open(runId, { layout = EVENTS } = {}) {
     const dir = await runsDir();
-    const name = binName(runId);
+    const name = binName(runId, layout.name);
     if (await exists(dir, name)) throw new SinkError(`run ${runId} already exists; refusing to overwrite it`);
     let access;
     try {
@@ -57,11 +65,12 @@ export class OpfsSink extends Sink {
     } catch (e) {
       throw new SinkError(explainOpenError(e, name));
     }
-    return new OpfsSink(access, await createCrc32c());
+    return new OpfsSink(access, await createCrc32c(), name);
   }
 
-  constructor(access, crc) {
+  constructor(access, crc, name) {
     super();
+    this.name = name;
     this.access = access;
     this.crc = crc;
     this.staging = new Uint8Array(STAGING_BYTES);
@@ -139,7 +148,7 @@ export class OpfsSink extends Sink {
   #write(u8) {
     const t0 = performance.now();
     try {
-      writeAll(this.access, u8, this.written, 'run data');
+      writeAll(this.access, u8, this.written, this.name);
     } catch (e) {
       if (!(e instanceof StorageWriteError)) throw e;
       this.#fail(e.message);
