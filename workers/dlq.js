@@ -8,7 +8,10 @@
 // A part is kept in its stored form (encoded, if its run encodes parts): the
 // payload is what the PUT sends, checked against stored_bytes/stored_crc32c,
 // and an encoded one must also decode to its records' size and CRC32C.
-import { partNumber } from './bucket_layout.js';
+// A part entry names its stream and that stream's record size (entries written
+// before streams have neither: events); its name says the stream too, so parts
+// of two streams never share an entry.
+import { EVENTS_STREAM, partNumber } from './bucket_layout.js';
 import { createCrc32c } from './checksum.js';
 import { decodePart, DecodeError } from './encoding.js';
 import { RECORD_SIZE } from './record.js';
@@ -26,7 +29,13 @@ export async function crc32cOf(bytes) {
 // The payload's size and CRC32C (a part's stored form; a manifest is stored as is).
 const stored = (meta) => ({ bytes: meta.stored_bytes ?? meta.bytes, crc32c: meta.stored_crc32c ?? meta.crc32c });
 
-const entryName = (meta) => (meta.kind === 'manifest' ? `${meta.runId}.manifest` : `${meta.runId}.part-${partNumber(meta.part)}`);
+const streamOf = (meta) => meta.stream ?? EVENTS_STREAM;
+
+// <runId>.manifest, <runId>.part-NNNNNN (events), <runId>.<stream>.part-NNNNNN: neither a
+// run id nor a stream name holds a dot.
+const entryName = (meta) => (meta.kind === 'manifest' ? `${meta.runId}.manifest`
+  : `${meta.runId}.${streamOf(meta) === EVENTS_STREAM ? '' : `${meta.stream}.`}part-${partNumber(meta.part)}`);
+const ENTRY = /^([^.]+)\.(?:([^.]+)\.)?part-(\d+)\.json$/;
 
 export class DeadLetterQueue {
   constructor() {
@@ -70,8 +79,8 @@ export class DeadLetterQueue {
     DeadLetterQueue.#add(this, meta, sign);
   }
 
-  // meta: {kind: 'part'|'manifest', runId, run: {runId, token, expires, renewAfter}, part, bytes, records, crc32c,
-  //        [encoding, stored_bytes, stored_crc32c], attempts, lastError}
+  // meta: {kind: 'part'|'manifest', runId, run: {runId, token, expires, renewAfter}, [stream, record_size],
+  //        part, bytes, records, crc32c, [encoding, stored_bytes, stored_crc32c], attempts, lastError}
   async put(meta, bytes) {
     const d = await dir('dlq');
     const name = entryName(meta);
@@ -126,7 +135,8 @@ export class DeadLetterQueue {
     }
     try {
       if (await renewIfDue(api, meta.run)) await writeJson(d, `${name}.json`, meta);
-      await putOnce(api, meta.run, meta.kind === 'manifest' ? 'manifest' : meta.part, payload, stored(meta).crc32c);
+      const target = meta.kind === 'manifest' ? { part: 'manifest' } : { stream: streamOf(meta), part: meta.part };
+      await putOnce(api, meta.run, target, payload, stored(meta).crc32c);
     } catch (e) {
       if (e instanceof UploadError && !e.retryable) {
         await this.#quarantine(d, name, meta, e.message);
@@ -149,14 +159,16 @@ export class DeadLetterQueue {
 
   static async #invalid(meta, payload) {
     const encoding = meta.kind === 'part' ? meta.encoding ?? 'raw' : 'raw';
-    if (meta.kind === 'part' && encoding === 'raw' && payload.byteLength % RECORD_SIZE) {
-      return `size ${payload.byteLength} is not a whole number of ${RECORD_SIZE}-byte records`;
+    const recordSize = meta.record_size ?? RECORD_SIZE;
+    if (meta.kind === 'part' && !(Number.isSafeInteger(recordSize) && recordSize > 0)) return `record size ${JSON.stringify(recordSize)} is not a size`;
+    if (meta.kind === 'part' && encoding === 'raw' && payload.byteLength % recordSize) {
+      return `size ${payload.byteLength} is not a whole number of ${recordSize}-byte records`;
     }
     if (payload.byteLength !== stored(meta).bytes) return `size ${payload.byteLength} differs from the ${stored(meta).bytes} bytes recorded`;
     if ((await crc32cOf(payload)) !== stored(meta).crc32c) return 'checksum mismatch';
     if (encoding === 'raw') return null;
     try {
-      return (await crc32cOf(await decodePart(payload, encoding, meta.bytes))) === meta.crc32c ? null : 'decoded records: checksum mismatch';
+      return (await crc32cOf(await decodePart(payload, encoding, meta.bytes, recordSize))) === meta.crc32c ? null : 'decoded records: checksum mismatch';
     } catch (e) {
       if (!(e instanceof DecodeError)) throw e;
       return `cannot decode the ${encoding} part: ${e.message}`;
@@ -164,20 +176,26 @@ export class DeadLetterQueue {
   }
 
   // A quarantined part never reaches the bucket. A run is complete there exactly when its
-  // manifest is, so a manifest that lists such a part must not go either: it joins it.
+  // manifest is, so a manifest that lists such a part, of any of its streams, must not go
+  // either: it joins it.
   static async #lostParts(runId, payload) {
-    let listed;
+    const listed = new Set();
     try {
-      listed = new Set(JSON.parse(new TextDecoder().decode(payload)).parts?.map((p) => p.part));
+      const m = JSON.parse(new TextDecoder().decode(payload));
+      for (const s of m.streams ?? [{ name: EVENTS_STREAM, parts: m.parts }]) for (const p of s.parts ?? []) listed.add(`${s.name} ${p.part}`);
     } catch (e) {
       return `not a readable manifest: ${e.message}`;
     }
     const lost = [];
     for await (const [name] of (await dir('quarantine')).entries()) {
-      const m = /^(.+)\.part-(\d+)\.json$/.exec(name);
-      if (m?.[1] === runId && listed.has(Number(m[2]))) lost.push(Number(m[2]));
+      const m = ENTRY.exec(name);
+      const [stream, part] = [m?.[2] ?? EVENTS_STREAM, Number(m?.[3])];
+      if (m?.[1] === runId && listed.has(`${stream} ${part}`)) lost.push({ stream, part });
     }
-    return lost.length ? `part ${lost.sort((a, b) => a - b).join(', ')} of this run is quarantined: the run cannot be completed in the bucket` : null;
+    if (!lost.length) return null;
+    const named = lost.sort((a, b) => a.stream.localeCompare(b.stream) || a.part - b.part)
+      .map((p) => (p.stream === EVENTS_STREAM ? `${p.part}` : `${p.stream} ${p.part}`));
+    return `part ${named.join(', ')} of this run is quarantined: the run cannot be completed in the bucket`;
   }
 
   async #quarantine(d, name, meta, reason) {

@@ -13,25 +13,26 @@ import { RECORD_SIZE } from './record.js';
 export const ENCODINGS = Object.freeze({ ...spec.encodings });
 export const DEFAULT_ENCODING = spec.default;
 const SLICE = 256 * 1024;
+const SHUFFLE_SLICE = 512 * 1024; // one byte column of a 5 MiB events part
 
 export function checkEncoding(name) {
   if (!Object.hasOwn(ENCODINGS, name)) throw new Error(`unknown part encoding ${JSON.stringify(name)} (one of ${Object.keys(ENCODINGS).join(', ')})`);
   return ENCODINGS[name];
 }
 
-// Byte k of every record into column k of `out`.
-function column(u8, out, k) {
-  const n = u8.byteLength / RECORD_SIZE;
+// Byte k of every record (of `size` bytes: the part's stream's) into column k of `out`.
+function column(u8, out, k, size) {
+  const n = u8.byteLength / size;
   const base = k * n;
-  for (let i = 0, j = k; i < n; i++, j += RECORD_SIZE) out[base + i] = u8[j];
+  for (let i = 0, j = k; i < n; i++, j += size) out[base + i] = u8[j];
 }
 
-export function unshuffle(u8) {
-  const n = u8.byteLength / RECORD_SIZE;
+export function unshuffle(u8, size = RECORD_SIZE) {
+  const n = u8.byteLength / size;
   const out = new Uint8Array(u8.byteLength);
-  for (let k = 0; k < RECORD_SIZE; k++) {
+  for (let k = 0; k < size; k++) {
     const base = k * n;
-    for (let i = 0, j = k; i < n; i++, j += RECORD_SIZE) out[j] = u8[base + i];
+    for (let i = 0, j = k; i < n; i++, j += size) out[j] = u8[base + i];
   }
   return out;
 }
@@ -88,13 +89,18 @@ async function stream(transform, u8) {
   return { chunks, cpuMs: cpuMs + performance.now() - t, stallMs };
 }
 
-// The stored form of a part: {chunks (Uint8Arrays, a Blob's parts), bytes, cpuMs, stallMs}.
-export async function encodePart(u8, name) {
+// The stored form of a part of `recordSize`-byte records: {chunks (Uint8Arrays, a Blob's parts), bytes, cpuMs, stallMs}.
+export async function encodePart(u8, name, recordSize = RECORD_SIZE) {
   const { shuffle: shuffled, codec } = checkEncoding(name);
   if (!shuffled && !codec) return { chunks: [u8], bytes: u8.byteLength, cpuMs: 0, stallMs: 0 };
   const body = shuffled ? new Uint8Array(u8.byteLength) : u8;
-  // the shuffle too goes a column at a time (~5 ms each for a 5 MiB part)
-  const s = shuffled ? await sliced(RECORD_SIZE, (k) => column(u8, body, k)) : { cpuMs: 0, stallMs: 0 };
+  // the shuffle too goes in slices of whole byte columns, ~SHUFFLE_SLICE bytes each (~5 ms):
+  // one column of a 5 MiB events part, many narrow ones of a wide record's part
+  const perSlice = Math.max(1, Math.floor(SHUFFLE_SLICE / (u8.byteLength / recordSize || 1)));
+  const shuffleSlice = (i) => {
+    for (let k = i * perSlice; k < Math.min(recordSize, (i + 1) * perSlice); k++) column(u8, body, k, recordSize);
+  };
+  const s = shuffled ? await sliced(Math.ceil(recordSize / perSlice), shuffleSlice) : { cpuMs: 0, stallMs: 0 };
   if (!codec) return { chunks: [body], bytes: body.byteLength, ...s };
   const r = await stream(new CompressionStream(codec), body);
   return {
@@ -106,8 +112,8 @@ export async function encodePart(u8, name) {
 // Data that is not what its entry says it is (not a bug in the reader).
 export class DecodeError extends Error {}
 
-// The records a stored part holds, or a DecodeError saying why not (the DLQ checks an entry before replaying it).
-export async function decodePart(stored, name, size) {
+// The records (of `recordSize` bytes) a stored part holds, or a DecodeError saying why not (the DLQ checks an entry before replaying it).
+export async function decodePart(stored, name, size, recordSize = RECORD_SIZE) {
   const { shuffle: shuffled, codec } = checkEncoding(name);
   let body = stored;
   if (codec) {
@@ -122,5 +128,6 @@ export async function decodePart(stored, name, size) {
     }
   }
   if (body.byteLength !== size) throw new DecodeError(`decodes to ${body.byteLength} bytes, not ${size}`);
-  return shuffled ? unshuffle(body) : body;
+  if (size % recordSize) throw new DecodeError(`${size} bytes is not whole ${recordSize}-byte records`);
+  return shuffled ? unshuffle(body, recordSize) : body;
 }

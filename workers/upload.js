@@ -8,7 +8,7 @@
 // and the part counts as uploaded only if the server confirms that the stored
 // object is this very one.
 
-import { RUN_TOKEN_HEADER } from './bucket_layout.js';
+import { EVENTS_STREAM, RUN_TOKEN_HEADER } from './bucket_layout.js';
 
 export const RETRY = { baseMs: 250, capMs: 4000, maxElapsedMs: 30_000 };
 
@@ -61,7 +61,7 @@ export async function renewIfDue(api, cap) {
   return true;
 }
 
-// object: {runId, part, bytes, crc32c (8 hex)}
+// object: {runId, stream?, part, bytes, crc32c (8 hex)}
 async function presign(api, cap, object) {
   const { status, reply } = await post(api, 'presign', { body: object, headers: runAuth(cap) });
   return status === 409 ? { sealed: reply.error } : reply;
@@ -70,7 +70,7 @@ async function presign(api, cap, object) {
 // The key already holds an object (412, or a sealed run): done only if it is this one.
 async function confirmStored(api, cap, object, why) {
   const { status, reply } = await post(api, 'confirm', { body: object, headers: runAuth(cap) });
-  if (status !== 200) throw new UploadError(`PUT ${object.part}: ${why}, and ${reply.error}`, 409);
+  if (status !== 200) throw new UploadError(`PUT ${label(object)}: ${why}, and ${reply.error}`, 409);
 }
 
 // Once a run's manifest is in the bucket, the server reads it from there and
@@ -81,15 +81,19 @@ async function landed(api, cap) {
   return reply;
 }
 
-// body: what the key is to hold, and crc32c its CRC32C (8 hex), which the URL signs.
-export async function putOnce(api, cap, part, body, crc32c) {
-  await storeOnce(api, cap, part, body, crc32c);
-  if (part === 'manifest') return landed(api, cap);
+// What a PUT is of, in messages: the events' part number as always, another stream's part as stream/number.
+const label = ({ stream = EVENTS_STREAM, part }) => (stream === EVENTS_STREAM || part === 'manifest' ? `${part}` : `${stream}/${part}`);
+
+// target: {stream, part} of a part (a part number), or {part: 'manifest'}; body: what the
+// key is to hold, and crc32c its CRC32C (8 hex), which the URL signs.
+export async function putOnce(api, cap, target, body, crc32c) {
+  await storeOnce(api, cap, target, body, crc32c);
+  if (target.part === 'manifest') return landed(api, cap);
   return null;
 }
 
-async function storeOnce(api, cap, part, body, crc32c) {
-  const object = { runId: cap.runId, part, bytes: body.size ?? body.byteLength, crc32c };
+async function storeOnce(api, cap, { stream, part }, body, crc32c) {
+  const object = { runId: cap.runId, ...(part === 'manifest' ? {} : { stream }), part, bytes: body.size ?? body.byteLength, crc32c };
   const p = await presign(api, cap, object);
   if (p.sealed) return confirmStored(api, cap, object, p.sealed);
   let res;
@@ -97,12 +101,12 @@ async function storeOnce(api, cap, part, body, crc32c) {
     // Content-Length follows from the body; the signed headers must be sent as signed
     res = await fetch(p.url, { method: 'PUT', headers: p.headers, body });
   } catch (e) {
-    throw new UploadError(`PUT ${part}: ${e.message}`); // network error, endpoint down
+    throw new UploadError(`PUT ${label(object)}: ${e.message}`); // network error, endpoint down
   }
   if (res.status === 412) return confirmStored(api, cap, object, 'already stored');
   if (!res.ok) {
     const text = (await res.text().catch(() => '')).slice(0, 300);
-    throw new UploadError(`PUT ${part}: HTTP ${res.status} ${/<Code>(.*?)<\/Code>/.exec(text)?.[1] ?? ''}`.trim(), res.status, retryAfterS(res));
+    throw new UploadError(`PUT ${label(object)}: HTTP ${res.status} ${/<Code>(.*?)<\/Code>/.exec(text)?.[1] ?? ''}`.trim(), res.status, retryAfterS(res));
   }
 }
 
@@ -110,11 +114,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Capped exponential backoff with full jitter (at least what a 429 asks for),
 // until maxElapsedMs is spent. Resolves {ok, attempts, error, landed (a manifest: the server's catalogue reply)}; `onRetry` is told about every retry.
-export async function putWithRetry(api, cap, part, body, crc32c, { retry = RETRY, onRetry = () => {} } = {}) {
+export async function putWithRetry(api, cap, target, body, crc32c, { retry = RETRY, onRetry = () => {} } = {}) {
   const t0 = performance.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      const landedReply = await putOnce(api, cap, part, body, crc32c);
+      const landedReply = await putOnce(api, cap, target, body, crc32c);
       return { ok: true, attempts: attempt, error: null, landed: landedReply };
     } catch (e) {
       const wait = Math.max(e.retryAfterMs ?? 0, Math.random() * Math.min(retry.capMs, retry.baseMs * 2 ** attempt));

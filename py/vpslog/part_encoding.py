@@ -35,35 +35,37 @@ def _spec(name: str, where: str) -> dict:
     return ENCODINGS[name]
 
 
-def shuffle(data) -> bytes:
-    """Records -> byte columns: byte k of record i goes to k*n + i."""
+def shuffle(data, record_size: int = RECORD_SIZE) -> bytes:
+    """Records -> byte columns: byte k of record i goes to k*n + i (one column per byte of the stream's record)."""
     data = memoryview(data).cast("B")
-    return b"".join(bytes(data[k::RECORD_SIZE]) for k in range(RECORD_SIZE))
+    return b"".join(bytes(data[k::record_size]) for k in range(record_size))
 
 
-def unshuffle(columns) -> bytes:
+def unshuffle(columns, record_size: int = RECORD_SIZE) -> bytes:
     columns = memoryview(columns).cast("B")
-    n = len(columns) // RECORD_SIZE
+    n = len(columns) // record_size
     out = bytearray(len(columns))
-    for k in range(RECORD_SIZE):
-        out[k::RECORD_SIZE] = columns[k * n:(k + 1) * n]
+    for k in range(record_size):
+        out[k::record_size] = columns[k * n:(k + 1) * n]
     return bytes(out)
 
 
-def encode(data, name: str = DEFAULT) -> bytes:
-    """What the logger stores for a part of ``data`` (whole records) under encoding ``name``."""
+def encode(data, name: str = DEFAULT, record_size: int = RECORD_SIZE) -> bytes:
+    """What the logger stores for a part of ``data`` (whole records of ``record_size`` bytes,
+    the part's stream's) under encoding ``name``."""
     spec = _spec(name, "encode")
-    if len(data) % RECORD_SIZE:
-        raise EncodingError(f"{len(data)} bytes is not whole {RECORD_SIZE}-byte records")
-    body = shuffle(data) if spec["shuffle"] else bytes(data)
+    if len(data) % record_size:
+        raise EncodingError(f"{len(data)} bytes is not whole {record_size}-byte records")
+    body = shuffle(data, record_size) if spec["shuffle"] else bytes(data)
     if spec["codec"]:
         c = zlib.compressobj(6, zlib.DEFLATED, _WBITS[spec["codec"]])
         body = c.compress(body) + c.flush()
     return body
 
 
-def decode(stored, name: str, size: int, where: str) -> bytes:
-    """The ``size`` bytes of records a stored part holds; EncodingError naming ``where`` otherwise.
+def decode(stored, name: str, size: int, where: str, record_size: int = RECORD_SIZE) -> bytes:
+    """The ``size`` bytes of records (``record_size`` bytes each: the part's stream's) a stored
+    part holds; EncodingError naming ``where`` otherwise.
 
     Decompresses at most ``size`` + 1 bytes, so a corrupt or hostile object cannot
     make the reader hold more than the part it claims to be."""
@@ -83,6 +85,6 @@ def decode(stored, name: str, size: int, where: str) -> bytes:
             raise EncodingError(f"{where}: {len(d.unused_data)} byte(s) after the end of the {spec['codec']} stream")
     if len(body) != size:
         raise EncodingError(f"{where}: decodes to {len(body)} bytes, manifest says {size}")
-    if size % RECORD_SIZE:
-        raise EncodingError(f"{where}: {size} bytes is not whole {RECORD_SIZE}-byte records")
-    return unshuffle(body) if spec["shuffle"] else bytes(body)
+    if size % record_size:
+        raise EncodingError(f"{where}: {size} bytes is not whole {record_size}-byte records")
+    return unshuffle(body, record_size) if spec["shuffle"] else bytes(body)

@@ -1,8 +1,9 @@
 """Runs in a bucket (S3/R2), as a client reads them: the layout, the client, reading, listing.
 
 ``bucket_layout.json`` is the single definition of where a CLOUD run's objects
-live (``runs/<runId>/part-000001.bin``, ``runs/<runId>/manifest.json``,
-``runs/catalogue.json``), the part size and the run-token header: this module
+live (``runs/<runId>/part-000001.bin`` for events, ``runs/<runId>/<stream>/part-000001.bin``
+for every other stream, ``runs/<runId>/manifest.json``, ``runs/catalogue.json``), the
+part size and the run-token header: this module
 and the JS workers (``workers/bucket_layout.js``) both read it, and
 ``tests/workers/test_bucket_layout.py`` proves they build the same keys.
 
@@ -30,8 +31,7 @@ CATALOGUE_KEY: str = LAYOUT["keys"]["catalogue"]  # beside the run prefixes: a k
 PART_BYTES: int = LAYOUT["part_bytes"]
 MAX_PART: int = 10 ** LAYOUT["part_digits"] - 1
 RUN_TOKEN_HEADER: str = LAYOUT["headers"]["run_token"]
-if PART_BYTES % RECORD_SIZE:
-    raise ValueError(f"bucket_layout.json: part_bytes {PART_BYTES} is not whole {RECORD_SIZE}-byte records")
+EVENTS_STREAM: str = LAYOUT["events_stream"]
 
 _BUCKET = r"(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])"
 S3_URL = re.compile(rf"^s3://{_BUCKET}/{re.escape(RUNS_PREFIX)}(?P<run>[A-Za-z0-9][A-Za-z0-9_-]{{0,79}})/?$")
@@ -49,17 +49,24 @@ class StoreError(ValueError):
     pass
 
 
-def part_key(run_id: str, part: int) -> str:
-    return LAYOUT["keys"]["part"].format(runId=run_id, part=f"{part:0{LAYOUT['part_digits']}d}")
+def part_bytes(record_size: int) -> int:
+    """A stream's full part: PART_BYTES rounded down to whole records of its size."""
+    return PART_BYTES - PART_BYTES % record_size
+
+
+def part_key(run_id: str, part: int, stream: str = EVENTS_STREAM) -> str:
+    """The events stream keeps the keys of runs before streams; another stream has its own folder."""
+    template = LAYOUT["keys"]["part" if stream == EVENTS_STREAM else "stream_part"]
+    return template.format(runId=run_id, stream=stream, part=f"{part:0{LAYOUT['part_digits']}d}")
 
 
 def manifest_key(run_id: str) -> str:
     return LAYOUT["keys"]["manifest"].format(runId=run_id)
 
 
-def parts_prefix(run_id: str) -> str:
-    """What every part key of the run starts with."""
-    return LAYOUT["keys"]["part"].partition("{part}")[0].format(runId=run_id)
+def parts_prefix(run_id: str, stream: str = EVENTS_STREAM) -> str:
+    """What every part key of the run's ``stream`` starts with."""
+    return part_key(run_id, 0, stream).rpartition("/")[0] + "/part-"
 
 
 def location(url: str) -> tuple[str, str]:
@@ -164,12 +171,14 @@ def run_ids(s3, bucket: str, prefix: str = RUNS_PREFIX) -> list[str]:
 
 
 def part_count(s3, bucket: str, run_id: str) -> int:
-    """How many of the run's parts are in the bucket (up to one listing page)."""
-    return s3.list_objects_v2(Bucket=bucket, Prefix=parts_prefix(run_id)).get("KeyCount", 0)
+    """How many of the run's parts, of every stream, are in the bucket (up to one listing page)."""
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{RUNS_PREFIX}{run_id}/").get("Contents", [])
+    return sum(1 for o in listed if o["Key"].rpartition("/")[2].startswith("part-"))
 
 
 def read_manifest(s3, bucket: str, run_id: str) -> dict:
-    """The CLOUD manifest, with its parts numbered 1..n; StoreError if the run is incomplete."""
+    """The CLOUD manifest, each stream's parts numbered 1..n under its own keys; StoreError if the
+    run is incomplete or its manifest says otherwise."""
     key = manifest_key(run_id)
     got = get(s3, bucket, key)
     if got is None:
@@ -179,16 +188,42 @@ def read_manifest(s3, bucket: str, run_id: str) -> dict:
         manifest = json.loads(got[0])
     except ValueError as e:
         raise StoreError(f"{key} is not valid JSON: {e}") from None
-    parts = manifest.get("parts") or []
-    if [p["part"] for p in parts] != list(range(1, len(parts) + 1)):
-        raise StoreError("manifest parts are not numbered 1..n")
+    for s in stream_parts(manifest):
+        parts = s["parts"]
+        if [p.get("part") for p in parts] != list(range(1, len(parts) + 1)):
+            raise StoreError(f"stream {s['name']}: manifest parts are not numbered 1..n")
+        if any(p.get("key") != part_key(run_id, p["part"], s["name"]) for p in parts):
+            raise StoreError(f"stream {s['name']}: a manifest part names another key than the layout's")
     return manifest
 
 
-def read_part(s3, bucket: str, part: dict) -> bytes:
-    """One part's records, checked against its manifest entry: the stored object's size (and
-    CRC32C, if encoded), then the decoded records' size and CRC32C. Parts written before
-    encodings existed have no ``encoding``: they are raw."""
+def stream_parts(manifest: dict) -> list[dict]:
+    """Each stream of a CLOUD manifest, in index order: {name, record_size, parts, bytes, checksum}.
+    Version 2 lists every stream in ``streams``; a version-1 manifest holds the events stream only."""
+    from .layout import LayoutError, from_json
+
+    if "streams" not in manifest:
+        return [{"name": EVENTS_STREAM, "record_size": RECORD_SIZE, "parts": manifest.get("parts") or [],
+                 "bytes": manifest.get("bytes"), "checksum": manifest.get("checksum")}]
+    out = []
+    for i, entry in enumerate(manifest["streams"] or []):
+        try:
+            layout = from_json(entry["layout"])
+        except (LayoutError, KeyError, TypeError) as e:
+            raise StoreError(f"manifest stream {i}: {e}") from None
+        if entry.get("name") != layout.name:
+            raise StoreError(f"manifest stream {i} is named {entry.get('name')!r}, its layout {layout.name!r}")
+        out.append({"name": layout.name, "record_size": layout.record_size, "parts": entry.get("parts") or [],
+                    "bytes": entry.get("bytes"), "checksum": entry.get("checksum")})
+    if not out or out[0]["name"] != EVENTS_STREAM:
+        raise StoreError("manifest streams do not start with the events stream")
+    return out
+
+
+def read_part(s3, bucket: str, part: dict, record_size: int = RECORD_SIZE) -> bytes:
+    """One part's records (of ``record_size`` bytes each), checked against its manifest entry: the
+    stored object's size (and CRC32C, if encoded), then the decoded records' size and CRC32C. Parts
+    written before encodings existed have no ``encoding``: they are raw."""
     import crc32c
 
     key, encoding = part["key"], part.get("encoding", "raw")
@@ -200,20 +235,43 @@ def read_part(s3, bucket: str, part: dict) -> bytes:
         if f"{crc32c.crc32c(body):08x}" != part.get("stored_crc32c"):
             raise StoreError(f"{key}: the stored {encoding} object's CRC32C differs from the manifest's")
         try:
-            body = decode(body, encoding, part["bytes"], key)
+            body = decode(body, encoding, part["bytes"], key, record_size)
         except EncodingError as e:
             raise StoreError(str(e)) from None
+    if len(body) % record_size:
+        raise StoreError(f"{key}: {len(body)} bytes is not whole {record_size}-byte records")
     if f"{crc32c.crc32c(body):08x}" != part["crc32c"]:
         raise StoreError(f"{key}: CRC32C mismatch with the manifest")
     return body
 
 
-def fetch(url: str, out_dir, s3=None) -> tuple[Path, Path]:
-    """``vpslog fetch s3://BUCKET/runs/<runId> --out DIR``: the run reassembled, each part checked
-    as ``read_part`` does and the whole against the manifest's checksum, written as
-    ``DIR/<runId>.bin`` and ``DIR/<runId>.manifest.json``, ready for ``verify`` and ``analyze``."""
+def _fetch_stream(s3, bucket: str, stream: dict, path: Path) -> None:
+    """One stream's parts, each checked, into ``path``; then the whole against the manifest."""
     import crc32c
 
+    crc, size = 0, 0
+    with path.open("wb") as f:
+        for p in stream["parts"]:
+            body = read_part(s3, bucket, p, stream["record_size"])
+            crc = crc32c.crc32c(body, crc)
+            size += len(body)
+            f.write(body)
+    expected = (stream["checksum"] or {}).get("value")
+    if size != stream["bytes"] or (f"{crc:08x}" != expected and not (size == 0 and expected is None)):
+        raise StoreError("the reassembled stream does not match the manifest's size and checksum")
+
+
+def stream_file(run_id: str, stream: str) -> str:
+    """A stream's file beside the events' ``<runId>.bin``, as OPFS and ``vpslog simulate`` name it."""
+    return f"{run_id}.bin" if stream == EVENTS_STREAM else f"{run_id}.{stream}.bin"
+
+
+def fetch(url: str, out_dir, s3=None) -> tuple[list[Path], Path]:
+    """``vpslog fetch s3://BUCKET/runs/<runId> --out DIR``: every stream of the run reassembled,
+    each part checked as ``read_part`` does and each stream against the manifest's size and
+    checksum, written as ``DIR/<runId>.bin`` (events), ``DIR/<runId>.<stream>.bin`` and
+    ``DIR/<runId>.manifest.json``, ready for ``verify`` and ``analyze``. Nothing is written unless
+    every stream is whole; an error names the stream and the part."""
     m = S3_URL.match(url)
     if not m:
         raise StoreError(f"expected s3://BUCKET/{RUNS_PREFIX}<runId>, got {url!r}")
@@ -222,19 +280,19 @@ def fetch(url: str, out_dir, s3=None) -> tuple[Path, Path]:
     manifest = read_manifest(s3, bucket, run_id)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    bin_path, tmp = out / f"{run_id}.bin", out / f".{run_id}.bin.partial"
-    crc = 0
+    streams = stream_parts(manifest)
+    done = [(out / f".{stream_file(run_id, s['name'])}.partial", out / stream_file(run_id, s["name"])) for s in streams]
     try:
-        with tmp.open("wb") as f:
-            for p in manifest["parts"]:
-                body = read_part(s3, bucket, p)
-                crc = crc32c.crc32c(body, crc)
-                f.write(body)
-        if f"{crc:08x}" != (manifest.get("checksum") or {}).get("value"):
-            raise StoreError("the reassembled run does not match the manifest's checksum")
-        tmp.replace(bin_path)
+        for s, (tmp, _) in zip(streams, done):
+            try:
+                _fetch_stream(s3, bucket, s, tmp)
+            except StoreError as e:
+                raise StoreError(f"stream {s['name']}: {e}") from None
+        for tmp, path in done:
+            tmp.replace(path)
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp, _ in done:
+            tmp.unlink(missing_ok=True)
     man_path = out / f"{run_id}.manifest.json"
     man_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    return bin_path, man_path
+    return [path for _, path in done], man_path

@@ -5,11 +5,12 @@ the interface in sinks/base.js means the same thing whichever sink is behind it.
 import os
 
 import boto3
+import crc32c
 import pytest
 
 from harness import REPO
 from vpslog.backend.settings import Settings
-from vpslog.store import PART_BYTES, read_part
+from vpslog.store import PART_BYTES, part_bytes, read_part
 
 pytestmark = pytest.mark.browser
 BYTES = 6 * 1024 * 1024 - 6 * 1024 * 1024 % 4090  # whole buffers; over one 5 MiB CLOUD part
@@ -25,13 +26,13 @@ DRIVE = """async ([url, msg]) => {
 }"""
 
 
-def bucket_bytes(backend, run_id, parts):
+def bucket_bytes(backend, run_id, parts, record_size=10):
     """The run's keys, and its records read back as `vpslog` reads them (each part decoded and checked)."""
     s = Settings(None)
     s3 = boto3.client("s3", endpoint_url=backend["upstream"], region_name="auto",
                       aws_access_key_id=s.access_key_id, aws_secret_access_key=s.secret_access_key)
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=backend["bucket"], Prefix=f"runs/{run_id}/")["Contents"])
-    return keys, b"".join(read_part(s3, backend["bucket"], p) for p in parts)
+    return keys, b"".join(read_part(s3, backend["bucket"], p, record_size) for p in parts)
 
 
 MODES = ["opfs", "cloud", "null"]  # a new sink adds its row here, and its expectations below
@@ -85,11 +86,23 @@ def test_every_sink_honours_the_sink_interface(page, app_url, backend, mode):
         assert not seen["persistent"] and not seen["catalogued"] and seen["checkpoint"] is None
 
 
-@pytest.mark.parametrize("mode", [m for m in MODES if m != "cloud"])
+@pytest.mark.parametrize("mode", MODES)
 def test_every_sink_stores_a_declared_stream_in_its_own_file(page, app_url, backend, mode):
     seen = drive(page, app_url, backend, mode, TELEMETRY, STREAM_BYTES)
     assert "error" not in seen, seen
     assert seen["closed"]["bytes"] == STREAM_BYTES and seen["closed"]["error"] is None
+    if mode != "null":
+        assert seen["closed"]["checksum"] == {"algorithm": "crc32c", "value": seen["expectedChecksum"]}
     if mode == "opfs":
         assert seen["storedEqual"] and seen["checkpoint"] == {"bytes": STREAM_BYTES}  # in runs/<runId>.telemetry.bin
-        assert seen["closed"]["checksum"] == {"algorithm": "crc32c", "value": seen["expectedChecksum"]}
+    elif mode == "cloud":
+        # its own parts, in its own folder, each of whole 21-byte records
+        run_id, parts = seen["runId"], seen["closed"]["parts"]
+        assert [p["bytes"] for p in parts] == [part_bytes(21), STREAM_BYTES - part_bytes(21)] and part_bytes(21) % 21 == 0
+        assert [p["records"] * 21 for p in parts] == [p["bytes"] for p in parts]
+        assert seen["published"] == "uploaded" and seen["throughOk"] == [True, True]
+        assert seen["checkpointAfterClose"] == {"bytes": STREAM_BYTES}
+        keys, data = bucket_bytes(backend, run_id, parts, 21)
+        assert keys == [f"runs/{run_id}/manifest.json", f"runs/{run_id}/telemetry/part-000001.bin",
+                        f"runs/{run_id}/telemetry/part-000002.bin"]
+        assert len(data) == STREAM_BYTES and f"{crc32c.crc32c(data):08x}" == seen["expectedChecksum"]

@@ -4,9 +4,10 @@
   configured) -> 201 ``{runId, token, expires, renewAfter}``: the server picks
   the run id; ``token`` is the run's capability.
 - ``POST /api/runs/renew`` (run token) -> a fresh capability for the same run.
-- ``POST /api/presign {runId, part, bytes, crc32c}`` (run token) ->
-  ``{url, key, method, headers, expires}``: a write-once PUT of exactly that size and CRC32C.
-- ``POST /api/confirm {runId, part, bytes, crc32c}`` (run token) -> 200 if the
+- ``POST /api/presign {runId, stream?, part, bytes, crc32c}`` (run token) ->
+  ``{url, key, method, headers, expires}``: a write-once PUT of exactly that size and CRC32C,
+  of the part of ``stream`` (a stream name; none: events), or of the run's manifest.
+- ``POST /api/confirm {runId, stream?, part, bytes, crc32c}`` (run token) -> 200 if the
   bucket holds exactly that object (how a client settles a 412 after a lost answer), else 409.
 - ``POST /api/seal {runId}`` (run token) -> 200 ``{catalogued, status, problem}`` once the
   run's manifest is in the bucket (409 before): the server reads that manifest itself and
@@ -25,12 +26,13 @@ import logging
 import threading
 import time
 
+from ..layout import MAX_STREAMS
 from ..runs import catalogue_landed
 from ..manifest import new_run_id
-from ..store import RUN_TOKEN_HEADER, manifest_key
+from ..store import EVENTS_STREAM, RUN_TOKEN_HEADER, manifest_key
 from ._http import Handler
 from .presign import LayoutError, Presigner, key_for
-from .runs import AuthError, Limiter, RunTokens, token_id
+from .runs import AuthError, Limiter, RunTokens, StreamNames, token_id
 
 BODY_LIMIT = 4096
 audit_log = logging.getLogger("vpslog.audit")
@@ -51,6 +53,7 @@ class Api:
         self.tokens = RunTokens(settings.run_secret, settings.run_token_ttl_s)
         self.runs_per_owner = Limiter(settings.runs_per_hour, 3600)
         self.presigns_per_run = Limiter(settings.presigns_per_minute, 60)
+        self.streams_per_run = StreamNames(MAX_STREAMS)
         # This server's own catalogue updates go one at a time; the object's
         # compare-and-swap keeps them right beside other servers and `vpslog ls`.
         self.catalogue_lock = threading.Lock()
@@ -87,18 +90,21 @@ class Api:
         return 200, self.tokens.issue(run_id, owner)
 
     def presign(self, run_token, req: dict) -> tuple[int, dict]:
-        run_id, part = req.get("runId"), req.get("part")
+        run_id, part, stream = req.get("runId"), req.get("part"), req.get("stream")
         self.run_of(run_token, run_id)
-        key_for(run_id, part)
+        key_for(run_id, part, stream)
         self.presigner.check_body(part, req.get("bytes"), req.get("crc32c"))
         if part != "manifest" and part > self.settings.max_parts_per_run:
-            raise Refused(429, f"a run has at most {self.settings.max_parts_per_run} parts", "SlowDown",
+            raise Refused(429, f"a run's stream has at most {self.settings.max_parts_per_run} parts", "SlowDown",
                           self.settings.run_token_ttl_s)
+        if part != "manifest" and not self.streams_per_run.take(run_id, stream or EVENTS_STREAM):
+            raise Refused(400, f"run {run_id} already has parts of {MAX_STREAMS} streams, as many as a run holds: "
+                          f"no part of stream {stream} is signed", "InvalidRequest")
         self.throttle(run_id)
         if self.presigner.sealed(run_id):
             raise Refused(409, f"run {run_id} is complete (its manifest is in the bucket): nothing more is signed",
                           "RunSealed")
-        return 200, self.presigner.presign_put(run_id, part, req["bytes"], req["crc32c"])
+        return 200, self.presigner.presign_put(run_id, part, req["bytes"], req["crc32c"], stream)
 
     def throttle(self, run_id: str) -> None:
         """Presigns and confirms (each may read an object back) share one window per run."""
@@ -111,7 +117,7 @@ class Api:
         run_id = req.get("runId")
         self.run_of(run_token, run_id)
         self.throttle(run_id)
-        ok, why = self.presigner.stored(run_id, req.get("part"), req.get("bytes"), req.get("crc32c"))
+        ok, why = self.presigner.stored(run_id, req.get("part"), req.get("bytes"), req.get("crc32c"), req.get("stream"))
         return (200, {"stored": True}) if ok else (409, {"stored": False, "error": why})
 
     def seal(self, run_token, req: dict) -> tuple[int, dict]:
@@ -162,7 +168,7 @@ def make_handler(presigner: Presigner, allowed_origins, settings=None):
                     raise LayoutError(f"body: {e}") from None
                 if not isinstance(req, dict):
                     raise LayoutError("body must be a JSON object")
-                entry.update(run=req.get("runId"), part=req.get("part"))
+                entry.update(run=req.get("runId"), part=req.get("part"), **({"stream": req["stream"]} if "stream" in req else {}))
                 if action == "create_run":
                     status, body = api.create_run(self.headers.get("Authorization"))
                     entry["run"] = body["runId"]

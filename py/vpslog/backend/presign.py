@@ -1,7 +1,9 @@
 """Presigned PUT URLs for exactly one key of the run layout, write-once and size-bound.
 
 Keys are built from validated inputs, never taken from the client, by the
-store's layout (``runs/<runId>/part-<NNNNNN>.bin``, ``runs/<runId>/manifest.json``). Each URL
+store's layout (``runs/<runId>/part-<NNNNNN>.bin`` for events, ``runs/<runId>/<stream>/part-<NNNNNN>.bin``
+for another stream, whose name must follow the stream-name rule of ``layouts.json``,
+``runs/<runId>/manifest.json``). Each URL
 signs ``If-None-Match: *`` (the key can be written once), ``Content-Length``
 (the part's announced size) and ``x-amz-checksum-crc32c`` (the part's CRC32C),
 so the storage service itself refuses an overwrite, another size or other bytes.
@@ -13,11 +15,14 @@ import base64
 import re
 import time
 
-from .. import store
+from .. import layout, store
 from ..manifest import schema
 
 RUN_ID = re.compile(schema()["properties"]["run_id"]["pattern"])
 CRC32C_HEX = re.compile(r"^[0-9a-f]{8}$")
+STREAM_NAME = re.compile(layout.SPEC["name_pattern"])
+# a declared stream is never named so (layouts.json); the built-in ones are streams
+NOT_STREAMS = frozenset(layout.SPEC["reserved_names"])
 
 
 class LayoutError(ValueError):
@@ -30,14 +35,27 @@ class TooLarge(LayoutError):
     code = "EntityTooLarge"
 
 
-def key_for(run_id, part) -> str:
+def check_stream(stream) -> str:
+    """A part's stream as a request names it (none: events), checked against the stream-name rule."""
+    if stream is None:
+        return store.EVENTS_STREAM
+    if not isinstance(stream, str) or not STREAM_NAME.fullmatch(stream) or stream in NOT_STREAMS:
+        raise LayoutError(f"stream must be a stream name ({layout.SPEC['name_pattern']}, not one of "
+                          f"{', '.join(sorted(NOT_STREAMS))}), got {stream!r}")
+    return stream
+
+
+def key_for(run_id, part, stream=None) -> str:
     if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
         raise LayoutError(f"invalid runId {run_id!r}")
     if part == "manifest":
+        if stream is not None:
+            raise LayoutError("a run has one manifest: name no stream with it")
         return store.manifest_key(run_id)
+    stream = check_stream(stream)
     if isinstance(part, bool) or not isinstance(part, int) or not 1 <= part <= store.MAX_PART:
         raise LayoutError(f"part must be 1..{store.MAX_PART} or \"manifest\", got {part!r}")
-    return store.part_key(run_id, part)
+    return store.part_key(run_id, part, stream)
 
 
 def crc32c_b64(hex8: str) -> str:
@@ -65,8 +83,8 @@ class Presigner:
         if not isinstance(crc, str) or not CRC32C_HEX.fullmatch(crc):
             raise LayoutError(f"crc32c must be 8 lowercase hex digits, got {crc!r}")
 
-    def presign_put(self, run_id, part, size, crc) -> dict:
-        key = key_for(run_id, part)
+    def presign_put(self, run_id, part, size, crc, stream=None) -> dict:
+        key = key_for(run_id, part, stream)
         self.check_body(part, size, crc)
         ttl = self.settings.presign_ttl_s
         url = self._client.generate_presigned_url("put_object", Params={
@@ -82,12 +100,12 @@ class Presigner:
             self._sealed.add(run_id)
         return run_id in self._sealed
 
-    def stored(self, run_id, part, size, crc) -> tuple[bool, str]:
+    def stored(self, run_id, part, size, crc, stream=None) -> tuple[bool, str]:
         """Is this exact object (size and CRC32C) what the bucket holds under the key?
 
         Answers a write-once refusal (412) after a PUT that was stored but whose
         answer was lost: the part is then done, and counted once."""
-        key = key_for(run_id, part)
+        key = key_for(run_id, part, stream)
         self.check_body(part, size, crc)
         head = store.head(self.reader, self.settings.bucket, key)
         if head is None:

@@ -89,3 +89,25 @@ class Limiter:
                 for k in [k for k, v in self.events.items() if not v or v[-1] <= now - self.window_s]:
                     del self.events[k]
             return None
+
+
+class StreamNames:
+    """The streams each run has had parts presigned for, at most ``limit`` (a run's streams,
+    layouts.json): a run's uploads stay bounded at parts per stream × streams, however many
+    names its holder makes up. Kept per process, like the rate windows, for the newest
+    ``runs`` runs."""
+
+    def __init__(self, limit: int, runs: int = 10_000) -> None:
+        self.limit, self.runs_kept = limit, runs
+        self.runs: dict[str, set[str]] = {}
+        self.lock = threading.Lock()
+
+    def take(self, run_id: str, stream: str) -> bool:
+        with self.lock:
+            seen = self.runs.setdefault(run_id, set())
+            if stream not in seen and len(seen) >= self.limit:
+                return False
+            seen.add(stream)
+            if len(self.runs) > self.runs_kept:
+                del self.runs[next(iter(self.runs))]
+            return True
