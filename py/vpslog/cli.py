@@ -182,12 +182,11 @@ def _fetch(args) -> int:
     from .store import fetch
 
     try:
-        bin_path, man_path = fetch(args.url, args.out)
+        bins, man_path = fetch(args.url, args.out)
     except ValueError as e:
         print(f"vpslog fetch: {e}", file=sys.stderr)
         return 1
-    print(bin_path)
-    print(man_path)
+    print(*bins, man_path, sep="\n")  # every stream's file, events first, then the manifest
     return 0
 
 
@@ -267,9 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve without VPSLOG_API_TOKEN against a non-local endpoint (anyone may then upload)")
     app.set_defaults(func=_app)
 
-    fe = sub.add_parser("fetch", help="download a CLOUD run's parts, check them and write RUN.bin + manifest")
+    fe = sub.add_parser("fetch", help="download a CLOUD run's parts, check them and write RUN.bin, RUN.<stream>.bin per stream + manifest")
     fe.add_argument("url", help="s3://BUCKET/runs/<runId>")
-    fe.add_argument("--out", required=True, help="directory to write <runId>.bin and <runId>.manifest.json")
+    fe.add_argument("--out", required=True, help="directory to write <runId>.bin, <runId>.<stream>.bin and <runId>.manifest.json")
     fe.set_defaults(func=_fetch)
     return ap
 

@@ -20,7 +20,7 @@ import crc32c
 import pytest
 
 import harness
-from vpslog import record
+from vpslog import layout, record
 from vpslog.backend.presign import RUN_ID
 from vpslog.backend.runs import RunTokens, token_id
 from vpslog.backend.settings import Settings
@@ -57,16 +57,17 @@ def crc_hex(data: bytes) -> str:
     return f"{crc32c.crc32c(data):08x}"
 
 
-def presign(backend, cap, part, data=b"0123456789", run_id=None, token=None):
-    """POST /api/presign for `data` (its size and CRC32C), with the run's token."""
+def presign(backend, cap, part, data=b"0123456789", run_id=None, token=None, stream=None):
+    """POST /api/presign for `data` (its size and CRC32C), with the run's token, of a part of `stream` (None: events)."""
     token = cap["token"] if token is None else token
-    body = {"runId": run_id or cap["runId"], "part": part, "bytes": len(data), "crc32c": crc_hex(data)}
+    body = {"runId": run_id or cap["runId"], "part": part, "bytes": len(data), "crc32c": crc_hex(data),
+            **({"stream": stream} if stream is not None else {})}
     status, reply, _ = api(backend, "presign", body, {"X-Vpslog-Run-Token": token} if token else {})
     return status, reply
 
 
-def signed(backend, cap, part, data=b"0123456789"):
-    status, p = presign(backend, cap, part, data)
+def signed(backend, cap, part, data=b"0123456789", stream=None):
+    status, p = presign(backend, cap, part, data, stream=stream)
     assert status == 200, p
     return p
 
@@ -168,6 +169,35 @@ def test_presign_builds_keys_from_the_layout_only(backend):
     assert http("POST", f"{backend['api']}/presign", b"{not json", headers)[0] == 400
     assert http("POST", f"{backend['api']}/presign", b"{}" + b" " * 4096, headers)[0] == 400  # 4 KiB body limit
     assert http("POST", f"{backend['api']}/sign-anything", b"{}")[0] == 404
+
+
+def test_each_stream_has_its_own_keys_and_a_run_at_most_max_streams(backend):
+    cap = create_run(backend)
+    run = cap["runId"]
+    assert signed(backend, cap, 3, stream="events")["key"] == signed(backend, cap, 3)["key"] == f"runs/{run}/part-000003.bin"
+    assert signed(backend, cap, 3, stream="telemetry")["key"] == f"runs/{run}/telemetry/part-000003.bin"
+    assert signed(backend, cap, 1, stream="events_wide")["key"] == f"runs/{run}/events_wide/part-000001.bin"
+    # names follow the stream-name rule of layouts.json, and a declared stream is never named a reserved word
+    for stream in ("Telemetry", "../x", "a/b", "tele.metry", "x" * 33, "", "enter", "streams", 5, True, ["events"]):
+        status, body = presign(backend, cap, 1, stream=stream)
+        assert status == 400 and "stream must be a stream name" in body["error"], (stream, body)
+    status, body = presign(backend, cap, "manifest", stream="telemetry")
+    assert status == 400 and "one manifest" in body["error"]
+    # a run holds at most 16 streams: the 17th name gets nothing signed (events_wide, telemetry and events above)
+    names = [f"s{i}" for i in range(layout.MAX_STREAMS - 3)]
+    assert all(presign(backend, cap, 1, stream=n)[0] == 200 for n in names)
+    status, body = presign(backend, cap, 1, stream="one_too_many")
+    assert status == 400 and f"parts of {layout.MAX_STREAMS} streams" in body["error"]
+    assert presign(backend, cap, 2, stream=names[0])[0] == 200  # a stream it has keeps its parts coming
+    # a lost answer of a stream's part is confirmed under that stream's key only
+    data = b"telemetry!" * 21
+    assert put(signed(backend, cap, 1, data, stream="telemetry"), data)[0] == 200
+    confirm = {"runId": run, "part": 1, "bytes": len(data), "crc32c": crc_hex(data)}
+    run_header = {"X-Vpslog-Run-Token": cap["token"]}
+    assert api(backend, "confirm", {**confirm, "stream": "telemetry"}, run_header)[:2] == (200, {"stored": True})
+    assert api(backend, "confirm", confirm, run_header)[0] == 409  # events' part 1 is another key
+    assert api(backend, "confirm", {**confirm, "stream": "../telemetry"}, run_header)[0] == 400
+    assert any(e.get("stream") == "telemetry" and e["action"] == "confirm" for e in harness.audit_lines(backend))
 
 
 def test_a_presigned_put_lands_in_the_bucket(backend):
@@ -462,6 +492,78 @@ def test_fetch_reads_compressed_parts_and_names_a_damaged_one(backend, tmp_path)
     out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{packed['runId']}", tmp_path / "cut")
     assert out.returncode == 1 and f"{key}: {len(body) - 9} bytes stored, manifest says {len(body)}" in out.stderr
     assert not list((tmp_path / "cut").glob("*.bin"))
+
+
+TELEMETRY = layout.resolve("telemetry", [("time_ms", "uint32"), ("vehicle", "uint32"), ("x", "float32"), ("y", "float32"),
+                                        ("speed", "float32"), ("lane", "uint8")])  # 21-byte records
+SIGNALS = layout.resolve("signals", [("time_ms", "uint32"), ("phase", "uint8")])
+
+
+def upload_streams(backend, cap, streams):
+    """A version-2 run uploaded as the logger does: each stream's parts (`streams`: (layout,
+    [records bytes of each part], encoding)) under its own keys, then the manifest."""
+    entries = []
+    for lay, parts_bytes, encoding in streams:
+        parts, crc = [], 0
+        for i, data in enumerate(parts_bytes, start=1):
+            stored = encode(data, encoding, lay.record_size)
+            p = signed(backend, cap, i, stored, stream=lay.name)
+            assert put(p, stored)[0] == 200
+            parts.append({"part": i, "key": p["key"], "bytes": len(data), "records": len(data) // lay.record_size,
+                          "crc32c": crc_hex(data), "encoding": encoding, "stored_bytes": len(stored), "stored_crc32c": crc_hex(stored)})
+            crc = crc32c.crc32c(data, crc)
+        size = sum(len(d) for d in parts_bytes)
+        entries.append({"name": lay.name, "file": f"{cap['runId']}.{lay.name}.bin", "layout": lay.to_json(), "records": size // lay.record_size,
+                        "bytes": size, "checksum": {"algorithm": "crc32c", "value": f"{crc:08x}"}, "producers": {"0": size // lay.record_size},
+                        "dropped_records": 0, "parts": parts})
+    events = entries[0]
+    manifest = {
+        "format": "vpslog-run", "manifest_version": 2, "run_id": cap["runId"], "status": "closed", "mode": "cloud",
+        "record_layout": record.LAYOUT, "time_unit": "ms", "created_at": "2026-11-22T00:00:00Z", "closed_at": None,
+        "config": {"workers": 1}, "source": None,
+        "producers": [{"id": 0, "records": events["records"], "buffers": 1, "reported_records": events["records"], "source": None, "stats": None}],
+        "parts": events["parts"], "records": events["records"], "bytes": events["bytes"], "checksum": events["checksum"],
+        "streams": entries, "errors": {"rejected_messages": 0, "dropped_records": 0, "messages": []},
+    }
+    body = json.dumps(manifest).encode()
+    assert put(signed(backend, cap, "manifest", body), body)[0] == 200
+    return manifest
+
+
+def test_fetch_writes_every_stream_beside_the_events_and_names_a_damaged_parts_stream(backend, tmp_path):
+    events = [record.pack([(t, t % 7, t % 5, 1 + t % 3) for t in range(k * 1000, k * 1000 + n)]) for k, n in enumerate((1000, 37))]
+    fcd = [b"".join(TELEMETRY.struct.pack(t, 70_000 + t, t / 8, -t / 3, (t % 50) / 2, t % 4) for t in range(k * 500, k * 500 + n))
+           for k, n in enumerate((500, 500, 11))]
+    streams = [(layout.EVENTS, events, "shuffle-gzip"), (TELEMETRY, fcd, "shuffle-gzip"), (SIGNALS, [], "raw")]
+    good = create_run(backend)
+    upload_streams(backend, good, streams)
+    run = good["runId"]
+    assert f"runs/{run}/telemetry/part-000003.bin" in bucket(backend)
+    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{run}", tmp_path)
+    assert out.returncode == 0, out.stderr
+    written = [tmp_path / f"{run}.bin", tmp_path / f"{run}.telemetry.bin", tmp_path / f"{run}.signals.bin", tmp_path / f"{run}.manifest.json"]
+    assert out.stdout.split() == [str(p) for p in written]
+    assert [p.read_bytes() for p in written[:3]] == [b"".join(events), b"".join(fcd), b""]  # every stream, an empty one too
+
+    # damage at rest in one stream's part: the error names the stream and the part, and nothing is written
+    bad = create_run(backend)
+    upload_streams(backend, bad, streams)
+    key = f"runs/{bad['runId']}/telemetry/part-000002.bin"
+    upstream(backend).put_object(Bucket=backend["bucket"], Key=key, Body=encode(fcd[0], "shuffle-gzip", 21))  # another part's
+    out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{bad['runId']}", tmp_path / "b")
+    assert out.returncode == 1 and f"stream telemetry: {key}: " in out.stderr, out.stderr
+    assert not list((tmp_path / "b").glob("*"))
+
+    # a manifest whose stream entry lists another stream's keys, or holds more than its parts
+    for damage, said in [(lambda m: m["streams"][1]["parts"][0].update(key=m["streams"][0]["parts"][0]["key"]), "another key than the layout's"),
+                         (lambda m: m["streams"][1].update(bytes=m["streams"][1]["bytes"] + 21), "does not match the manifest's size")]:
+        cap = create_run(backend)
+        m = upload_streams(backend, cap, streams[:2])
+        damage(m)
+        key = f"runs/{cap['runId']}/manifest.json"
+        upstream(backend).put_object(Bucket=backend["bucket"], Key=key, Body=json.dumps(m).encode())
+        out = fetch_cli(backend, f"s3://{backend['bucket']}/runs/{cap['runId']}", tmp_path / "m")
+        assert out.returncode == 1 and "stream telemetry" in out.stderr and said in out.stderr, out.stderr
 
 
 def seal(backend, cap, run_id=None):
