@@ -10,6 +10,7 @@ import urllib.request
 import crc32c
 import polars as pl
 import pytest
+import streamflow
 from pageflow import BOOT_TIMEOUT_MS, assert_same_events, fetch_cli
 
 import harness
@@ -301,4 +302,51 @@ def test_compressed_parts_round_trip_to_the_raw_runs_results(page, app_url, back
     s3 = Settings(endpoint=backend["upstream"]).client()
     listed = json.loads(s3.get_object(Bucket=backend["bucket"], Key=CATALOGUE_KEY)["Body"].read())["runs"]
     assert listed[packed["runId"]]["records"] == packed["manifest"]["records"] and raw["runId"] in listed
+    assert not page.errors, page.errors
+
+
+@pytest.mark.parametrize("faults", ["503s", "outage"])
+def test_every_stream_of_a_cloud_run_reaches_the_bucket_through_faults_and_the_dlq(page, app_url, backend, tmp_path, faults):
+    chunks = [90, 50, 3]  # per producer: events ~11 MiB (3 parts), fcd ~6 MiB (2 parts), signals 1 short part
+    page.goto(app_url)
+    wait_until(page, "() => window.vpslog.stats")  # this logger has read its DLQ
+    if faults == "503s":
+        harness.set_faults(backend, put_fail_rate=0.3, seed=3)
+        run_id, r = streamflow.run(page, backend, chunks)
+    else:  # down from the start of the run until the endpoint is brought back below
+        harness.set_faults(backend, refuse_for_s=300)
+        run_id, r = streamflow.run(page, backend, chunks, retry={"maxElapsedMs": 2000})
+    m = r["manifest"]
+    parts = {s["name"]: s["parts"] for s in m["streams"]}
+    assert [len(parts[n]) for n in ("events", "fcd", "signals")] == [3, 2, 1] and m["status"] == "closed"
+    for name, ps in parts.items():
+        folder = f"runs/{run_id}/" if name == "events" else f"runs/{run_id}/{name}/"
+        assert [p["key"] for p in ps] == [f"{folder}part-{i:06d}.bin" for i in range(1, len(ps) + 1)]
+    assert [p["bytes"] for p in parts["fcd"]][0] == 5_242_860  # whole 21-byte records
+    n_parts = sum(len(ps) for ps in parts.values())
+    if faults == "503s":
+        assert r["published"] == "uploaded" and harness.fault_stats(backend)["stats"]["put_failed_503"] > 0
+        assert page.evaluate("window.vpslog.stats.retries") > 0
+    else:
+        assert r["published"] == "queued"  # the manifest waits for every stream's parts
+        queued = page.evaluate(streamflow.DLQ_NAMES)
+        # each entry names its stream, so parts of two streams never share one
+        assert {f"{run_id}.part-000001.bin", f"{run_id}.fcd.part-000001.bin", f"{run_id}.signals.part-000001.bin",
+                f"{run_id}.manifest.bin"} <= set(queued), queued
+        assert len(queued) == 2 * (n_parts + 1)
+        harness.set_faults(backend)
+    wait_until(page, "() => window.vpslog.stats.dlqEntries === 0")
+    assert page.evaluate("window.vpslog.stats.quarantined") == 0
+    if faults == "outage":
+        assert page.evaluate("window.vpslog.stats.replayed") == n_parts + 1
+    # memory for the run as a whole: S parts filling, S sealed waiting, one encoding, three in flight
+    assert 0 < page.evaluate("window.__maxMemory") <= (2 * len(streamflow.STREAMS) + 4) * PART
+
+    out = fetch_cli(backend, run_id, tmp_path)
+    assert out.returncode == 0, out.stderr
+    files = [tmp_path / f"{run_id}.bin", tmp_path / f"{run_id}.fcd.bin", tmp_path / f"{run_id}.signals.bin"]
+    assert out.stdout.split() == [str(f) for f in files] + [str(tmp_path / f"{run_id}.manifest.json")]
+    for s, (f, lay, n) in enumerate(zip(files, streamflow.STREAMS, chunks)):
+        streamflow.check_stream_file(f, s, lay, n)
+    assert json.loads((tmp_path / f"{run_id}.manifest.json").read_text()) == m
     assert not page.errors, page.errors

@@ -11,6 +11,7 @@ import base64
 
 import crc32c
 import pytest
+import streamflow
 from pageflow import BOOT_TIMEOUT_MS, verify_cli, wait_until
 
 import harness
@@ -263,3 +264,69 @@ def test_a_cloud_run_being_written_cannot_be_downloaded(page, backend):
     assert refused == f"run {run_id} is being uploaded to the bucket; fetch it from there (vpslog fetch) once it has closed"
     assert not [n for n in snapshots if n.startswith(run_id)]
     assert r["published"] == "uploaded" and r["manifest"]["records"] == r["produced"] > 0
+
+
+def test_a_declared_streams_part_refused_for_good_keeps_the_runs_manifest_out_of_the_bucket(page, backend, tmp_path):
+    quarantined = stats(page)["quarantined"]
+    harness.set_faults(backend, put_status_for={"/fcd/part-000002.bin": 403})
+    run_id, r = streamflow.run(page, backend, [10, 50, 3])
+    streams = {s["name"]: s["parts"] for s in r["manifest"]["streams"]}
+    # every events part is in the bucket, yet the manifest waits: it goes only after every stream's parts
+    assert r["published"] == "queued" and len(streams["fcd"]) == 2
+    assert r["delivery"]["partsUploaded"] == sum(len(p) for p in streams.values()) - 1
+    wait_dlq_empty(page)
+    s = stats(page)
+    assert s["quarantined"] == quarantined + 2, s  # fcd's part 2, once replayed, then the manifest listing it
+    q = page.evaluate(QUARANTINED, run_id)
+    assert q[f"{run_id}.fcd.part-000002.json"]["reason"] == "PUT fcd/2: HTTP 403 Forbidden"
+    assert q[f"{run_id}.fcd.part-000002.json"]["stream"] == "fcd" and q[f"{run_id}.fcd.part-000002.json"]["record_size"] == 21
+    assert q[f"{run_id}.manifest.json"]["reason"] == "part fcd 2 of this run is quarantined: the run cannot be completed in the bucket"
+    assert bucket_keys(backend, run_id) == ["part-000001.bin", "part-000001.bin", "part-000001.bin"]  # events, fcd, signals
+    # nothing is lost: the bucket's parts and the quarantined one are the fcd stream the manifest describes
+    s3 = bucket(backend)
+    body = bytearray()
+    for p in streams["fcd"]:
+        stored = (base64.b64decode(q[f"{run_id}.fcd.part-000002.bin"]) if p["part"] == 2 else
+                  s3.get_object(Bucket=backend["bucket"], Key=p["key"])["Body"].read())
+        body += part_encoding.decode(stored, p["encoding"], p["bytes"], p["key"], 21)
+    (tmp_path / "fcd.bin").write_bytes(body)
+    streamflow.check_stream_file(tmp_path / "fcd.bin", 1, streamflow.STREAMS[1], 50)
+
+
+# Two stream sinks of one run, opened as the logger opens them (one cloud options object),
+# in the page: the capability, due for renewal, is renewed once and both see the new token.
+SHARED_TOKEN = """async ([workers, apiToken, streams]) => {
+  const { CloudSink } = await import(`${workers}sinks/cloud.js`);
+  const { DeadLetterQueue } = await import(`${workers}dlq.js`);
+  const { fromJson } = await import(`${workers}layout.js`);
+  const api = window.vpslog.pipeline.api;
+  const run = await (await fetch(`${api}/runs`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiToken}` }, body: '{}' })).json();
+  // a token renewed within the second it was issued in is the same token: wait for the next second
+  const issuedAt = 2 * run.renewAfter - run.expires;
+  while (Date.now() / 1000 < issuedAt + 1) await new Promise((r) => setTimeout(r, 50));
+  const cloud = { api, run: { ...run, renewAfter: 0 } };
+  const dlq = new DeadLetterQueue();
+  const sinks = [];
+  for (const l of streams) sinks.push(await CloudSink.open(run.runId, { cloud, dlq, layout: fromJson(l) }));
+  for (let i = 0; i < 50 && sinks[1].checkpoint().run.token === run.token; i++) {
+    for (const s of sinks) s.tick();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const s of sinks) s.tick();
+  sinks.forEach((s, i) => s.append(new Uint8Array(s.layout.recordSize * (i + 3)).fill(i + 1)));
+  for (const s of sinks) await s.close();
+  const published = await CloudSink.publish({ run_id: run.runId, note: 'shared token test' }, sinks);
+  return { first: run.token, runId: run.runId, tokens: sinks.map((s) => s.checkpoint().run.token), published };
+}"""
+
+
+def test_a_runs_stream_sinks_share_one_capability_renewed_once(page, app_url, backend):
+    out = page.evaluate(SHARED_TOKEN, [f"{app_url}@fs{harness.REPO}/workers/", backend["api_token"], streamflow.STREAMS[:2]])
+    assert out["published"] == "uploaded"
+    assert len(set(out["tokens"])) == 1 and out["tokens"][0] != out["first"]
+    audit = run_audit(backend, out["runId"])
+    renews = [e["status"] for e in harness.audit_lines(backend) if e["action"] == "renew" and e["token"] == token_id(out["first"])]
+    assert renews == [200]
+    presigned = [(e.get("stream"), e["part"], e["token"]) for e in audit if e["action"] == "presign"]
+    renewed = token_id(out["tokens"][0])
+    assert presigned == [("events", 1, renewed), ("fcd", 1, renewed), (None, "manifest", renewed)]
