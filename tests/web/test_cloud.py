@@ -11,6 +11,7 @@ import crc32c
 import polars as pl
 import pytest
 import streamflow
+import pageflow
 from pageflow import BOOT_TIMEOUT_MS, assert_same_events, fetch_cli
 
 import harness
@@ -350,3 +351,37 @@ def test_every_stream_of_a_cloud_run_reaches_the_bucket_through_faults_and_the_d
         streamflow.check_stream_file(f, s, lay, n)
     assert json.loads((tmp_path / f"{run_id}.manifest.json").read_text()) == m
     assert not page.errors, page.errors
+
+
+# Whether the open run's last checkpoint lists parts 1..n[i] of each stream i as safe
+# (what recovery keeps). The logger rewrites the file in place: a read may land mid-write.
+CHECKPOINTED = """async ([runId, n]) => {
+  try {
+    const runs = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
+    const progress = JSON.parse(await (await (await runs.getFileHandle(`${runId}.progress.json`)).getFile()).text());
+    return n.every((k, i) => new Set(progress.streams[i].parts.map((p) => p.part)).size >= k);
+  } catch {
+    return false;
+  }
+}"""
+
+
+def test_an_interrupted_cloud_run_of_several_streams_is_recovered_stream_by_stream(page, app_url, backend, tmp_path):
+    page.goto(app_url)
+    wait_until(page, "() => window.vpslog.stats")
+    # everything sent, no eof: the run is still open when the tab reloads; each stream's filling part dies with it
+    run_id = page.evaluate(streamflow.STREAMS_RUN, [streamflow.STREAMS, [90, 50, 3], None, backend["api_token"], False])
+    pageflow.wait_until(page, CHECKPOINTED, [run_id, [2, 1, 0]], "a checkpoint with events parts 1-2 and fcd part 1")
+    page.reload()  # the next start finds the orphan and recovers it through the DLQ
+    wait_until(page, "() => window.vpslog.stats && window.vpslog.stats.replayed >= 1 && window.vpslog.stats.dlqEntries === 0")
+    out = fetch_cli(backend, run_id, tmp_path)
+    assert out.returncode == 0, out.stderr
+    m = json.loads((tmp_path / f"{run_id}.manifest.json").read_text())
+    assert m["status"] == "recovered" and m["parts"] == m["streams"][0]["parts"]
+    assert [len(s["parts"]) for s in m["streams"]] == [2, 1, 0]
+    assert [s["bytes"] for s in m["streams"]] == [2 * PART, 5_242_860, 0] and m["streams"][2]["checksum"] is None
+    files = [tmp_path / f"{run_id}.bin", tmp_path / f"{run_id}.fcd.bin", tmp_path / f"{run_id}.signals.bin"]
+    # each stream's file is a prefix of what its producers sent, and the CRC32C through its last safe part
+    assert [streamflow.check_stream_file(f, s, lay) for s, (f, lay) in enumerate(zip(files, streamflow.STREAMS))] == [2 * PART, 5_242_860, 0]
+    for f, s in zip(files, m["streams"]):
+        assert s["checksum"] is None or s["checksum"]["value"] == f"{crc32c.crc32c(f.read_bytes()):08x}"
