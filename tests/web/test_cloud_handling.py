@@ -295,6 +295,7 @@ def test_a_declared_streams_part_refused_for_good_keeps_the_runs_manifest_out_of
 
 # Two stream sinks of one run, opened as the logger opens them (one cloud options object),
 # in the page: the capability, due for renewal, is renewed once and both see the new token.
+# The events get a buffer of zeros, the other stream one of random bytes, which no encoding shrinks.
 SHARED_TOKEN = """async ([workers, apiToken, streams]) => {
   const { CloudSink } = await import(`${workers}sinks/cloud.js`);
   const { DeadLetterQueue } = await import(`${workers}dlq.js`);
@@ -313,14 +314,16 @@ SHARED_TOKEN = """async ([workers, apiToken, streams]) => {
     await new Promise((r) => setTimeout(r, 100));
   }
   for (const s of sinks) s.tick();
-  sinks.forEach((s, i) => s.append(new Uint8Array(s.layout.recordSize * (i + 3)).fill(i + 1)));
+  sinks[0].append(new Uint8Array(sinks[0].layout.bufferBytes));
+  sinks[1].append(crypto.getRandomValues(new Uint8Array(sinks[1].layout.bufferBytes)));
   for (const s of sinks) await s.close();
   const published = await CloudSink.publish({ run_id: run.runId, note: 'shared token test' }, sinks);
-  return { first: run.token, runId: run.runId, tokens: sinks.map((s) => s.checkpoint().run.token), published };
+  const encodings = sinks.map((s) => s.parts.map((p) => p.encoding));
+  return { first: run.token, runId: run.runId, tokens: sinks.map((s) => s.checkpoint().run.token), published, encodings };
 }"""
 
 
-def test_a_runs_stream_sinks_share_one_capability_renewed_once(page, app_url, backend):
+def test_a_runs_stream_sinks_share_one_capability_renewed_once_and_store_raw_what_encoding_would_grow(page, app_url, backend):
     out = page.evaluate(SHARED_TOKEN, [f"{app_url}@fs{harness.REPO}/workers/", backend["api_token"], streamflow.STREAMS[:2]])
     assert out["published"] == "uploaded"
     assert len(set(out["tokens"])) == 1 and out["tokens"][0] != out["first"]
@@ -330,3 +333,5 @@ def test_a_runs_stream_sinks_share_one_capability_renewed_once(page, app_url, ba
     presigned = [(e.get("stream"), e["part"], e["token"]) for e in audit if e["action"] == "presign"]
     renewed = token_id(out["tokens"][0])
     assert presigned == [("events", 1, renewed), ("fcd", 1, renewed), (None, "manifest", renewed)]
+    # an encoded part must fit the size its stream's part is presigned for: one the encoding grows is stored raw
+    assert out["encodings"] == [["shuffle-gzip"], ["raw"]]
