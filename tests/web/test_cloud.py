@@ -86,7 +86,7 @@ def test_clean_run_spans_several_parts(page, app_url, backend, tmp_path):
 
 @pytest.mark.parametrize("faults, counter", [
     ({"put_fail_rate": 0.3, "seed": 1}, "put_failed_503"),       # 30 % of PUTs fail with 503
-    ({"store_then_fail_rate": 0.3, "seed": 2}, "stored_then_500"),  # stored, yet the client sees 500
+    ({"store_then_fail_rate": 0.3, "seed": 2, "store_then_fail_for": ["/fcd/part-000001.bin"]}, "stored_then_500"),  # stored, yet the client sees 500
 ], ids=["503s", "store-then-500"])
 def test_failing_puts_are_retried_and_never_counted_twice(page, app_url, backend, tmp_path, faults, counter):
     harness.set_faults(backend, **faults)
@@ -306,13 +306,13 @@ def test_compressed_parts_round_trip_to_the_raw_runs_results(page, app_url, back
     assert not page.errors, page.errors
 
 
-@pytest.mark.parametrize("faults", ["503s", "outage"])
+@pytest.mark.parametrize("faults", ["503s", "store-then-500", "outage"])
 def test_every_stream_of_a_cloud_run_reaches_the_bucket_through_faults_and_the_dlq(page, app_url, backend, tmp_path, faults):
     chunks = [90, 50, 3]  # per producer: events ~11 MiB (3 parts), fcd ~6 MiB (2 parts), signals 1 short part
     page.goto(app_url)
     wait_until(page, "() => window.vpslog.stats")  # this logger has read its DLQ
-    if faults == "503s":
-        harness.set_faults(backend, put_fail_rate=0.3, seed=3)
+    if faults != "outage":
+        harness.set_faults(backend, **({"put_fail_rate": 0.3, "seed": 3} if faults == "503s" else {"store_then_fail_rate": 0.3, "seed": 2, "store_then_fail_for": ["/fcd/part-000001.bin"]}))
         run_id, r = streamflow.run(page, backend, chunks)
     else:  # down from the start of the run until the endpoint is brought back below
         harness.set_faults(backend, refuse_for_s=300)
@@ -325,9 +325,14 @@ def test_every_stream_of_a_cloud_run_reaches_the_bucket_through_faults_and_the_d
         assert [p["key"] for p in ps] == [f"{folder}part-{i:06d}.bin" for i in range(1, len(ps) + 1)]
     assert [p["bytes"] for p in parts["fcd"]][0] == 5_242_860  # whole 21-byte records
     n_parts = sum(len(ps) for ps in parts.values())
-    if faults == "503s":
-        assert r["published"] == "uploaded" and harness.fault_stats(backend)["stats"]["put_failed_503"] > 0
+    if faults != "outage":
+        gw = harness.fault_stats(backend)["stats"]
+        assert r["published"] == "uploaded" and gw["put_failed_503" if faults == "503s" else "stored_then_500"] > 0
         assert page.evaluate("window.vpslog.stats.retries") > 0
+        if faults == "store-then-500":
+            # retries found their part stored (write-once: 412), and the server confirmed it under its stream's key
+            confirmed = {e.get("stream") for e in harness.audit_lines(backend) if e["action"] == "confirm" and e["run"] == run_id and e["status"] == 200}
+            assert gw["precondition_failed"] > 0 and "fcd" in confirmed, confirmed
     else:
         assert r["published"] == "queued"  # the manifest waits for every stream's parts
         queued = page.evaluate(streamflow.DLQ_NAMES)
