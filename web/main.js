@@ -191,9 +191,15 @@ function runRow(r) {
   const dl = document.createElement('button');
   dl.textContent = r.live ? 'Download snapshot' : 'Download';
   dl.className = 'download';
-  dl.title = r.noDownload ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot' : '');
+  dl.title = r.noDownload ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot, in one .zip'
+    : 'the whole run in one .zip: the file of each stream and the manifest');
   dl.disabled = !!r.noDownload;
   dl.onclick = () => download(r.runId).catch((e) => addError({ source: 'download', message: e.message }));
+  const files = Object.assign(document.createElement('details'), { className: 'files' });
+  const fileList = document.createElement('span');
+  files.append(Object.assign(document.createElement('summary'), { textContent: 'files', title: 'each file of the run on its own' }), fileList);
+  files.ontoggle = () => files.open && listFiles(r.runId, fileList).catch((e) => addError({ source: 'download', message: e.message }));
+  if (r.noDownload) files.hidden = true;
   const del = document.createElement('button');
   del.textContent = 'Delete';
   del.className = 'delete';
@@ -207,7 +213,7 @@ function runRow(r) {
     }
     refreshRuns();
   };
-  actions.append(dl, ' ', del);
+  actions.append(dl, ' ', del, ' ', files);
   const pinCell = document.createElement('td');
   const pin = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'pin', checked: !!r.pinned });
   pin.title = 'a pinned run is never removed by the retention policy';
@@ -343,16 +349,27 @@ async function showPersistence(ask) {
 $('#persist').addEventListener('click', () => showPersistence(true).catch((e) => addError({ source: 'storage', message: e.message })));
 showPersistence(false).catch(() => {});
 
-async function download(runId) {
-  const { bin, manifest } = await pipeline.getRun(runId);
-  for (const [file, name] of [[bin, `${runId}.bin`], [manifest, `${runId}.manifest.json`]]) {
-    const url = URL.createObjectURL(file);
-    const a = Object.assign(document.createElement('a'), { href: url, download: name });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
-  }
+// Files are references to what OPFS stores: the page hands them to the browser's
+// download without ever reading them.
+function save(file) {
+  const url = URL.createObjectURL(file);
+  const a = Object.assign(document.createElement('a'), { href: url, download: file.name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// The whole run in one archive; its files one by one from the row's file list.
+const download = async (runId) => save(await pipeline.archiveRun(runId));
+
+async function listFiles(runId, list) {
+  const { files, manifest } = await pipeline.getRun(runId);
+  list.replaceChildren(...[...files, manifest].map((f) => {
+    const b = Object.assign(document.createElement('button'), { className: 'file', textContent: `${f.name} (${fmtBytes(f.size)})` });
+    b.onclick = () => save(f);
+    return b;
+  }));
 }
 
 form.addEventListener('submit', async (e) => {
