@@ -11,10 +11,10 @@ from vpslog.record import BUFFER_BYTES
 def test_produce_returns_whole_buffers_then_flush_returns_the_rest():
     p = bridge.make_producer(json.dumps({"source": "load", "params": {"rate": 10_000, "duration_ms": 1000}}))
     chunks = []
-    while (out := p.produce(3)) or not p.exhausted:
+    while (out := bridge.stream_data(p.produce(3))) or not p.exhausted:
         assert len(out) % BUFFER_BYTES == 0 and len(out) <= 3 * BUFFER_BYTES
         chunks.append(out)
-    tail = p.flush()
+    tail = bridge.stream_data(p.flush())
     assert 0 < len(tail) < BUFFER_BYTES
     recs = record.unpack(b"".join(chunks) + tail)
     assert len(recs) == p.records_out == 10_000
@@ -35,7 +35,7 @@ def test_traffic_is_the_default_source_and_describes_its_network():
     d = json.loads(bridge.describe(p))
     assert d["run"]["source"] == "traffic" and d["run"]["ground_truth"]["alpha"] == 0.15
     assert len(d["run"]["network"]["edges"]["edge_id"]) == 48
-    out = p.produce(100) + p.flush()
+    out = bridge.stream_data(p.produce(100) + p.flush())
     stats = json.loads(bridge.stats(p))
     assert len(out) // 10 == stats["records"] == p.records_out > 0
 
@@ -47,15 +47,14 @@ def test_at_real_time_pace_records_leave_as_the_clock_reaches_them():
     p = bridge.make_producer('{"params": {"vehicles": 300, "grid": 8, "duration_s": 240}, "worker": 0, "workers": 1}')
     sent, released = [], []
     for clock in range(0, 400_000, 250):  # the worker's clock, in 250 ms ticks
-        out = p.produce(64, clock)
-        recs = record.unpack(out)
+        recs = record.unpack(bridge.stream_data(p.produce(64, clock)))
         assert all(r[0] <= clock for r in recs), clock
         sent += recs
         if recs:
             released.append(clock)
         if p.over:
             break
-    recs = sent + record.unpack(p.flush())
+    recs = sent + record.unpack(bridge.stream_data(p.flush()))
     assert len(recs) == p.records_out > 8 * 409
     assert len(released) >= 8 and released[-1] - released[0] >= 120_000  # spread over the run, not at once
 
