@@ -115,7 +115,7 @@ class Producer:
     def _ready(self) -> int:
         """Whole buffers the batchers and the log hold, all streams together."""
         log = self.log
-        return sum((b.pending_records + log.pending_records(i)) // b.layout.records_per_buffer
+        return sum((b.pending_records + log.pending_records(i)) // b.records_per_buffer
                    for i, b in enumerate(self._batchers))
 
     def produce(self, max_buffers: int, until_ms: int = -1, budget_ms: float = 50.0) -> bytes:
@@ -155,7 +155,7 @@ class Producer:
         for i, n in self._allot(max_buffers, until_ms):
             data = self._batchers[i].take(n or (1 if left else 0), until_ms)
             if data:
-                left -= -(-len(data) // self._batchers[i].layout.buffer_bytes)
+                left -= -(-len(data) // self._batchers[i].buffer_bytes)
                 out += (SEGMENT_HEADER.pack(i, len(data)), data)
         return b"".join(out)
 
@@ -169,6 +169,8 @@ class Producer:
         self._first = (self._first + 1) % k
         due = {i: self._batchers[i].due_buffers(until_ms) for i in order}
         got, left = dict.fromkeys(order, 0), max_buffers
+        if sum(due.values()) <= max_buffers:  # enough credit for every due buffer: no sharing needed
+            got, left = dict(due), 0
         while left and any(got[i] < due[i] for i in order):
             for i in order:
                 if left and got[i] < due[i]:

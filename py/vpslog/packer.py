@@ -71,28 +71,30 @@ class BufferBatcher:
 
     def __init__(self, layout: Layout = EVENTS) -> None:
         self.layout = layout
-        self._size, self._per_buffer, self._buffer = layout.record_size, layout.records_per_buffer, layout.buffer_bytes
+        # kept, not derived per call: Layout computes them from its fields each time
+        self.record_size, self.records_per_buffer, self.buffer_bytes = \
+            layout.record_size, layout.records_per_buffer, layout.buffer_bytes
         self._pending = bytearray()
         self.records_out = 0
 
     @property
     def pending_records(self) -> int:
-        return len(self._pending) // self._size
+        return len(self._pending) // self.record_size
 
     def add(self, packed) -> None:
-        if len(packed) % self._size:
-            raise ValueError(f"stream {self.layout.name}: {len(packed)} bytes is not whole {self._size}-byte records")
+        if len(packed) % self.record_size:
+            raise ValueError(f"stream {self.layout.name}: {len(packed)} bytes is not whole {self.record_size}-byte records")
         self._pending += packed
 
     def full_buffers(self) -> int:
-        return len(self._pending) // self._buffer
+        return len(self._pending) // self.buffer_bytes
 
     def due_buffers(self, until_ms: int = -1) -> int:
         """The whole buffers that may leave now: all of them at full pace, else those
         whose last record the clock has reached."""
         n = self.full_buffers()
         if until_ms >= 0:
-            while n and self._time(n * self._per_buffer - 1) > until_ms:
+            while n and self._time(n * self.records_per_buffer - 1) > until_ms:
                 n -= 1
         return n
 
@@ -105,16 +107,16 @@ class BufferBatcher:
         partial buffer, so a sparse run reaches the logger within a second."""
         n = min(max_buffers, self.due_buffers(until_ms))
         if until_ms < 0 or n or max_buffers < 1 or not self._pending or self._time(0) > until_ms - PARTIAL_AFTER_MS:
-            return self._cut(n * self._buffer)
+            return self._cut(n * self.buffer_bytes)
         # the leading records that are due (a model logs in time order)
-        lo, hi = 1, min(self.pending_records, self._per_buffer)
+        lo, hi = 1, min(self.pending_records, self.records_per_buffer)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if self._time(mid - 1) <= until_ms else (lo, mid - 1)
-        return self._cut(lo * self._size)
+        return self._cut(lo * self.record_size)
 
     def _time(self, i: int) -> int:
-        return _TIME.unpack_from(self._pending, i * self._size)[0]
+        return _TIME.unpack_from(self._pending, i * self.record_size)[0]
 
     def flush(self) -> bytes:
         """Everything pending, including the final partial buffer."""
@@ -123,5 +125,5 @@ class BufferBatcher:
     def _cut(self, n: int) -> bytes:
         out = bytes(self._pending[:n])
         del self._pending[:n]
-        self.records_out += n // self._size
+        self.records_out += n // self.record_size
         return out

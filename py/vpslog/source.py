@@ -346,6 +346,8 @@ class EventLog:
         """Stream ``stream``'s logged records, packed, leaving it empty (for the worker)."""
         if stream:
             return self._buffers[stream].take()
+        if not self._rows and not self._cols[3]:
+            return b""
         self._settle()
         out = pack_columns(*self._cols)
         for c in self._cols:

@@ -31,19 +31,19 @@ _KIND = {**dict.fromkeys("BHILQN", "u"), **dict.fromkeys("bhilqn", "i"), **dict.
 class StreamBuffer:
     """One stream's records, packed, waiting for the bridge to take them."""
 
-    __slots__ = ("layout", "data")
+    __slots__ = ("layout", "data", "size")
 
     def __init__(self, layout: Layout) -> None:
-        self.layout, self.data = layout, bytearray()
+        self.layout, self.data, self.size = layout, bytearray(), layout.record_size
 
     @property
     def pending_records(self) -> int:
-        return len(self.data) // self.layout.record_size
+        return len(self.data) // self.size
 
     @property
     def last_time_ms(self) -> int | None:
         d = self.data
-        return int.from_bytes(d[len(d) - self.layout.record_size:][:4], "little") if d else None
+        return int.from_bytes(d[len(d) - self.size:][:4], "little") if d else None
 
     def take(self) -> bytes:
         out = bytes(self.data)

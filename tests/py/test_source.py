@@ -223,5 +223,5 @@ def test_edge_tables_are_checked(monkeypatch):
 def test_the_built_in_sources_are_listed_with_their_parameters():
     cat = {d["spec"]: d for d in registry.builtin_sources()}
     assert set(cat) == {"traffic", "load"}
-    assert cat["traffic"]["params"]["vehicles"]["max"] == 65535 and "seed" not in cat["traffic"]["params"]
+    assert cat["traffic"]["params"]["vehicles"]["max"] == 2_000_000 and "seed" not in cat["traffic"]["params"]
     assert cat["load"]["params"]["rate"]["default"] == 200_000
