@@ -128,7 +128,7 @@ function renderSims() {
 function renderStats(s) {
   const items = [
     ['State', s.state],
-    ['Records', fmt.format(s.records)],
+    ['Records', fmt.format(s.records) + (s.streams?.length > 1 ? ` (${s.streams.map((x) => `${x.name} ${fmt.format(x.records)}`).join(' · ')})` : '')],
     ['Bytes', fmtBytes(s.bytes)],
     ['Records/s', fmt.format(Math.round(s.recordsPerSec))],
     ['Written', fmtBytes(s.bytesWritten)],
@@ -444,8 +444,11 @@ pipeline.addEventListener('run', (e) => {
     startBtn.disabled = false;
     prepareAhead();
     const el = $('#run-result');
+    // every stream of the run (a version-1 manifest: events only)
+    const streams = manifest.streams ?? [{ name: 'events', records: manifest.records, bytes: manifest.bytes }];
+    const total = (k) => streams.reduce((a, s) => a + s[k], 0);
     Object.assign(el.dataset, {
-      runId, produced, logged: manifest.records, status: manifest.status,
+      runId, produced, logged: total('records'), status: manifest.status,
       // how long the sims waited for credits (backpressure) and their peak buffers in flight
       waitMs: Math.round(sims.reduce((a, s) => a + s.waitMs, 0)),
       maxInFlight: Math.max(0, ...sims.map((s) => s.maxInFlight)),
@@ -454,11 +457,13 @@ pipeline.addEventListener('run', (e) => {
     });
     const traversals = Number(el.dataset.traversals);
     const moved = traversals ? ` ${fmt.format(traversals)} edge traversals;` : '';
-    el.textContent = `${runId}: ${manifest.status};${moved} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
+    const perStream = streams.length > 1 ? ` (${streams.map((s) => `${s.name} ${fmt.format(s.records)}`).join(' · ')})` : '';
+    el.textContent = `${runId}: ${manifest.status};${moved} sims produced ${fmt.format(produced)} records, ${fmt.format(total('records'))} stored${perStream}${where} (${fmtBytes(total('bytes'))}).`;
     // A model that raised: its traceback, as the manifest keeps it.
     for (const p of manifest.producers.filter((q) => q.error)) {
       const d = Object.assign(document.createElement('details'), { className: 'traceback', open: true });
-      d.append(Object.assign(document.createElement('summary'), { textContent: `sim ${p.id}: the model failed after ${fmt.format(p.records)} records` }),
+      const sent = manifest.streams ? streams.reduce((n, x) => n + (x.producers[p.id] ?? 0), 0) : p.records;
+      d.append(Object.assign(document.createElement('summary'), { textContent: `sim ${p.id}: the model failed after ${fmt.format(sent)} records` }),
         Object.assign(document.createElement('pre'), { textContent: p.error }));
       el.append(d);
     }
