@@ -84,8 +84,8 @@ export async function runAlternative({ variant, source, durationS, keep = false 
     const posted = sum(st, 'posted');
     if (d && d.stored !== posted) throw new Error(`${variant}: stored ${d.stored} of ${posted} records`);
     return {
-      name, records: posted, elapsed, storedBytes: d?.usage ?? 0, transactions: d?.transactions, storageMs: d?.ms,
-      modelMs: sum(st, 'modelMs'), exportMs: sum(st, 'exportMs'), postMs: sum(st, 'postMs'), waitMs: sum(st, 'waitMs'),
+      name, records: posted, elapsed, storedBytes: d?.usage ?? 0, storageMs: d?.ms,
+      modelMs: sum(st, 'modelMs'), exportMs: sum(st, 'exportMs'), postMs: sum(st, 'postMs'), waitMs: sum(st, 'waitMs'), steps: sum(st, 'steps'),
     };
   }, null, async () => {
     if (!storage || keep) return;
@@ -94,10 +94,15 @@ export async function runAlternative({ variant, source, durationS, keep = false 
   });
 }
 
-export async function runVpslog({ workers, source, durationS }) {
+// `stream`: which stream's records and file count (events unless given); a
+// version-1 manifest describes events only, a version-2 one lists every stream.
+export async function runVpslog({ workers, source: { stream = 'events', ...source }, durationS }) {
   const pl = window.vpslog.pipeline;
   let runId = null;
   return measure(async () => {
+    let profile = null; // the logger's own accounting, in its stats
+    const watch = (e) => { profile = e.detail.profile ?? profile; };
+    pl.addEventListener('stats', watch);
     const closed = new Promise((resolve) => pl.addEventListener('run', function on(e) {
       if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
     }));
@@ -105,10 +110,17 @@ export async function runVpslog({ workers, source, durationS }) {
     const t0 = performance.now();
     const d = await closed;
     const elapsed = (performance.now() - t0) / 1000;
+    pl.removeEventListener('stats', watch);
     if (d.manifest.status !== 'closed' || d.manifest.records !== d.produced) throw new Error(`vpslog run: ${JSON.stringify(d.manifest.status)}`);
     const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
     const size = async (f) => (await (await dir.getFileHandle(f)).getFile()).size;
-    return { records: d.manifest.records, elapsed, fileBytes: (await size(`${runId}.bin`)) + (await size(`${runId}.manifest.json`)) };
+    const counted = d.manifest.streams?.find((s) => s.name === stream) ?? (stream === 'events' ? d.manifest : null);
+    if (!counted) throw new Error(`vpslog run: no stream ${stream} in the manifest`);
+    return {
+      records: counted.records, elapsed, fileBytes: await size(counted.file ?? `${runId}.bin`),
+      manifestBytes: await size(`${runId}.manifest.json`), waitMs: d.sims.reduce((a, s) => a + s.waitMs, 0),
+      storageMs: profile && { handle: profile.handleMs, tick: profile.tickMs },
+    };
   }, 'fileSystem', () => pl.deleteRun(runId));
 }
 

@@ -77,7 +77,7 @@ function prepare({ encoding, source }) {
 async function run({ port }) {
   const { driver: d, encoding: enc } = prepared;
   prepared = null;
-  const s = (active = { posted: 0, acked: 0, stop: false, wake: null, modelMs: 0, exportMs: 0, postMs: 0, waitMs: 0 });
+  const s = (active = { posted: 0, acked: 0, stop: false, wake: null, modelMs: 0, exportMs: 0, postMs: 0, waitMs: 0, steps: 0 });
   port.onmessage = (e) => {
     s.acked += e.data.acked;
     s.wake?.();
@@ -96,6 +96,7 @@ async function run({ port }) {
       const t2 = performance.now();
       const n = enc.post(port, msg);
       s.posted += n;
+      s.steps += n ? 1 : 0;
       if (enc === ENCODINGS.model) s.acked += n;
       s.waitMs += t0 - tw;
       s.modelMs += t1 - t0;
