@@ -7,7 +7,8 @@ record per car (the FCD shape: time, vehicle, x, y, speed, lane) with one
 columnar call, ``log.stream("telemetry").extend(...)``, the form declared
 streams take (docs/streams.md).
 
-Only + - * / on floats (no libm calls), so Pyodide and CPython make the very
+Only IEEE-exact float operations (+ - * / % and sqrt; no libm calls such as pow or
+cos), so Pyodide and CPython make the very
 same records from the same seed: the bench's tests compare them exactly.
 """
 
