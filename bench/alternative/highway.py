@@ -7,9 +7,9 @@ record per car (the FCD shape: time, vehicle, x, y, speed, lane) with one
 columnar call, ``log.stream("telemetry").extend(...)``, the form declared
 streams take (docs/streams.md).
 
-Only IEEE-exact float operations (+ - * / % and sqrt; no libm calls such as pow or
-cos), so Pyodide and CPython make the very
-same records from the same seed: the bench's tests compare them exactly.
+Only IEEE-exact float operations (+ - * / % and sqrt; no libm call such as pow
+or cos), so Pyodide and CPython make the very same records from the same seed:
+the bench's tests compare them exactly.
 """
 
 from __future__ import annotations
