@@ -1,12 +1,16 @@
-"""The obvious alternative to vpslog, measured side by side with it in one run.
+"""vpslog against the alternatives a team writes without it, side by side in one run.
 
-What a team without vpslog writes (bench/alternative/, see its README): the
-same vpslog source in Pyodide in a Web Worker, each event a JSON-able object
-posted by structured clone, stored in IndexedDB in batched transactions;
-variant 1 posts straight to the storage worker, variant 2 relays every event
-through the main thread. vpslog runs the same source, parameters and seed
-with 2 sims into OPFS. Configurations are interleaved, repeated, and reported
-as medians; ratios are taken between medians of this run.
+What such a team writes (bench/alternative/, see its README): the model in
+Pyodide in a Web Worker with a log of its own, and a storage worker.
+Per event: each event a JSON-able object posted by structured clone, stored in
+IndexedDB in batched transactions, straight from the sim (variant 1) or relayed
+through the main thread (variant 2). Batched: one message per model step, the
+step's columns as transferred typed arrays or its JSON lines made in Python,
+appended to an OPFS file of JSON lines. vpslog runs the same model, parameters
+and seed with 2 sims into OPFS. Two record shapes: the events of a source
+(``--source``) and the 6-field telemetry of a car-following model (highway.py).
+Configurations are interleaved, repeated, and reported as medians; ratios are
+taken between medians of this run.
 
     .venv/bin/python bench/alternative.py --seconds 4 --reps 3
 """
@@ -24,15 +28,33 @@ import harness  # noqa: E402
 
 PAGE_JS = Path(__file__).resolve().parent / "alternative" / "page.js"
 WORKERS = 2
+# Every run but the per-event ones logs a whole model run, the same records in
+# each configuration: a real model's cost changes as it runs (traffic: as demand
+# builds), so runs cut at a fixed time would not compare like with like.
 SOURCES = {
-    "load": {"rate": 1_000_000, "vehicles": 20_000, "edges": 4_000, "error_rate": 0.001},
-    "traffic": {},
+    "load": {"rate": 1_000_000, "vehicles": 20_000, "edges": 4_000, "error_rate": 0.001, "duration_ms": 1000},
+    "traffic": {"vehicles": 20_000, "grid": 64, "duration_s": 60},  # 597 K events, ~430 per step
 }
-CONFIGS = ("vpslog", "direct", "relay", "idle")
+# 512 cars per sim: about as many records per step as a traffic step; 614 K records.
+TELEMETRY = {"source": "highway", "params": {"vehicles": 512, "steps": 600}, "seed": 1, "stream": "telemetry"}
+ALTERNATIVES = ("direct", "relay", "arrays", "json")
+# Storage-bound at a few thousand events/s: these log for --seconds, then drain.
+TIMED = ("direct", "relay", "idle")
+WHOLE_RUN_CAP_S = 300
+# Configurations per record shape. vpslog logs telemetry once declared streams
+# land (docs/streams.md): add "vpslog" to that shape; highway.py already declares
+# its stream and logs it with log.stream("telemetry").extend(...).
+SHAPES = {
+    "events": ("vpslog", *ALTERNATIVES, "model"),
+    "telemetry": ("arrays", "json", "model"),
+}
 LABELS = {
-    "vpslog": "vpslog: 10-byte records -> OPFS",
+    "vpslog": "vpslog: packed records -> OPFS",
     "direct": "variant 1: objects -> worker -> IndexedDB",
     "relay": "variant 2: objects -> main thread -> IndexedDB",
+    "arrays": "batched: step's typed arrays -> OPFS JSON lines",
+    "json": "batched: step's JSON text -> OPFS JSON lines",
+    "model": "the model alone, nothing logged (ceiling)",
     "idle": "no run (reference)",
 }
 
@@ -54,94 +76,132 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
 
-def measure(page, base_url: str, seconds: float = 4, reps: int = 3, source: str = "load",
+def sources(source: str) -> dict:
+    return {"events": {"source": source, "params": SOURCES[source], "seed": 1, "stream": "events"},
+            "telemetry": TELEMETRY}
+
+
+def summary(config: str, rs: list[dict]) -> dict:
+    """Medians over one configuration's runs; frame gaps pooled."""
+    gaps = [g for r in rs for g in r["gaps"]]
+    row = {
+        "records": median([r["records"] for r in rs]),
+        "records_per_s": median([r["records"] / r["elapsed"] for r in rs]),
+        "elapsed_s": median([r["elapsed"] for r in rs]),
+        "raf_p50_ms": pct(gaps, .5), "raf_p99_ms": pct(gaps, .99), "raf_max_ms": max(gaps, default=float("nan")),
+        "long_tasks": median([r["longTasks"] for r in rs]),
+        "long_task_ms": median([r["longTaskMs"] for r in rs]),
+    }
+    if config in ("idle", "model"):
+        return row
+    stored = "fileBytes" if config == "vpslog" else "storedBytes"  # vpslog: the stream's .bin
+    row["bytes_per_record"] = median([r[stored] / r["records"] for r in rs])
+    row["bytes_per_s"] = median([r[stored] / r["elapsed"] for r in rs])
+    # Time per record, summed over the sims: waiting for acks or credits; for the
+    # alternatives also the model and the logging (objects, columns or JSON made,
+    # and posted); and the storage side's (vpslog: the logger handling messages
+    # and its timer, which flushes).
+    per_record = lambda k: median([r[k] / r["records"] * 1e3 for r in rs])  # noqa: E731
+    row["wait_us"] = per_record("waitMs")
+    if config == "vpslog":
+        row["manifest_bytes"] = median([r["manifestBytes"] for r in rs])
+        row["estimate_bytes_per_record"] = median([r["storedBytes"] / r["records"] for r in rs])
+    else:
+        row.update(model_us=per_record("modelMs"), log_us=median([(r["exportMs"] + r["postMs"]) / r["records"] * 1e3 for r in rs]),
+                   records_per_step=median([r["records"] / r["steps"] for r in rs]))
+    if rs[0].get("storageMs"):
+        row["storage_us"] = median([sum(r["storageMs"].values()) / r["records"] * 1e3 for r in rs])
+    return row
+
+
+def ratios(rows: dict) -> dict:
+    """vpslog (where it runs this shape) against the fastest alternative, and that against the model alone."""
+    best = max((c for c in ALTERNATIVES if c in rows), key=lambda c: rows[c]["records_per_s"])
+    out = {"best": best, "best_over_model": rows[best]["records_per_s"] / rows["model"]["records_per_s"]}
+    if "vpslog" in rows:
+        v, b = rows["vpslog"], rows[best]
+        out.update(records_per_s=v["records_per_s"] / b["records_per_s"], bytes_per_s=v["bytes_per_s"] / b["bytes_per_s"],
+                   bytes_per_record=b["bytes_per_record"] / v["bytes_per_record"],
+                   vpslog_over_model=v["records_per_s"] / rows["model"]["records_per_s"])
+    return out
+
+
+def measure(page, base_url: str, seconds: float = 4, reps: int = 3, source: str = "traffic",
             progress=print) -> dict:
-    """Run vpslog, variant 1, variant 2 and an idle reference, interleaved, ``reps`` times each.
+    """Every configuration of every shape and an idle reference, interleaved, ``reps`` times each.
 
     ``page`` is a Playwright page at the app (``base_url``) in a persistent profile.
-    Returns ``{config: {records_per_s, bytes_per_record, raf_p50/p99/max_ms,
-    long_tasks, long_task_ms, ...}}`` (medians over repetitions; frame gaps pooled)
-    plus ``"ratios"`` of vpslog over variant 1.
+    Returns ``{shape: {config: row}, "idle": row, "ratios": {shape: ...}}``: rows of
+    medians over repetitions (frame gaps pooled); ratios between them.
     """
     page.evaluate(f"window.vpslog.pipeline.ensureSims({WORKERS})")
     page.wait_for_selector("#start:not([disabled])", timeout=180_000)
-    src = {"source": source, "params": SOURCES[source], "seed": 1}
     page_js, index_url = f"/@fs{PAGE_JS}", base_url + "pyodide/"
     t = time.monotonic()
     page.evaluate("async ([p, i, w]) => (await import(p)).boot(i, w)", [page_js, index_url, WORKERS])
     progress(f"# alternative: {WORKERS} sim workers booted in {time.monotonic() - t:.1f} s")
-    runs: dict[str, list[dict]] = {c: [] for c in CONFIGS}
+    srcs = sources(source)
+    plan = [(shape, c) for shape, configs in SHAPES.items() for c in configs] + [("idle", "idle")]
+    runs: dict[tuple, list[dict]] = {k: [] for k in plan}
     for rep in range(reps):
-        for config in CONFIGS:
-            r = page.evaluate(RUN_JS, [page_js, index_url, config, src, seconds, WORKERS])
-            runs[config].append(r)
+        for shape, config in plan:
+            length = seconds if config in TIMED else WHOLE_RUN_CAP_S
+            r = page.evaluate(RUN_JS, [page_js, index_url, config, srcs.get(shape), length, WORKERS])
+            runs[shape, config].append(r)
             if r["records"]:
-                progress(f"#   rep {rep + 1} {config}: {r['records'] / r['elapsed'] / 1e3:,.0f} k rec/s, "
-                         f"{r['storedBytes'] / r['records']:.1f} B/rec, {r['longTasks']} long tasks")
-    out = {}
-    for config, rs in runs.items():
-        gaps = [g for r in rs for g in r["gaps"]]
-        row = {
-            "records": median([r["records"] for r in rs]),
-            "records_per_s": median([r["records"] / r["elapsed"] for r in rs]),
-            "elapsed_s": median([r["elapsed"] for r in rs]),
-            "raf_p50_ms": pct(gaps, .5), "raf_p99_ms": pct(gaps, .99), "raf_max_ms": max(gaps, default=float("nan")),
-            "long_tasks": median([r["longTasks"] for r in rs]),
-            "long_task_ms": median([r["longTaskMs"] for r in rs]),
-        }
-        if config != "idle":
-            row["bytes_per_record"] = median([r["storedBytes"] / r["records"] for r in rs])
-        if config == "vpslog":
-            row["file_bytes_per_record"] = median([r["fileBytes"] / r["records"] for r in rs])
-        if config in ("direct", "relay"):
-            # Where a sim's time goes: the model and its objects, vs posting them.
-            row["python_share"] = median([r["pythonMs"] / (r["pythonMs"] + r["postMs"]) for r in rs])
-            # What one sim reaches while it is not waiting for acks: the ceiling without storage.
-            row["sim_events_per_busy_s"] = median([r["records"] / (r["pythonMs"] + r["postMs"]) * 1e3 for r in rs])
-            row["events_per_transaction"] = median([r["records"] / r["transactions"] for r in rs])
-        out[config] = row
-    v, d = out["vpslog"], out["direct"]
-    out["ratios"] = {
-        "records_per_s_vpslog_over_variant1": v["records_per_s"] / d["records_per_s"],
-        "bytes_variant1_over_vpslog": d["bytes_per_record"] / v["bytes_per_record"],
-        "raf_p99_vpslog_over_idle": v["raf_p99_ms"] / out["idle"]["raf_p99_ms"],
-    }
+                progress(f"#   rep {rep + 1} {shape} {config}: {r['records'] / r['elapsed'] / 1e3:,.0f} k rec/s, "
+                         f"{r.get('fileBytes', r['storedBytes']) / r['records']:.1f} B/rec, {r['longTasks']} long tasks")
+    for shape, configs in SHAPES.items():
+        counts = {c: sorted({r["records"] for r in runs[shape, c]}) for c in configs if c not in TIMED}
+        if len({n for ns in counts.values() for n in ns}) != 1:
+            raise AssertionError(f"{shape}: whole model runs logged different numbers of records: {counts}")
+    out: dict = {shape: {c: summary(c, runs[shape, c]) for c in configs} for shape, configs in SHAPES.items()}
+    out["idle"] = summary("idle", runs["idle", "idle"])
+    out["ratios"] = {shape: ratios(out[shape]) for shape in SHAPES}
     return out
 
 
+def _cell(row, key, width, spec, scale=1.0):
+    return f"{row[key] * scale:>{width}{spec}}" if key in row else f"{'-':>{width}}"
+
+
 def table(results: dict, seconds: float, reps: int, source: str) -> str:
-    lines = [f"vpslog vs the obvious alternative: source '{source}', {WORKERS} sims, pace=max, "
-             f"{seconds:g} s runs x {reps}, medians (Chromium, persistent profile)",
-             f"{'configuration':<48}{'k rec/s':>9}{'B/rec':>8}{'run s':>7}{'rAF p50':>9}{'p99':>7}{'max':>7}"
-             f"{'long tasks':>12}{'ms':>7}"]
-    for config in CONFIGS:
-        r = results[config]
-        rate = f"{r['records_per_s'] / 1e3:>9,.0f}" if r["records"] else f"{'-':>9}"
-        size = f"{r['bytes_per_record']:>8.1f}" if "bytes_per_record" in r else f"{'-':>8}"
-        lines.append(f"{LABELS[config]:<48}{rate}{size}{r['elapsed_s']:>7.1f}{r['raf_p50_ms']:>9.1f}{r['raf_p99_ms']:>7.1f}"
-                     f"{r['raf_max_ms']:>7.1f}{r['long_tasks']:>12g}{r['long_task_ms']:>7.0f}")
-    v, q = results["vpslog"], results["ratios"]
-    lines += [
-        f"vpslog files: {v['file_bytes_per_record']:.2f} B/record (.bin + manifest); "
-        f"storage.estimate() delta {v['bytes_per_record']:.2f} B/record",
-        f"records/s vpslog / variant 1: {q['records_per_s_vpslog_over_variant1']:.1f}x (goal >= 20x); "
-        f"bytes variant 1 / vpslog: {q['bytes_variant1_over_vpslog']:.1f}x (goal >= 5x); "
-        f"rAF p99 vpslog / idle: {q['raf_p99_vpslog_over_idle']:.2f}",
-    ]
-    for config in ("direct", "relay"):
-        r = results[config]
-        lines.append(f"{LABELS[config].split(':')[0]}: sim time in Python (model + objects) "
-                     f"{r['python_share']:.0%}, posting {1 - r['python_share']:.0%}, "
-                     f"{r['sim_events_per_busy_s'] / 1e3:,.0f} k events/s per sim while not waiting; "
-                     f"{r['events_per_transaction']:,.0f} events per transaction")
+    lines = [f"vpslog vs the alternatives without it: {WORKERS} sims, pace=max, whole model runs (per-event variants "
+             f"{seconds:g} s) x {reps}, medians (Chromium, persistent profile); events from '{source}', telemetry from highway.py",
+             f"{'':<50}{'':>8}{'':>7}{'':>7}{'':>6}{'rec/':>7}{'sim us/record':>18}{'storage':>8}{'rAF':>6}{'long':>6}",
+             f"{'configuration':<50}{'k rec/s':>8}{'MB/s':>7}{'B/rec':>7}{'run s':>6}{'step':>7}"
+             f"{'model':>6}{'log':>6}{'wait':>6}{'us/rec':>8}{'p99':>6}{'tasks':>6}"]
+    for shape, configs in SHAPES.items():
+        lines.append(f"{shape}:")
+        for config in configs + (("idle",) if shape == "events" else ()):
+            r = results["idle"] if config == "idle" else results[shape][config]
+            lines.append(f"  {LABELS[config]:<48}{r['records_per_s'] / 1e3:>8,.0f}{_cell(r, 'bytes_per_s', 7, '.1f', 1e-6)}"
+                         f"{_cell(r, 'bytes_per_record', 7, '.1f')}{r['elapsed_s']:>6.1f}{_cell(r, 'records_per_step', 7, ',.0f')}"
+                         f"{_cell(r, 'model_us', 6, '.2f')}{_cell(r, 'log_us', 6, '.2f')}{_cell(r, 'wait_us', 6, '.2f')}"
+                         f"{_cell(r, 'storage_us', 8, '.2f')}{r['raf_p99_ms']:>6.1f}{r['long_tasks']:>6g}")
+    for shape in SHAPES:
+        q, best = results["ratios"][shape], results["ratios"][shape]["best"]
+        text = f"{shape}: best alternative '{best}' reaches {q['best_over_model']:.2f} of the model alone"
+        if "records_per_s" in q:
+            text += (f"; vpslog / best: records/s {q['records_per_s']:.2f}x, bytes/s {q['bytes_per_s']:.2f}x, "
+                     f"{q['bytes_per_record']:.1f}x fewer bytes per record; vpslog reaches {q['vpslog_over_model']:.2f} "
+                     f"of the model alone")
+        else:
+            text += "; vpslog: needs declared streams (docs/streams.md), not measured yet"
+        lines.append(text)
+    if "vpslog" in results["events"]:
+        v = results["events"]["vpslog"]
+        lines.append(f"vpslog: .bin {v['bytes_per_record']:.2f} B/record, manifest {v['manifest_bytes'] / 1e3:,.0f} kB "
+                     f"(with the edge table); storage.estimate() delta {v['estimate_bytes_per_record']:.2f} B/record")
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=4, help="length of each logging run")
+    ap.add_argument("--seconds", type=float, default=4, help="length of the per-event variants' runs")
     ap.add_argument("--reps", type=int, default=3, help="repetitions of each configuration")
-    ap.add_argument("--source", choices=sorted(SOURCES), default="load", help="vpslog event source")
+    ap.add_argument("--source", choices=sorted(SOURCES), default="traffic",
+                    help="events source: 'traffic' a real model's steps, 'load' a generator that costs almost nothing")
     args = ap.parse_args()
 
     with harness.app_page() as (page, url):

@@ -218,11 +218,15 @@ def main() -> None:
                        ("columnar_records_per_s", "log.extend 4096/step + Producer + pack"),
                        ("per_event_records_per_s", "log.enter/exit per event + Producer + pack"),
                        ("bare_records_per_s", "reference: model appends to 4 arrays itself"),
+                       ("telemetry_per_event_records_per_s", "telemetry (21 B) log.telemetry(...) per record"),
+                       ("telemetry_columnar_records_per_s", "telemetry (21 B) .extend 4096/step"),
                        ("traffic_records_per_s", "traffic simulation, 1 worker (records/s)")):
         print(f"  {label:<43}{pyodide[key] / 1e6:>8.2f} M{cpython[key] / 1e6:>12.2f} M{pyodide[key] / cpython[key]:>8.2f}")
     for name, r in (("Pyodide", pyodide), ("CPython", cpython)):
         print(f"  per-event call incl. packing, {name}: {1e6 / r['per_event_records_per_s']:.2f} us/event "
-              f"(bare 4-array append {1e6 / r['bare_records_per_s']:.2f} us)")
+              f"(bare 4-array append {1e6 / r['bare_records_per_s']:.2f} us); telemetry per record "
+              f"{1e6 / r['telemetry_per_event_records_per_s']:.2f} us (goal <= 1 us in Pyodide), columnar "
+              f"{r['telemetry_columnar_records_per_s'] / 1e6:.1f} M/s (goal >= 20 M/s)")
     print("Example (a) ring road (IDM), logging through the Producer vs no-op log calls, "
           f"{pyodide['ring_events']:,} events:")
     for name, r in (("Pyodide", pyodide), ("CPython", cpython)):

@@ -11,7 +11,7 @@ import time
 from array import array
 from pathlib import Path
 
-from vpslog import Part, Source, bridge, registry
+from vpslog import Part, Source, Stream, bridge, registry
 from vpslog.loadgen import LoadConfig, SyntheticLoad
 from vpslog.packer import pack_columns
 from vpslog.traffic import TrafficConfig, TrafficSim
@@ -77,6 +77,38 @@ class Columnar(Source):
             yield
 
 
+# The issue's telemetry record: u32 time, u32 vehicle, 3 x f32, u8 (21 bytes).
+TELEMETRY = Stream("telemetry", time_ms="uint32", vehicle="uint32", x="float32", y="float32", speed="float32",
+                   lane="uint8")
+TEL_COLUMNS = (array("I", range(STEP)), array("I", [7] * STEP), array("f", [1.5] * STEP), array("f", [2.5] * STEP),
+               array("f", [3.5] * STEP), array("B", [1] * STEP))
+
+
+class TelemetryPerEvent(Source):
+    """``log.telemetry(...)`` once per record."""
+    params = {"events": 200_000}
+    streams = [TELEMETRY]
+
+    def run(self, log):
+        tel = log.telemetry
+        for base in range(0, self.params["events"], STEP):
+            for i in range(base, base + STEP):
+                tel(i, 7, 1.5, 2.5, 3.5, 1)
+            yield
+
+
+class TelemetryColumnar(Source):
+    """``log.telemetry.extend`` with ready columns of 4096 records per step."""
+    params = {"events": 4_000_000}
+    streams = [TELEMETRY]
+
+    def run(self, log):
+        extend = log.telemetry.extend
+        for _ in range(self.params["events"] // STEP):
+            extend(*TEL_COLUMNS)
+            yield
+
+
 class _NoopLog:
     """The ring road with its log calls replaced by no-ops: the model's own cost."""
     def enter(self, *a):
@@ -86,7 +118,8 @@ class _NoopLog:
 
 
 def main(ring_road_source: str) -> str:
-    specs = {"per_event": PerEvent, "bare": BareAppend, "columnar": Columnar}
+    specs = {"per_event": PerEvent, "bare": BareAppend, "columnar": Columnar,
+             "telemetry_per_event": TelemetryPerEvent, "telemetry_columnar": TelemetryColumnar}
     registry.BUILTIN.update({k: f"{__name__}:{v.__name__}" for k, v in specs.items()})
     out = {}
     for key, cls in specs.items():

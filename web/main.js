@@ -128,7 +128,7 @@ function renderSims() {
 function renderStats(s) {
   const items = [
     ['State', s.state],
-    ['Records', fmt.format(s.records)],
+    ['Records', fmt.format(s.records) + (s.streams?.length > 1 ? ` (${s.streams.map((x) => `${x.name} ${fmt.format(x.records)}`).join(' · ')})` : '')],
     ['Bytes', fmtBytes(s.bytes)],
     ['Records/s', fmt.format(Math.round(s.recordsPerSec))],
     ['Written', fmtBytes(s.bytesWritten)],
@@ -191,9 +191,15 @@ function runRow(r) {
   const dl = document.createElement('button');
   dl.textContent = r.live ? 'Download snapshot' : 'Download';
   dl.className = 'download';
-  dl.title = r.noDownload ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot' : '');
+  dl.title = r.noDownload ?? (r.live ? 'the whole records written so far, with a manifest saying it is a snapshot, in one .zip'
+    : 'the whole run in one .zip: the file of each stream and the manifest');
   dl.disabled = !!r.noDownload;
   dl.onclick = () => download(r.runId).catch((e) => addError({ source: 'download', message: e.message }));
+  const files = Object.assign(document.createElement('details'), { className: 'files' });
+  const fileList = document.createElement('span');
+  files.append(Object.assign(document.createElement('summary'), { textContent: 'files', title: 'each file of the run on its own' }), fileList);
+  files.ontoggle = () => files.open && listFiles(r.runId, fileList).catch((e) => addError({ source: 'download', message: e.message }));
+  if (r.noDownload) files.hidden = true;
   const del = document.createElement('button');
   del.textContent = 'Delete';
   del.className = 'delete';
@@ -207,7 +213,7 @@ function runRow(r) {
     }
     refreshRuns();
   };
-  actions.append(dl, ' ', del);
+  actions.append(dl, ' ', del, ' ', files);
   const pinCell = document.createElement('td');
   const pin = Object.assign(document.createElement('input'), { type: 'checkbox', className: 'pin', checked: !!r.pinned });
   pin.title = 'a pinned run is never removed by the retention policy';
@@ -343,16 +349,27 @@ async function showPersistence(ask) {
 $('#persist').addEventListener('click', () => showPersistence(true).catch((e) => addError({ source: 'storage', message: e.message })));
 showPersistence(false).catch(() => {});
 
-async function download(runId) {
-  const { bin, manifest } = await pipeline.getRun(runId);
-  for (const [file, name] of [[bin, `${runId}.bin`], [manifest, `${runId}.manifest.json`]]) {
-    const url = URL.createObjectURL(file);
-    const a = Object.assign(document.createElement('a'), { href: url, download: name });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
-  }
+// Files are references to what OPFS stores: the page hands them to the browser's
+// download without ever reading them.
+function save(file) {
+  const url = URL.createObjectURL(file);
+  const a = Object.assign(document.createElement('a'), { href: url, download: file.name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+// The whole run in one archive; its files one by one from the row's file list.
+const download = async (runId) => save(await pipeline.archiveRun(runId));
+
+async function listFiles(runId, list) {
+  const { files, manifest } = await pipeline.getRun(runId);
+  list.replaceChildren(...[...files, manifest].map((f) => {
+    const b = Object.assign(document.createElement('button'), { className: 'file', textContent: `${f.name} (${fmtBytes(f.size)})` });
+    b.onclick = () => save(f);
+    return b;
+  }));
 }
 
 form.addEventListener('submit', async (e) => {
@@ -427,8 +444,11 @@ pipeline.addEventListener('run', (e) => {
     startBtn.disabled = false;
     prepareAhead();
     const el = $('#run-result');
+    // every stream of the run (a version-1 manifest: events only)
+    const streams = manifest.streams ?? [{ name: 'events', records: manifest.records, bytes: manifest.bytes }];
+    const total = (k) => streams.reduce((a, s) => a + s[k], 0);
     Object.assign(el.dataset, {
-      runId, produced, logged: manifest.records, status: manifest.status,
+      runId, produced, logged: total('records'), status: manifest.status,
       // how long the sims waited for credits (backpressure) and their peak buffers in flight
       waitMs: Math.round(sims.reduce((a, s) => a + s.waitMs, 0)),
       maxInFlight: Math.max(0, ...sims.map((s) => s.maxInFlight)),
@@ -437,11 +457,13 @@ pipeline.addEventListener('run', (e) => {
     });
     const traversals = Number(el.dataset.traversals);
     const moved = traversals ? ` ${fmt.format(traversals)} edge traversals;` : '';
-    el.textContent = `${runId}: ${manifest.status};${moved} sims produced ${fmt.format(produced)} records, ${fmt.format(manifest.records)} stored${where} (${fmtBytes(manifest.bytes)}).`;
+    const perStream = streams.length > 1 ? ` (${streams.map((s) => `${s.name} ${fmt.format(s.records)}`).join(' · ')})` : '';
+    el.textContent = `${runId}: ${manifest.status};${moved} sims produced ${fmt.format(produced)} records, ${fmt.format(total('records'))} stored${perStream}${where} (${fmtBytes(total('bytes'))}).`;
     // A model that raised: its traceback, as the manifest keeps it.
     for (const p of manifest.producers.filter((q) => q.error)) {
       const d = Object.assign(document.createElement('details'), { className: 'traceback', open: true });
-      d.append(Object.assign(document.createElement('summary'), { textContent: `sim ${p.id}: the model failed after ${fmt.format(p.records)} records` }),
+      const sent = manifest.streams ? streams.reduce((n, x) => n + (x.producers[p.id] ?? 0), 0) : p.records;
+      d.append(Object.assign(document.createElement('summary'), { textContent: `sim ${p.id}: the model failed after ${fmt.format(sent)} records` }),
         Object.assign(document.createElement('pre'), { textContent: p.error }));
       el.append(d);
     }

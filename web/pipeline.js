@@ -44,9 +44,15 @@ export class Pipeline extends EventTarget {
     return this.#request(P.LOG_LIST);
   }
 
-  // {bin: File, manifest: File}; a run still being written comes as a snapshot of its whole records.
+  // {files: [File of each stream, events first], manifest: File}; a run still being
+  // written comes as a snapshot of its whole records.
   getRun(runId) {
     return this.#request(P.LOG_GET, { runId });
+  }
+
+  // The whole run as one File, <runId>.zip (the logger builds it in OPFS).
+  archiveRun(runId) {
+    return this.#request(P.LOG_ARCHIVE, { runId });
   }
 
   deleteRun(runId) {

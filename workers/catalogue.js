@@ -2,6 +2,7 @@
 // it. Listing, download (a consistent snapshot while a run is being written)
 // and delete (refused while a run is being written, by any tab). A run is its
 // manifest and one file per stream; sizes and deletes count every file.
+import { makeZip } from 'client-zip';
 import { createCrc32c } from './checksum.js';
 import { liveRunIds } from './locks.js';
 import { EVENTS } from './layout.js';
@@ -80,6 +81,19 @@ export async function getRun(runId) {
   return filesOf(dir, runId, manifest);
 }
 
+// The whole run in one file, snapshots/<runId>.zip: every stream's file and the
+// manifest, as getRun gives them. Streamed from OPFS to OPFS, so memory stays
+// bounded whatever the run's size; stored, not compressed (records hardly
+// compress, and a plain copy is what keeps it a stream).
+export async function archiveRun(runId) {
+  const { files, manifest } = await getRun(runId);
+  const handle = await (await opfsDir(SNAPSHOTS)).getFileHandle(zipName(runId), { create: true });
+  await makeZip([...files, manifest]).pipeTo(await handle.createWritable());
+  return handle.getFile();
+}
+
+const zipName = (runId) => `${runId}.zip`;
+
 async function filesOf(dir, runId, manifest) {
   const files = [];
   for (const l of manifestStreams(manifest)) files.push(await (await dir.getFileHandle(binName(runId, l.name))).getFile());
@@ -144,7 +158,7 @@ export async function deleteRun(runId, current = null) {
   const snaps = await opfsDir(SNAPSHOTS);
   // the manifest goes last: until then a listing still shows the run, whatever is left of it
   for (const d of [dir, snaps]) {
-    for (const name of [...await runFiles(d, runId), progressName(runId), manifestName(runId)]) {
+    for (const name of [...await runFiles(d, runId), zipName(runId), progressName(runId), manifestName(runId)]) {
       try {
         await removeIfAny(d, name);
       } catch (e) {

@@ -100,6 +100,7 @@ export function fromJson(d) {
 
 export const BUILTIN = Object.freeze(Object.fromEntries(Object.entries(spec.builtin).map(([n, d]) => [n, resolve(n, d.fields, d.enums)])));
 export const EVENTS = BUILTIN.events;
+export const EVENTS_WIDE = BUILTIN.events_wide;
 
 // A source's declared streams, checked as a set (py: declare_streams).
 export function declareStreams(declared = []) {

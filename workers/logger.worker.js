@@ -5,7 +5,7 @@
 // own modules.
 import * as P from './protocol.js';
 import { DeadLetterQueue } from './dlq.js';
-import { deleteRun, getRun, listRuns } from './catalogue.js';
+import { archiveRun, deleteRun, getRun, listRuns } from './catalogue.js';
 import { recoverOrphans } from './recovery.js';
 import { applyRetention, loadPolicy, setPinned, setPolicy, storageUsage, withPins } from './retention.js';
 import { Reporter } from './logger/report.js';
@@ -79,6 +79,7 @@ const answer = P.answerer({
   [P.LOG_MODES]: sinkModes,
   [P.LOG_LIST]: () => withPins(listRuns(current())),
   [P.LOG_GET]: ({ runId }) => getRun(runId),
+  [P.LOG_ARCHIVE]: ({ runId }) => archiveRun(runId),
   [P.LOG_DELETE]: async ({ runId }) => {
     await deleteRun(runId, current());
     tabs.announce(runId, 'deleted');

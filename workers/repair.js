@@ -45,13 +45,12 @@ export function repairedManifest(manifest, progress, { streams, cause = progress
     ...(streams[i].parts ? { parts: streams[i].parts } : {}),
   }));
   const at = new Date().toISOString();
-  const cut = Math.max(0, ...streams.map((s) => s.cut ?? 0));
   return {
     ...manifest,
     ...(streams[0].parts ? { parts: streams[0].parts } : {}),
     status: what,
     ...(what === 'recovered'
-      ? { recovered_at: at, recovery: { cause, trailing_bytes_cut: cut, unattributed_records: unattributed[0], last_checkpoint_at: progress?.at ?? null } }
+      ? { recovered_at: at, recovery: { cause, trailing_bytes_cut: streams[0].cut ?? 0, unattributed_records: unattributed[0], last_checkpoint_at: progress?.at ?? null } }
       : { snapshot_at: at, snapshot: { note: 'a consistent copy of the whole records of a run that was still being written', unattributed_records: unattributed[0] } }),
     producers,
     records: records[0],

@@ -1,12 +1,15 @@
-// Sim worker: Python (Pyodide) runs an event source and packs its records;
-// this file routes the page's messages. Python (sim/python.js) owns the
-// interpreter and the part prepared for the next run; a SimRun (sim/run.js)
-// owns a run and moves its whole buffers to the logger.
+// Sim worker: Python (Pyodide) runs an event source and packs its records, or a
+// JavaScript model logs through the JS producer API (sim/jspart.js); this file
+// routes the page's messages. Python (sim/python.js) owns the interpreter,
+// Prepared (sim/prepared.js) the part built for the next run; a SimRun
+// (sim/run.js) owns a run and moves its whole buffers to the logger.
 import * as P from './protocol.js';
+import { Prepared } from './sim/prepared.js';
 import { Python } from './sim/python.js';
 import { SimRun } from './sim/run.js';
 
 const python = new Python();
+const prepared = new Prepared(python);
 let run = null; // the running SimRun
 
 const post = (type, fields) => self.postMessage(P.msg(type, fields));
@@ -24,7 +27,7 @@ const notRunning = () => {
 async function start(m) {
   const startedAt = performance.timeOrigin + performance.now(); // epoch ms, for the time-to-first-record phases
   notRunning();
-  run = new SimRun({ ...m, python, part: python.take(m.key), startedAt });
+  run = new SimRun({ ...m, part: prepared.take(m.key), startedAt });
   try {
     await run.run();
   } finally {
@@ -34,10 +37,10 @@ async function start(m) {
 
 const answer = P.answerer({
   [P.SIM_INSTALL]: (m) => python.install(m),
-  [P.SIM_DECLARE]: (m) => python.declare(m),
+  [P.SIM_DECLARE]: (m) => prepared.declare(m),
   [P.SIM_PREPARE]: (m) => {
     notRunning();
-    return python.prepare(m);
+    return prepared.prepare(m);
   },
 });
 

@@ -9,10 +9,7 @@ registry unchanged, so the event stream is the one vpslog logs.
 
 from __future__ import annotations
 
-import json
-
-from vpslog import registry
-from vpslog.source import Part
+from steplog import build_source
 
 _ENTER, _EXIT, _ERROR = 1, 2, 3
 
@@ -44,8 +41,7 @@ class Driver:
     """Steps one worker's part of a source until enough events are logged."""
 
     def __init__(self, config_json: str) -> None:
-        c = json.loads(config_json)
-        source = registry.resolve(c["source"])(Part(c["worker"], c["workers"], c["seed"]), **c["params"])
+        source = build_source(config_json)
         self.log = ObjectLog()
         self._steps = source.run(self.log)
         self.exhausted = False

@@ -1,13 +1,25 @@
 // Page side of the alternative benchmark: boots the alternative's workers,
-// wires variant 1 (sim -> storage, direct) or variant 2 (sim -> page relay ->
-// storage), runs vpslog itself through window.vpslog.pipeline, and measures
-// every run the same way: events stored / elapsed, storage.estimate() delta,
-// requestAnimationFrame gaps and long tasks on this (the main) thread.
+// wires each variant's sims to its storage, runs vpslog itself through
+// window.vpslog.pipeline, and measures every run the same way: records stored
+// / elapsed, bytes stored, requestAnimationFrame gaps and long tasks on this
+// (the main) thread.
 const SIM_URL = new URL('./sim.worker.js', import.meta.url);
-const STORAGE_URL = new URL('./storage.worker.js', import.meta.url);
+
+// variant -> the sims' encoding (sim.worker.js) and the storage worker, if any
+export const VARIANTS = {
+  direct: { encoding: 'objects', storage: 'idb' }, // 1: objects -> worker -> IndexedDB
+  relay: { encoding: 'objects', storage: 'idb', relay: true }, // 2: objects -> main thread -> IndexedDB
+  arrays: { encoding: 'arrays', storage: 'jsonl' }, // a step's typed arrays -> worker -> OPFS JSON lines
+  json: { encoding: 'json', storage: 'jsonl' }, // a step's JSON lines -> worker -> OPFS
+  model: { encoding: 'model' }, // the model alone, nothing logged
+};
+const STORAGE_URLS = {
+  idb: new URL('./storage.worker.js', import.meta.url),
+  jsonl: new URL('./jsonl.worker.js', import.meta.url),
+};
 
 let sims = [];
-let storage = null;
+let storages = {};
 let runs = 0;
 
 // The next message of `type` from a worker; an 'error' message rejects.
@@ -26,55 +38,71 @@ function next(worker, type) {
 export async function boot(indexURL, workers = 2) {
   if (sims.length) return;
   sims = Array.from({ length: workers }, () => new Worker(SIM_URL, { type: 'module' }));
-  storage = new Worker(STORAGE_URL, { type: 'module' });
+  storages = Object.fromEntries(Object.entries(STORAGE_URLS).map(([k, url]) => [k, new Worker(url, { type: 'module' })]));
   await Promise.all(sims.map((w) => { w.postMessage({ type: 'boot', indexURL }); return next(w, 'ready'); }));
 }
 
-// variant 'direct' (1) or 'relay' (2); source: {source, params, seed}, as vpslog takes it.
-export async function runAlternative({ variant, source, durationS }) {
+// One port pair per sim: the sim's end, and the storage's (through this thread for a relay).
+function wire(relay) {
+  const a = new MessageChannel();
+  if (!relay) return [a.port1, a.port2];
+  // Every message is deserialised here on the main thread and cloned again.
+  const b = new MessageChannel();
+  a.port2.onmessage = (e) => b.port1.postMessage(e.data);
+  b.port1.onmessage = (e) => a.port2.postMessage(e.data);
+  return [a.port1, b.port2];
+}
+
+const sum = (xs, k) => xs.reduce((a, x) => a + x[k], 0);
+
+// A variant of VARIANTS; source: {source, params, seed, stream}, as vpslog takes it
+// (stream: which of the model's streams the batched variants log). `keep` leaves
+// the run's data in place (tests read it back); it returns the run's name.
+export async function runAlternative({ variant, source, durationS, keep = false }) {
+  const v = VARIANTS[variant];
   const name = `alternative-${++runs}`;
-  const simPorts = [];
-  const storePorts = [];
-  for (const _ of sims) {
-    const a = new MessageChannel();
-    if (variant === 'relay') {
-      // Every event is deserialised here on the main thread and cloned again.
-      const b = new MessageChannel();
-      a.port2.onmessage = (e) => b.port1.postMessage(e.data);
-      b.port1.onmessage = (e) => a.port2.postMessage(e.data);
-      storePorts.push(b.port2);
-    } else {
-      storePorts.push(a.port2);
-    }
-    simPorts.push(a.port1);
+  const storage = storages[v.storage];
+  const pairs = sims.map(() => wire(v.relay));
+  await Promise.all(sims.map((w, i) => {
+    w.postMessage({ type: 'prepare', encoding: v.encoding, source: { ...source, worker: i, workers: sims.length } });
+    return next(w, 'prepared');
+  }));
+  if (storage) {
+    const ports = pairs.map((p) => p[1]);
+    storage.postMessage({ type: 'open', name, ports }, ports);
+    await next(storage, 'opened');
   }
-  storage.postMessage({ type: 'open', name, ports: storePorts }, storePorts);
-  await next(storage, 'opened');
-  const done = next(storage, 'done');
+  const done = storage ? next(storage, 'done') : null;
   const stopped = Promise.all(sims.map((w) => next(w, 'stopped')));
   return measure(async () => {
     const t0 = performance.now();
-    sims.forEach((w, i) => w.postMessage(
-      { type: 'start', port: simPorts[i], source: { ...source, worker: i, workers: sims.length } }, [simPorts[i]]));
-    setTimeout(() => sims.forEach((w) => w.postMessage({ type: 'stop' })), durationS * 1000);
+    sims.forEach((w, i) => w.postMessage({ type: 'start', port: pairs[i][0] }, [pairs[i][0]]));
+    const timer = setTimeout(() => sims.forEach((w) => w.postMessage({ type: 'stop' })), durationS * 1000);
     const [d, st] = await Promise.all([done, stopped]);
+    clearTimeout(timer);
     const elapsed = (performance.now() - t0) / 1000;
-    const posted = st.reduce((a, s) => a + s.posted, 0);
-    if (d.stored !== posted) throw new Error(`${variant}: stored ${d.stored} of ${posted} events`);
+    const posted = sum(st, 'posted');
+    if (d && d.stored !== posted) throw new Error(`${variant}: stored ${d.stored} of ${posted} records`);
     return {
-      records: d.stored, elapsed, transactions: d.transactions, storedBytes: d.usage,
-      pythonMs: st.reduce((a, s) => a + s.pythonMs, 0), postMs: st.reduce((a, s) => a + s.postMs, 0),
+      name, records: posted, elapsed, storedBytes: d?.usage ?? 0, storageMs: d?.ms,
+      modelMs: sum(st, 'modelMs'), exportMs: sum(st, 'exportMs'), postMs: sum(st, 'postMs'), waitMs: sum(st, 'waitMs'), steps: sum(st, 'steps'),
     };
   }, null, async () => {
+    if (!storage || keep) return;
     storage.postMessage({ type: 'drop', name });
     await next(storage, 'dropped');
   });
 }
 
-export async function runVpslog({ workers, source, durationS }) {
+// `stream`: which stream's records and file count (events unless given); a
+// version-1 manifest describes events only, a version-2 one lists every stream.
+export async function runVpslog({ workers, source: { stream = 'events', ...source }, durationS }) {
   const pl = window.vpslog.pipeline;
   let runId = null;
   return measure(async () => {
+    let profile = null; // the logger's own accounting, in its stats
+    const watch = (e) => { profile = e.detail.profile ?? profile; };
+    pl.addEventListener('stats', watch);
     const closed = new Promise((resolve) => pl.addEventListener('run', function on(e) {
       if (e.detail.state === 'closed') { pl.removeEventListener('run', on); resolve(e.detail); }
     }));
@@ -82,10 +110,17 @@ export async function runVpslog({ workers, source, durationS }) {
     const t0 = performance.now();
     const d = await closed;
     const elapsed = (performance.now() - t0) / 1000;
+    pl.removeEventListener('stats', watch);
     if (d.manifest.status !== 'closed' || d.manifest.records !== d.produced) throw new Error(`vpslog run: ${JSON.stringify(d.manifest.status)}`);
     const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
     const size = async (f) => (await (await dir.getFileHandle(f)).getFile()).size;
-    return { records: d.manifest.records, elapsed, fileBytes: (await size(`${runId}.bin`)) + (await size(`${runId}.manifest.json`)) };
+    const counted = d.manifest.streams?.find((s) => s.name === stream) ?? (stream === 'events' ? d.manifest : null);
+    if (!counted) throw new Error(`vpslog run: no stream ${stream} in the manifest`);
+    return {
+      records: counted.records, elapsed, fileBytes: await size(counted.file ?? `${runId}.bin`),
+      manifestBytes: await size(`${runId}.manifest.json`), waitMs: d.sims.reduce((a, s) => a + s.waitMs, 0),
+      storageMs: profile && { handle: profile.handleMs, tick: profile.tickMs },
+    };
   }, 'fileSystem', () => pl.deleteRun(runId));
 }
 

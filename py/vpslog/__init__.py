@@ -5,13 +5,16 @@ The public API is the event-source contract (see :mod:`vpslog.source`)::
     import vpslog
 
     class MyModel(vpslog.Source):
+        streams = [vpslog.Stream("fcd", time_ms="uint32", vehicle="uint32", speed="float32")]
+
         def run(self, log):
             ...
             log.enter(t_ms, vehicle, edge)
+            log.fcd(t_ms, vehicle, speed)
             yield
 """
 
-from .source import EventLog, Param, Part, Source
+from .source import EventLog, Param, Part, Source, Stream
 
 __version__ = "0.1.0"
-__all__ = ["Source", "Part", "Param", "EventLog", "__version__"]
+__all__ = ["Source", "Part", "Param", "EventLog", "Stream", "__version__"]

@@ -1,10 +1,15 @@
 """The Pyodide bridge: what the JS sim worker calls, and nothing else.
 
 The worker pulls whole buffers with ``Producer.produce(max_buffers, ...)``;
-Python never calls into JS, so one crossing moves up to ``max_buffers`` x 409
-records and the worker stays free, between calls, to wait for credits
-(lossless backpressure), to honour Stop and to keep real time. Arguments
-cross as JSON text and results as ``bytes``, so no JS proxies leak.
+Python never calls into JS, so one crossing moves up to ``max_buffers`` buffers
+and the worker stays free, between calls, to wait for credits (lossless
+backpressure), to honour Stop and to keep real time. Arguments cross as JSON
+text and results as ``bytes``, so no JS proxies leak.
+
+A result is *segments* (docs/streams.md): each an 8-byte header, ``uint32``
+stream index and ``uint32`` byte length (little-endian), then that many bytes
+of whole records of that stream. Each stream has its own batcher, so an idle
+stream never holds another back.
 
 ``vpslog simulate`` drives the same :class:`Producer` natively, so a model
 behaves identically in the browser and in CPython.
@@ -13,18 +18,38 @@ behaves identically in the browser and in CPython.
 from __future__ import annotations
 
 import json
+import struct
 import time
 import traceback
 from array import array
 
 from . import registry
 from .packer import BufferBatcher
-from .record import RECORDS_PER_BUFFER
-from .source import EventLog, Part
+from .source import EventLog, Part, run_streams
 from .usercode import install_user_code  # noqa: F401  (re-exported for the sim worker)
 
 _EDGE_COLUMNS = ("edge_id", "free_flow_s", "capacity")
 _stepping = [False]  # inside a model step: the only place Stop's SIGINT may land
+SEGMENT_HEADER = struct.Struct("<II")  # stream index, byte length
+
+
+def segments(data):
+    """``(stream index, records bytes)`` of each segment of a ``produce``/``flush`` result."""
+    mv, at = memoryview(data), 0
+    while at < len(mv):
+        if len(mv) - at < SEGMENT_HEADER.size:
+            raise ValueError(f"segments: {len(mv) - at} byte(s) at {at} are not a segment header")
+        index, n = SEGMENT_HEADER.unpack_from(mv, at)
+        at += SEGMENT_HEADER.size
+        if n > len(mv) - at:
+            raise ValueError(f"segments: stream {index} segment of {n} bytes at {at} overruns the data")
+        yield index, mv[at:at + n]
+        at += n
+
+
+def stream_data(data, stream: int = 0) -> bytes:
+    """The records of one stream in a ``produce``/``flush`` result (or several, concatenated)."""
+    return b"".join(d for i, d in segments(data) if i == stream)
 
 
 def enable_interrupts() -> None:
@@ -64,9 +89,11 @@ class Producer:
         self.spec, self.part, self.code = spec, part, code
         cls = registry.resolve(spec)
         self.source = cls(part, **(params or {}))
-        self.log = EventLog()
+        self.streams = run_streams(self.source)
+        self.log = EventLog(self.streams[1 + bool(self.source.wide_ids):], bool(self.source.wide_ids))
         self._steps = self.source.run(self.log)
-        self._batcher = BufferBatcher()
+        self._batchers = [BufferBatcher(layout) for layout in self.streams]
+        self._first = 0  # the stream offered buffers first, turn by turn (see _allot)
         self.exhausted = False
         self.error: str | None = None     # the model's traceback, if it failed
         self.interrupted = False          # Stop raised KeyboardInterrupt inside a step
@@ -75,26 +102,33 @@ class Producer:
 
     @property
     def records_out(self) -> int:
-        return self._batcher.records_out
+        """Records released, all streams together."""
+        return sum(b.records_out for b in self._batchers)
 
     @property
     def over(self) -> bool:
         """Nothing more will come from ``produce``: the model has ended and every whole
         buffer has left (at real-time pace they leave as they fall due); a model that
         failed is over at once. What is left is ``flush``'s."""
-        return self.exhausted and (self._batcher.full_buffers() == 0 or self.error is not None)
+        return self.exhausted and (self.error is not None or not any(b.full_buffers() for b in self._batchers))
+
+    def _ready(self) -> int:
+        """Whole buffers the batchers and the log hold, all streams together."""
+        log = self.log
+        return sum((b.pending_records + log.pending_records(i)) // b.records_per_buffer
+                   for i, b in enumerate(self._batchers))
 
     def produce(self, max_buffers: int, until_ms: int = -1, budget_ms: float = 50.0) -> bytes:
-        """Step the model until ``max_buffers`` whole buffers are ready, it ends, its
-        newest event reaches ``until_ms`` (real-time pace), or ``budget_ms`` passes.
-        Returns whole buffers; at real-time pace only those the clock has reached,
-        or due records in one partial buffer once they have waited a second (see
-        ``BufferBatcher.take``); ``b""`` with ``exhausted`` set once it is over."""
-        b, log = self._batcher, self.log
-        want = max_buffers * RECORDS_PER_BUFFER
+        """Step the model until ``max_buffers`` whole buffers are ready (all streams
+        together), it ends, its newest record reaches ``until_ms`` (real-time pace),
+        or ``budget_ms`` passes. Returns segments of whole buffers, at most
+        ``max_buffers`` of them; at real-time pace only those the clock has reached,
+        or a stream's due records in one partial buffer once they have waited a
+        second (see ``BufferBatcher.take``); ``b""`` with ``exhausted`` set once it is over."""
+        log = self.log
         deadline = time.perf_counter() + budget_ms / 1000
         steps, stepping = self._steps, _stepping
-        while not self.exhausted and b.pending_records + len(log) < want and not (0 <= until_ms <= self.sim_time_ms):
+        while not self.exhausted and self._ready() < max_buffers and not (0 <= until_ms <= self.sim_time_ms):
             try:
                 stepping[0] = True
                 next(steps)
@@ -114,7 +148,35 @@ class Producer:
             if (0 <= until_ms <= self.sim_time_ms) or time.perf_counter() > deadline:
                 break
         self._pack()
-        return b.take(max_buffers, until_ms)
+        return self._take(max_buffers, until_ms)
+
+    def _take(self, max_buffers: int, until_ms: int) -> bytes:
+        out, left = [], max_buffers
+        for i, n in self._allot(max_buffers, until_ms):
+            data = self._batchers[i].take(n or (1 if left else 0), until_ms)
+            if data:
+                left -= -(-len(data) // self._batchers[i].buffer_bytes)
+                out += (SEGMENT_HEADER.pack(i, len(data)), data)
+        return b"".join(out)
+
+    def _allot(self, max_buffers: int, until_ms: int) -> list[tuple[int, int]]:
+        """``(stream, whole buffers)`` for every stream: the due buffers shared out one at a
+        time, turn by turn, starting with a different stream each call, so a busy stream
+        cannot starve another. Streams allotted none come last (a partial buffer, if
+        any credit is left)."""
+        k = len(self._batchers)
+        order = [(self._first + j) % k for j in range(k)]
+        self._first = (self._first + 1) % k
+        due = {i: self._batchers[i].due_buffers(until_ms) for i in order}
+        got, left = dict.fromkeys(order, 0), max_buffers
+        if sum(due.values()) <= max_buffers:  # enough credit for every due buffer: no sharing needed
+            got, left = dict(due), 0
+        while left and any(got[i] < due[i] for i in order):
+            for i in order:
+                if left and got[i] < due[i]:
+                    got[i] += 1
+                    left -= 1
+        return sorted(got.items(), key=lambda kv: (not kv[1], order.index(kv[0])))
 
     def _pack(self) -> None:
         try:
@@ -123,7 +185,9 @@ class Producer:
             self.exhausted = True
             self.error = f"ValueError: {e} (found when the step's events were packed)"
             packed = self.log.pack()
-        self._batcher.add(packed)
+        self._batchers[0].add(packed)
+        for i, b in enumerate(self._batchers[1:], 1):
+            b.add(self.log.pack(i))
 
     def flush(self) -> bytes:
         """The final partial buffer (possibly empty); call once, at stop."""
@@ -133,13 +197,14 @@ class Producer:
         except BaseException:  # noqa: BLE001 - a model that fails while being closed still keeps its records
             self.error = self.error or traceback.format_exc(limit=-12)
         self._pack()
-        return self._batcher.flush()
+        return b"".join(SEGMENT_HEADER.pack(i, len(d)) + d for i, b in enumerate(self._batchers) if (d := b.flush()))
 
     def describe(self) -> dict:
         """``{"run": facts identical in every worker, "producer": this worker's own}``."""
         src = self.source
         run = {"source": src.source_name(), "version": str(src.version), "spec": self.spec,
-               "params": src.params, "seed": self.part.seed, "workers": self.part.workers}
+               "params": src.params, "seed": self.part.seed, "workers": self.part.workers,
+               "streams": [layout.to_json() for layout in self.streams]}
         edges = src.edges()
         if edges is not None:
             run["network"] = {"edges": _checked_edges(edges)}
@@ -165,7 +230,8 @@ class Producer:
             own = dict(self.source.stats)
         except Exception as e:  # noqa: BLE001 - the user's code, whatever it raised
             own = {"stats_error": f"{type(e).__name__}: {e}"}
-        out = {**own, "records": self.records_out, "steps": self.steps}
+        out = {**own, "records": self.records_out, "steps": self.steps,
+               "streams": {b.layout.name: b.records_out for b in self._batchers}}
         if self.interrupted:
             out["interrupted"] = True
         return out

@@ -15,10 +15,11 @@ def _verify(args) -> int:
     if args.json:
         print(json.dumps({**asdict(r), "ok": r.ok}))
     else:
-        if r.checksum is not None:  # the records were read (not so for a missing file)
-            span = "—" if r.time_min_ms is None else f"{r.time_min_ms}..{r.time_max_ms} ms"
-            counts = "".join(f", {k} {v}" for k, v in r.status_counts.items())
-            print(f"{r.path}: {r.records} records, {r.bytes} bytes, time {span}{counts}, crc32c {r.checksum}")
+        for s in [r, *r.streams]:
+            if s.checksum is not None:  # the records were read (not so for a missing file)
+                span = "—" if s.time_min_ms is None else f"{s.time_min_ms}..{s.time_max_ms} ms"
+                counts = "".join(f", {k} {v}" for k, v in s.status_counts.items())
+                print(f"{s.path}: {s.records} records, {s.bytes} bytes, time {span}{counts}, crc32c {s.checksum}")
         if r.manifest:
             print(f"manifest: {r.manifest}")
         for w in r.warnings:
@@ -55,6 +56,9 @@ def _simulate(args) -> int:
     print(bin_path)
     print(man_path)
     manifest = json.loads(man_path.read_text())
+    for st in manifest["streams"]:  # the summary; stdout stays the two paths
+        print(f"vpslog simulate: stream {st['name']}: {st['records']} records, {st['bytes']} bytes -> {st['file']}",
+              file=sys.stderr)
     for p in manifest["producers"]:
         if p.get("error"):
             print(f"vpslog simulate: worker {p['id']} failed after {p['records']} records:\n{p['error']}", file=sys.stderr)
@@ -144,6 +148,8 @@ def _ls(args) -> int:
     for r in rows:
         state = "complete" if r["complete"] else f"INCOMPLETE: {r['problem']}"
         params = " ".join(f"{k}={v}" for k, v in r["params"].items() if isinstance(v, (int, float, str)))
+        streams = ", ".join(f"{k} {n}" for k, n in (r["streams"] or {}).items() if k != "events")
+        params += f"  streams: {streams}" if streams else ""
         print(f"{r['run_id']:<28} {r['created_at'] or '—':<24} {r['status'] or '—':<7} "
               f"{r['records'] if r['records'] is not None else '—':>12} {r['bytes'] if r['bytes'] is not None else '—':>14} "
               f"{r['source'] or '—':<8} {state}{'  ' + params if params else ''}")

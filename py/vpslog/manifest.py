@@ -2,18 +2,23 @@
 
 The logger (``workers/manifest.js``) is the writer; this module is the reader
 and checks that a manifest describes the record layout this package knows.
+Version 2 adds ``streams``: every stream of the run with its layout, file,
+counts and CRC32C (docs/streams.md); a version-1 manifest reads as a run of
+the events stream only (:func:`manifest_streams`).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .layout import EVENTS, Layout, LayoutError, from_json
 from .record import LAYOUT
 
 FORMAT = "vpslog-run"
-SUPPORTED_VERSIONS = {1}
+SUPPORTED_VERSIONS = {1, 2}
 _REQUIRED = ("run_id", "status", "record_layout", "records", "bytes", "producers")
 
 
@@ -54,7 +59,55 @@ def check_manifest(m, path) -> dict:
     layout = m["record_layout"]
     if layout.get("record_size") != LAYOUT["record_size"] or layout.get("fields") != LAYOUT["fields"]:
         raise ManifestError(f"{path}: record layout differs from the one this vpslog reads")
+    manifest_streams(m, path)
     return m
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    """One stream of a run as its manifest records it."""
+
+    name: str
+    layout: Layout
+    file: str
+    records: int
+    bytes: int
+    checksum: str | None  # crc32c, 8 hex digits
+    producers: dict = field(default_factory=dict)  # producer id (as a string) -> records
+    dropped_records: int = 0
+    parts: list = field(default_factory=list)
+
+
+def manifest_streams(m: dict, path="manifest") -> list[StreamEntry]:
+    """The run's streams in index order; a version-1 manifest has the events stream only."""
+    if m.get("manifest_version") == 1:
+        return [StreamEntry("events", EVENTS, f"{m.get('run_id')}.bin", m["records"], m["bytes"],
+                            (m.get("checksum") or {}).get("value"),
+                            {str(p.get("id")): p.get("records", 0) for p in m["producers"]},
+                            (m.get("errors") or {}).get("dropped_records", 0), m.get("parts") or [])]
+    out = []
+    for i, s in enumerate(m.get("streams") if isinstance(m.get("streams"), list) else [None]):
+        try:
+            layout = from_json(s["layout"])
+            entry = StreamEntry(s["name"], layout, s["file"], s["records"], s["bytes"], (s["checksum"] or {}).get("value"),
+                                dict(s["producers"]), s["dropped_records"], s.get("parts") or [])
+        except (KeyError, TypeError, AttributeError, LayoutError) as e:
+            raise ManifestError(f"{path}: stream {i} is not a stream entry ({e})") from None
+        if entry.name != layout.name or entry.bytes != entry.records * layout.record_size:
+            raise ManifestError(f"{path}: stream {entry.name}: its name, layout, records and bytes disagree")
+        out.append(entry)
+    if not out or out[0].layout != EVENTS or len({e.name for e in out}) != len(out):
+        raise ManifestError(f"{path}: streams must begin with events and name each stream once")
+    return out
+
+
+def stream_entry(layout: Layout, file: str, records: int, checksum: str | None, producers: dict,
+                 dropped_records: int = 0) -> dict:
+    """One ``streams`` item of a version-2 manifest."""
+    return {"name": layout.name, "file": file, "layout": layout.to_json(), "records": records,
+            "bytes": records * layout.record_size,
+            "checksum": None if checksum is None else {"algorithm": "crc32c", "value": checksum},
+            "producers": {str(k): v for k, v in producers.items()}, "dropped_records": dropped_records}
 
 
 def new_run_id(now=None) -> str:
@@ -75,8 +128,12 @@ def _iso_now() -> str:
 
 
 def closed_manifest(*, run_id: str, mode: str, config: dict, source: dict | None, producers: list[dict],
-                    records: int, checksum: str, created_at: str, status: str = "closed") -> dict:
-    """A closed run manifest as the logger worker writes one (workers/manifest.js)."""
+                    records: int, checksum: str, created_at: str, status: str = "closed",
+                    streams: list[dict] | None = None) -> dict:
+    """A closed run manifest as the logger worker writes one (workers/manifest.js). The top-level
+    counts describe the events stream; ``streams`` (default: events alone) lists every stream."""
+    if streams is None:
+        streams = [stream_entry(EVENTS, f"{run_id}.bin", records, checksum, {p["id"]: p["records"] for p in producers})]
     return {
         "format": FORMAT,
         "manifest_version": max(SUPPORTED_VERSIONS),
@@ -96,4 +153,5 @@ def closed_manifest(*, run_id: str, mode: str, config: dict, source: dict | None
         "bytes": records * LAYOUT["record_size"],
         "checksum": {"algorithm": "crc32c", "value": checksum},
         "errors": {"rejected_messages": 0, "messages": [], "dropped_records": 0},
+        "streams": streams,
     }

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import store
-from .manifest import ManifestError, check_manifest, load_manifest, sibling_manifest
+from .manifest import ManifestError, check_manifest, load_manifest, manifest_streams, sibling_manifest
 from .record import RECORD_SIZE
 
 __all__ = ["LocalRun", "S3Run", "RunError", "resolve", "catalogue", "catalogue_landed", "is_run_address", "source_facts"]
@@ -132,6 +132,8 @@ def resolve(location: str, manifest_path=None) -> list:
             raise RunError("--manifest names the manifest of one run file, not of a directory")
         bins = {p.name.removesuffix(".bin") for p in path.glob("*.bin")}
         stems = bins | {p.name.removesuffix(MANIFEST_SUFFIX) for p in path.glob("*" + MANIFEST_SUFFIX)}
+        # <runId>.<stream>.bin is a stream of run <runId>, not a run of its own
+        stems = {s for s in stems if s.rpartition(".")[0] not in stems}
         return [LocalRun(str(path / f"{s}.bin"), str(path / f"{s}{MANIFEST_SUFFIX}")) for s in sorted(stems)]
     return [LocalRun(str(path), str(manifest_path or sibling_manifest(path)))]
 
@@ -156,6 +158,7 @@ def _row(run, m: dict | None, problem: str | None = None, complete: bool = False
         "mode": (m or {}).get("mode"),
         "records": (m or {}).get("records"),
         "bytes": (m or {}).get("bytes"),
+        "streams": {e.name: e.records for e in manifest_streams(m)} if m else None,
         "source": name,
         "params": params,
         "complete": complete,
@@ -169,10 +172,12 @@ def _local_row(run: LocalRun) -> dict:
     except ManifestError as e:
         return _row(run, None, str(e))
     path = Path(run.bin_path)
-    if not path.is_file():
-        return _row(run, m, f"{path.name} is missing")
-    if path.stat().st_size != m["bytes"]:
-        return _row(run, m, f"{path.name} has {path.stat().st_size} bytes, the manifest says {m['bytes']}")
+    for e in manifest_streams(m):
+        f = path if e.name == "events" else path.with_name(e.file)
+        if not f.is_file():
+            return _row(run, m, f"{f.name} is missing")
+        if f.stat().st_size != e.bytes:
+            return _row(run, m, f"{f.name} has {f.stat().st_size} bytes, the manifest says {e.bytes}")
     return _row(run, m, None if m["status"] == "closed" else f"status {m['status']}", m["status"] == "closed")
 
 

@@ -23,6 +23,9 @@ into JavaScript one at a time.
                     log.exit(t, bus, edge)
                 yield  # one step = one lap
 
+A source may also declare record streams of its own (``streams = [vpslog.Stream(...)]``)
+and log to them with ``log.<stream>(...)``; see :mod:`vpslog.streamlog` and docs/streams.md.
+
 Everything here is standard library only, so the same code runs in Pyodide
 (the browser's sim workers) and in CPython (``vpslog simulate --source``).
 """
@@ -33,16 +36,34 @@ import random
 from array import array
 from dataclasses import dataclass
 
+from . import streamlog
+from .layout import EVENTS, EVENTS_WIDE, Layout, declare_streams, resolve
 from .packer import TYPECODES, new_columns, pack_columns
 from .record import COLUMNS, Status
 
-__all__ = ["Source", "Part", "Param", "EventLog"]
+__all__ = ["Source", "Part", "Param", "EventLog", "Stream", "run_streams"]
 
 _LIMITS = {f.name: (1 << (8 * f.size)) - 1 for f in COLUMNS}
 _STATUSES = {int(s): s.name.lower() for s in Status}
 _VALID_STATUS_BYTES = bytes(_STATUSES)
 # Unsigned buffer formats whose items already have each column's width: copied as bytes.
 _SAME_WIDTH = {1: {"B"}, 2: {"H"}, 4: {"I", "L"} if array("L").itemsize == 4 else {"I"}}
+_WIDE_HINT = " (a source with more than 65,535 vehicles or edges sets wide_ids = True: 32-bit ids)"
+
+
+def Stream(name: str, fields=None, /, *, enums: dict | None = None, **typed) -> Layout:  # noqa: N802 - reads as a type
+    """A declared record stream, checked: ``Stream("fcd", time_ms="uint32", vehicle="uint32", x="float32")``
+    (fields in keyword order) or ``Stream("fcd", [("time_ms", "uint32"), ...], enums={...})``.
+    The first field is always ``time_ms`` (uint32)."""
+    if fields is not None and typed:
+        raise ValueError(f"stream {name}: give the fields as a list or as keywords, not both")
+    return resolve(name, fields if fields is not None else list(typed.items()), enums)
+
+
+def run_streams(source: "Source") -> tuple[Layout, ...]:
+    """A run's streams in index order: events, events_wide if the source logs wide ids,
+    then the source's declared streams (docs/streams.md)."""
+    return (EVENTS, *((EVENTS_WIDE,) if source.wide_ids else ()), *declare_streams(source.declared_streams()))
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,10 @@ class Source:
         name, version: recorded in the run manifest (``name`` defaults to the class name).
         params: ``{name: default}`` or ``{name: Param(...)}``; the page builds its form
             from them and unknown or mistyped parameters are refused before the run.
+        streams: record streams of its own, ``[vpslog.Stream(...), ...]``, logged with
+            ``log.<name>(...)``; override :meth:`declared_streams` to choose them by params.
+        wide_ids: True to log events with 32-bit vehicle and edge ids (the
+            ``events_wide`` stream); may be a property that depends on params.
 
     ``self.part`` (a :class:`Part`) and ``self.params`` (validated, defaults
     filled in) are set before ``__init__`` of a subclass runs its own code.
@@ -104,6 +129,8 @@ class Source:
     name: str | None = None
     version: str = "0"
     params: dict = {}
+    streams: list = []
+    wide_ids: bool = False
 
     def __init__(self, part: Part, **params) -> None:
         self.part = part
@@ -131,6 +158,10 @@ class Source:
         """What the page needs to offer this source: name, version, doc and parameters."""
         return {"name": cls.source_name(), "version": str(cls.version), "doc": (cls.__doc__ or "").strip(),
                 "params": {k: p.describe() for k, p in cls.declared_params().items()}}
+
+    def declared_streams(self) -> list:
+        """This instance's own streams (default: the class's ``streams``)."""
+        return list(self.streams)
 
     def run(self, log: "EventLog"):
         """A generator: log events on ``log`` and ``yield`` between steps."""
@@ -161,7 +192,7 @@ class Source:
 
 
 class EventLog:
-    """Where a model logs its events.
+    """Where a model logs its events, and its declared streams' records.
 
     Per event: ``log.enter(t_ms, vehicle, edge)``, ``log.exit(...)``,
     ``log.error(...)`` or ``log(t_ms, vehicle, edge, status)``.
@@ -173,15 +204,31 @@ class EventLog:
     field and the value: ``extend`` at the call, keeping nothing of it; a
     per-event call at the latest when the step's events are packed, keeping
     every event logged before the bad one. Order is kept across both kinds.
+
+    With ``wide_ids`` the same calls write ``events_wide`` records (32-bit
+    vehicle and edge ids), checked at the call. A declared stream ``fcd`` is
+    ``log.fcd(...)`` per record and ``log.fcd.extend(...)`` columnar (also
+    ``log.stream("fcd")``), checked at the call (:mod:`vpslog.streamlog`).
+    ``log.streams`` lists the run's stream layouts in index order.
     """
 
-    __slots__ = ("enter", "exit", "error", "_log", "_rows", "_cols")
+    __slots__ = ("enter", "exit", "error", "streams", "_log", "_rows", "_cols", "_buffers", "_wide", "__dict__")
 
-    def __init__(self) -> None:
+    def __init__(self, streams: tuple[Layout, ...] = (), wide_ids: bool = False) -> None:
+        self.streams = (EVENTS, *((EVENTS_WIDE,) if wide_ids else ()), *declare_streams(streams))
+        self._buffers = [None] + [streamlog.StreamBuffer(layout) for layout in self.streams[1:]]
         self._cols = new_columns()
         # Per-event calls append one tuple (one C call, ~0.3 us in Pyodide);
         # the tuples become columns in bulk when the step's events are taken.
         self._rows: list[tuple] = []
+        self._wide = self._wide_extend(self._buffers[1]) if wide_ids else None
+        for layout, buf in zip(self.streams[1 + wide_ids:], self._buffers[1 + wide_ids:]):
+            rec = streamlog.per_record(buf)
+            rec.extend, rec.layout = streamlog.per_columns(buf), layout
+            self.__dict__[layout.name] = rec
+        if wide_ids:
+            self.enter, self.exit, self.error, self._log = self._wide_calls(self._buffers[1])
+            return
         app = self._rows.append
         enter, exit_, error = int(Status.ENTER), int(Status.EXIT), int(Status.ERROR)
 
@@ -199,10 +246,50 @@ class EventLog:
 
         self.enter, self.exit, self.error, self._log = log_enter, log_exit, log_error, log_any
 
+    @staticmethod
+    def _wide_calls(buf):
+        """enter/exit/error/any for events_wide: the status is a constant of the first three."""
+        enter, exit_, error = (streamlog.per_record(buf, (int(s),), s.name.lower()) for s in Status)
+        rec = streamlog.per_record(buf)
+
+        def log_any(time_ms, vehicle, edge, status):
+            _check_value("status", status, f"stream {EVENTS_WIDE.name}: ")
+            rec(time_ms, vehicle, edge, status)
+
+        return enter, exit_, error, log_any
+
+    @staticmethod
+    def _wide_extend(buf):
+        def statuses_known(cols):
+            bad = cols[3].tobytes().translate(None, _VALID_STATUS_BYTES)
+            if bad:
+                _check_value("status", bad[0], f"stream {EVENTS_WIDE.name}: ")
+
+        return streamlog.per_columns(buf, check=statuses_known, name="extend")
+
+    def stream(self, name: str):
+        """The per-record logger of the declared stream ``name`` (the same as ``log.<name>``)."""
+        rec = self.__dict__.get(name) if isinstance(name, str) else None
+        if rec is None:
+            raise ValueError(f"no stream {name!r} is declared ({self._declared()})")
+        return rec
+
+    def __getattr__(self, name: str):
+        # only reached when nothing else has the name: a stream the source did not declare
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(f"log has no stream {name!r} ({self._declared()})")
+
+    def _declared(self) -> str:
+        names = [s.name for s in self.streams if s.name in self.__dict__]
+        return f"declared: {', '.join(names)}" if names else "this source declares no streams (Source.streams)"
+
     def __call__(self, time_ms, vehicle, edge, status) -> None:
         self._log(time_ms, vehicle, edge, status)
 
     def extend(self, times, vehicles, edges, statuses) -> None:
+        if self._wide:
+            return self._wide(times, vehicles, edges, statuses)
         cols = [_as_column(f.name, tc, x) for f, tc, x in zip(COLUMNS, TYPECODES, (times, vehicles, edges, statuses))]
         n = len(cols[0])
         for f, c in zip(COLUMNS, cols):
@@ -239,17 +326,28 @@ class EventLog:
             c.extend(n)
 
     def __len__(self) -> int:
-        return len(self._cols[3]) + len(self._rows)
+        """Records waiting to be packed, all streams together."""
+        return len(self._cols[3]) + len(self._rows) + sum(b.pending_records for b in self._buffers[1:])
+
+    def pending_records(self, stream: int) -> int:
+        return len(self._cols[3]) + len(self._rows) if stream == 0 else self._buffers[stream].pending_records
 
     @property
     def last_time_ms(self) -> int | None:
+        """The newest time logged on any stream since the last pack (a model logs each in time order)."""
+        times = [b.last_time_ms for b in self._buffers[1:]]
         if self._rows:
-            return self._rows[-1][0]
-        t = self._cols[0]
-        return t[-1] if t else None
+            times.append(self._rows[-1][0])
+        elif self._cols[0]:
+            times.append(self._cols[0][-1])
+        return max((t for t in times if t is not None), default=None)
 
-    def pack(self) -> bytearray:
-        """The logged events as packed records, leaving the log empty (for the worker)."""
+    def pack(self, stream: int = 0) -> bytes:
+        """Stream ``stream``'s logged records, packed, leaving it empty (for the worker)."""
+        if stream:
+            return self._buffers[stream].take()
+        if not self._rows and not self._cols[3]:
+            return b""
         self._settle()
         out = pack_columns(*self._cols)
         for c in self._cols:
@@ -276,7 +374,8 @@ def _check_value(field: str, value, where: str = "") -> None:
             names = ", ".join(f"{k} ({v})" for k, v in _STATUSES.items())
             raise ValueError(f"{where}status must be one of {names}, got {value!r}")
     elif not 0 <= value <= _LIMITS[field]:
-        raise ValueError(f"{where}{field} {value!r} is outside 0..{_LIMITS[field]}")
+        hint = _WIDE_HINT if field in ("vehicle_id", "edge_id") else ""
+        raise ValueError(f"{where}{field} {value!r} is outside 0..{_LIMITS[field]}{hint}")
 
 
 def _as_column(field: str, typecode: str, values) -> array:

@@ -16,6 +16,14 @@ Errors (status 3) are real outcomes: a vehicle whose next edge is jammed
 (``V > jam_limit * C``) is *blocked*: it logs exit of its edge and an error on
 the refused edge, and its trip ends. With probability ``error_rate`` per
 transition a *routing failure* ends the trip with an error on the current edge.
+
+With ``fcd_period_s`` > 0 the source also logs floating car data, the ``fcd``
+stream: every ``fcd_period_s`` of simulated time, one record per vehicle on the
+road (``time_ms``, ``vehicle``, ``edge``, ``position_m`` along the edge,
+``speed_mps``), as SUMO's FCD output does. A vehicle moves at constant speed
+along an edge (its length over its drawn travel time), so position and speed
+follow from the enter and exit times. More than 65,535 vehicles switch the run
+to 32-bit ids (the ``events_wide`` stream).
 """
 
 from __future__ import annotations
@@ -25,13 +33,18 @@ import math
 import random
 from dataclasses import dataclass
 
+from array import array
+
 from ._options import from_dict, refuse_invalid
+from .layout import EVENTS_WIDE
 from .network import grid
 from .packer import new_columns
 from .record import Status
-from .source import Param, Source
+from .source import Param, Source, Stream
 
-MAX_VEHICLES = 65535
+MAX_VEHICLES = 2_000_000
+NARROW_VEHICLES = 65535  # above this, events carry 32-bit ids (events_wide)
+FCD = Stream("fcd", time_ms="uint32", vehicle="uint32", edge="uint32", position_m="float32", speed_mps="float32")
 
 ENTER, EXIT, ERROR = int(Status.ENTER), int(Status.EXIT), int(Status.ERROR)
 INF = float("inf")
@@ -53,10 +66,11 @@ class TrafficConfig:
     max_hops: int = 25
     jam_limit: float = 3.0       # V/C above which an edge refuses vehicles
     error_rate: float = 0.0005   # routing failures per transition
+    fcd_period_s: float = 0.0    # floating car data every this many simulated seconds; 0: off
 
     def __post_init__(self) -> None:
         refuse_invalid([
-            (1 <= self.vehicles <= MAX_VEHICLES, f"vehicles must be 1..{MAX_VEHICLES} (ids are uint16)"),
+            (1 <= self.vehicles <= MAX_VEHICLES, f"vehicles must be 1..{MAX_VEHICLES}"),
             (2 <= self.grid <= 128, "grid must be 2..128 (edge ids are uint16)"),
             (self.alpha > 0 and self.beta > 0, "alpha and beta must be positive"),
             (0 <= self.spread <= 1, "spread must be within 0..1"),
@@ -66,6 +80,7 @@ class TrafficConfig:
             (1 <= self.min_hops <= self.max_hops, "need 1 <= min_hops <= max_hops"),
             (self.jam_limit > 0, "jam_limit must be positive"),
             (0 <= self.error_rate < 1, "error_rate must be within 0..1"),
+            (0 <= self.fcd_period_s <= 3600, "fcd_period_s must be within 0..3600 (0: no FCD)"),
         ])
 
     @classmethod
@@ -90,13 +105,39 @@ class TrafficSim:
         n = self.vehicle_hi - self.vehicle_lo
         self._edge = [-1] * n     # current edge, -1 before departure
         self._hops = [0] * n      # edges still to take after the current one
+        self.wide = config.vehicles > NARROW_VEHICLES
+        # FCD: when each vehicle entered its edge and will leave it, which are on the road, the next sample
+        self.fcd_ms = round(config.fcd_period_s * 1000)
+        self._t_in, self._t_out, self._on_road, self._next_fcd = [0] * n, [0] * n, set(), 0
+        self.fcd = tuple(array(f.typecode) for f in FCD.fields)
         # Departures wait in a sorted list; the heap holds only vehicles on the road.
         self._departures = sorted((self._departure_ms(), v) for v in range(n))
         self._next_departure = 0
         self._heap: list[tuple[int, int, int]] = []
         self._seq = 0
         self.sim_time_ms = 0
-        self.stats = {"records": 0, "trips": 0, "traversals": 0, "blocked": 0, "routing_failures": 0}
+        self.stats = {"records": 0, "trips": 0, "traversals": 0, "blocked": 0, "routing_failures": 0, "fcd_records": 0}
+
+    def _sample(self, at_ms: int) -> None:
+        """One FCD record per vehicle on the road at ``at_ms`` (every event before it is applied)."""
+        cur, t_in, t_out, length, base = self._edge, self._t_in, self._t_out, self.network.length_m, self.vehicle_lo
+        times, vehicles, edges, positions, speeds = self.fcd
+        for v in self._on_road:
+            e, t0 = cur[v], t_in[v]
+            span = t_out[v] - t0
+            times.append(at_ms)
+            vehicles.append(base + v)
+            edges.append(e)
+            positions.append(length[e] * (at_ms - t0) / span)
+            speeds.append(1000.0 * length[e] / span)
+        self.stats["fcd_records"] += len(self._on_road)
+
+    def take_fcd(self) -> tuple:
+        """The FCD columns sampled since the last call (then emptied)."""
+        out = tuple(array(c.typecode, c) for c in self.fcd)
+        for c in self.fcd:
+            del c[:]
+        return out
 
     def _departure_ms(self) -> int:
         c, rng = self.config, self._rng
@@ -130,7 +171,8 @@ class TrafficSim:
         if self.finished:
             return None
         c = self.config
-        time, vehicle, edge, status = cols = new_columns()
+        time, vehicle, edge, status = cols = tuple(array(f.typecode) for f in EVENTS_WIDE.fields) if self.wide \
+            else new_columns()
         heap, occ, cur, hops, nxt, jam = self._heap, self._occ, self._edge, self._hops, self._next, self._jam
         t0, cap, starts = self.network.free_flow_s, self.network.capacity, self._start_edges
         alpha, beta, spread, error_rate = c.alpha, c.beta, c.spread, c.error_rate
@@ -147,6 +189,8 @@ class TrafficSim:
         trips = traversals = blocked = failures = n = 0
         t = self.sim_time_ms
         horizon = min(heap[0][0] if heap else INF, next_dep) + span_ms
+        fcd_ms, on_road, t_in, t_out = self.fcd_ms, self._on_road, self._t_in, self._t_out
+        next_fcd = self._next_fcd if fcd_ms else INF
         while n < min_records:
             if heap and heap[0][0] <= next_dep:
                 if heap[0][0] > horizon:
@@ -160,6 +204,9 @@ class TrafficSim:
                 e = -1
             else:
                 break
+            while t >= next_fcd:
+                self._sample(next_fcd)
+                next_fcd += fcd_ms
             vid = base + v
             if e < 0:  # departure: an origin edge and a trip length
                 trips += 1
@@ -171,6 +218,7 @@ class TrafficSim:
                 t_app(t); v_app(vid); e_app(e); s_app(EXIT)
                 n += 1
                 options = nxt[e]
+                on_road.discard(v)  # back below if it takes another edge
                 if hops[v] == 0 or not options:
                     continue  # trip complete
                 if random_() < error_rate:
@@ -193,8 +241,14 @@ class TrafficSim:
             t_app(t); v_app(vid); e_app(target); s_app(ENTER)
             n += 1
             seq += 1
-            push(heap, (t + (int(tt_ms + 0.5) or 1), seq, v))
+            leave = t + (int(tt_ms + 0.5) or 1)
+            push(heap, (leave, seq, v))
+            if fcd_ms:
+                on_road.add(v)
+                t_in[v], t_out[v] = t, leave
         self.sim_time_ms, self._seq, self._next_departure = t, seq, d
+        if fcd_ms:
+            self._next_fcd = next_fcd
         st = self.stats
         st["records"] += n
         st["trips"] += trips
@@ -218,6 +272,7 @@ _DOCS = {
     "max_hops": ("Longest trip, edges", 1, 1000),
     "jam_limit": ("V/C at which an edge refuses vehicles", 0.01, 100),
     "error_rate": ("Routing failures per transition", 0, 0.5),
+    "fcd_period_s": ("Floating car data (fcd stream) every this many s; 0: off", 0, 3600),
 }
 
 
@@ -235,10 +290,19 @@ class TrafficSource(Source):
         super().__init__(part, **params)
         self.sim = TrafficSim(TrafficConfig(**self.params, seed=part.seed), part.worker, part.workers)
 
+    @property
+    def wide_ids(self) -> bool:
+        return self.sim.wide
+
+    def declared_streams(self) -> list:
+        return [FCD] if self.params["fcd_period_s"] > 0 else []
+
     def run(self, log):
         sim = self.sim
         while (cols := sim.next_batch(self.batch_records, self.step_span_ms)) is not None:
             log.extend(*cols)
+            if sim.fcd_ms:
+                log.fcd.extend(*sim.take_fcd())
             yield
 
     def edges(self) -> dict:

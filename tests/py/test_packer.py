@@ -6,6 +6,7 @@ from array import array
 import pytest
 
 from vpslog import record
+from vpslog.layout import resolve
 from vpslog.packer import TYPECODES, BufferBatcher, new_columns, pack_columns
 from vpslog.record import BUFFER_BYTES, RECORD_SIZE
 
@@ -82,3 +83,18 @@ def test_at_real_time_pace_only_due_records_leave_and_a_sparse_run_in_partial_bu
     assert times(b.take(8, until_ms=42_000)) == list(range(1_100, 42_000, 100))  # a whole buffer is due
     assert b.take(8, until_ms=42_000) == b""
     assert times(b.flush()) == list(range(42_000, 50_000, 100))
+
+
+def test_a_batcher_of_any_layout_releases_whole_buffers_of_it_paced_by_its_time():
+    layout = resolve("tel", [("time_ms", "uint32"), ("v", "uint32"), ("x", "float32"), ("y", "float32"),
+                             ("s", "float32"), ("lane", "uint8")])
+    assert (layout.record_size, layout.records_per_buffer, layout.buffer_bytes) == (21, 195, 4095)
+    b = BufferBatcher(layout)
+    packed = b"".join(layout.struct.pack(10 * i, i, 0.5, 1.5, 2.5, i % 3) for i in range(500))
+    with pytest.raises(ValueError, match="stream tel: 20 bytes is not whole 21-byte records"):
+        b.add(packed[:20])
+    b.add(packed)
+    assert b.due_buffers() == b.full_buffers() == 2 and b.due_buffers(until_ms=1939) == 0  # record 194 is at 1940
+    assert b.take(1, until_ms=1939) == packed[:194 * 21]  # record 0 waited a second: what is due leaves
+    assert b.take(8) == packed[194 * 21:389 * 21] and b.take(8, until_ms=1_000_000) == packed[389 * 21:]
+    assert b.take(0, until_ms=1_000_000) == b"" and b.records_out == 500

@@ -3,12 +3,14 @@
 import json
 import re
 
+import crc32c
 import jsonschema
 import numpy as np
 import pytest
 
 from vpslog import record
-from vpslog.manifest import schema
+from vpslog.layout import from_json
+from vpslog.manifest import closed_manifest, manifest_streams, schema
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
@@ -76,3 +78,61 @@ def test_a_failing_model_natively_keeps_its_records_and_exits_1(run_cli, tmp_pat
 def test_bad_sources_and_params_are_one_clear_line(run_cli, tmp_path, args, message):
     out = run_cli("simulate", "--out", tmp_path, *args)
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_vehicle_logger_writes_three_streams_that_verify_and_list(run_cli, tmp_path):
+    recs, manifest, bin_path = simulated(run_cli, tmp_path, "--source", ROOT / "examples" / "vehicle_logger.py",
+                                         "--workers", 2, "-p", "vehicles=4", "-p", "minutes=0.2", "-p", "range_m=1000")
+    assert manifest["manifest_version"] == 2 and len(recs) == manifest["records"] == 0
+    streams = {s["name"]: s for s in manifest["streams"]}
+    assert list(streams) == ["events", "telemetry", "fleet", "local"]
+    tel = streams["telemetry"]
+    assert tel["records"] == 2 * 4 * 1200 and tel["producers"] == {"0": 4800, "1": 4800}
+    layout = from_json(tel["layout"])
+    rows = np.fromfile(tmp_path / "out" / tel["file"], dtype=layout.numpy_dtype())
+    assert len(rows) == tel["records"] and set(rows["vehicle"]) == set(range(8)) and rows["time_ms"].max() == 11_990
+    assert f"{crc32c.crc32c(rows.tobytes()):08x}" == tel["checksum"]["value"]
+    assert streams["fleet"]["records"] > 0 and streams["local"]["records"] == 2 * 4 * 120
+    out = run_cli("verify", bin_path, check=True).stdout
+    assert all(f"{s['file']}: {s['records']} records" in out for s in manifest["streams"][1:]) and "OK" in out
+    ls = json.loads(run_cli("ls", tmp_path / "out", "--json", check=True).stdout)
+    assert len(ls) == 1 and ls[0]["complete"] and ls[0]["streams"] == {k: s["records"] for k, s in streams.items()}
+    assert "streams: telemetry 9600" in run_cli("ls", tmp_path / "out", check=True).stdout
+    # the same run, again: deterministic from the seed
+    _, again, _ = simulated(run_cli, tmp_path / "again", "--source", ROOT / "examples" / "vehicle_logger.py",
+                            "--workers", 2, "-p", "vehicles=4", "-p", "minutes=0.2", "-p", "range_m=1000")
+    assert [s["checksum"] for s in again["streams"]] == [s["checksum"] for s in manifest["streams"]]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_bytes(p.read_bytes()[:-5]), r"stream fcd \(run-.*\.fcd\.bin\): size \d+ is not a multiple of 20: "
+                                                   r"15 trailing byte"),
+    (lambda p: p.write_bytes(p.read_bytes()[:100] + b"\xff" + p.read_bytes()[101:]),
+     r"stream fcd \(run-.*\.fcd\.bin\): checksum mismatch"),
+    (lambda p: p.unlink(), r"stream fcd \(run-.*\.fcd\.bin\): run-.*\.fcd\.bin is missing"),
+])
+def test_verify_names_a_damaged_stream(run_cli, tmp_path, damage, message):
+    _, manifest, bin_path = simulated(run_cli, tmp_path, "-p", "vehicles=300", "-p", "grid=6", "-p", "duration_s=60",
+                                      "-p", "fcd_period_s=2", "--workers", 2)
+    fcd = manifest["streams"][1]
+    assert fcd["name"] == "fcd" and fcd["records"] > 1000 and fcd["layout"]["record_size"] == 20
+    damage(tmp_path / "out" / fcd["file"])
+    out = run_cli("verify", bin_path)
+    assert out.returncode == 1 and re.search(message, out.stderr), out.stderr
+    assert "stream events" not in out.stderr  # the events stream is not blamed
+    row = json.loads(run_cli("ls", tmp_path / "out", "--json", check=True).stdout)[0]
+    assert row["complete"] == ("checksum" in message)  # ls reads sizes, not records
+
+
+def test_a_version_1_manifest_is_still_valid_and_reads_as_events_only():
+    m = closed_manifest(run_id="run-x", mode="cli", config={"workers": 1, "source": {"source": "load"}, "pace": "max",
+                                                             "durationS": 0}, source=None,
+                        producers=[{"id": 0, "records": 3, "buffers": 1, "reported_records": 3, "source": None,
+                                    "stats": None}], records=3, checksum="00000000", created_at="2026-01-01T00:00:00Z")
+    jsonschema.validate(m, schema())
+    v1 = {k: v for k, v in m.items() if k != "streams"} | {"manifest_version": 1}
+    jsonschema.validate(v1, schema())
+    (events,) = manifest_streams(v1)
+    assert (events.name, events.file, events.records, events.producers) == ("events", "run-x.bin", 3, {"0": 3})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**v1, "manifest_version": 2}, schema())  # version 2 lists its streams

@@ -131,13 +131,13 @@ def test_producer_drives_the_generator_in_whole_buffers(monkeypatch):
     p = bridge.Producer("counter", {"steps": 1000, "per_step": 7}, vpslog.Part(1, 2))
     out = b""
     while not p.exhausted:
-        chunk = p.produce(2)
+        chunk = bridge.stream_data(p.produce(2))
         assert len(chunk) % record.BUFFER_BYTES == 0
         out += chunk
-    out += p.flush()
+    out += bridge.stream_data(p.flush())
     recs = record.unpack(out)
     assert len(recs) == 7000 == p.records_out and {r[1] for r in recs} == {1}
-    assert p.stats == {"records": 7000, "steps": 1001}
+    assert p.stats == {"records": 7000, "steps": 1001, "streams": {"events": 7000}}
     d = p.describe()
     assert d["run"]["source"] == "counter" and d["run"]["version"] == "2.1" and d["run"]["params"]["per_step"] == 7
     assert "network" not in d["run"] and d["producer"] == {"worker": 1}
@@ -168,11 +168,11 @@ class BadValue(vpslog.Source):
 def test_a_failing_model_keeps_what_it_logged_and_reports_its_traceback(monkeypatch):
     monkeypatch.setattr(registry, "BUILTIN", {"fails": f"{__name__}:Fails", "bad": f"{__name__}:BadValue"})
     p = bridge.Producer("fails")
-    out = p.produce(4) + p.flush()
+    out = bridge.stream_data(p.produce(4) + p.flush())
     assert p.exhausted and record.unpack(out) == [(1, 1, 1, 1), (2, 1, 1, 1)]
     assert "RuntimeError: the model broke" in p.error and "in run" in p.error
     p = bridge.Producer("bad")
-    out = p.produce(4) + p.flush()
+    out = bridge.stream_data(p.produce(4) + p.flush())
     assert record.unpack(out) == [(1, 1, 1, 1)]
     assert "vehicle_id 99999 is outside 0..65535" in p.error
 
@@ -223,5 +223,5 @@ def test_edge_tables_are_checked(monkeypatch):
 def test_the_built_in_sources_are_listed_with_their_parameters():
     cat = {d["spec"]: d for d in registry.builtin_sources()}
     assert set(cat) == {"traffic", "load"}
-    assert cat["traffic"]["params"]["vehicles"]["max"] == 65535 and "seed" not in cat["traffic"]["params"]
+    assert cat["traffic"]["params"]["vehicles"]["max"] == 2_000_000 and "seed" not in cat["traffic"]["params"]
     assert cat["load"]["params"]["rate"]["default"] == 200_000

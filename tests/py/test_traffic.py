@@ -109,7 +109,8 @@ def test_the_source_describes_edge_table_ground_truth_and_demand():
 
 
 @pytest.mark.parametrize("bad, message", [
-    (dict(vehicles=70_000), "vehicles must be"),
+    (dict(vehicles=3_000_000), "vehicles must be"),
+    (dict(fcd_period_s=-1), "fcd_period_s must be"),
     (dict(grid=200), "grid must be"),
     (dict(beta=0), "alpha and beta must be positive"),
     (dict(min_hops=9, max_hops=3), "min_hops"),

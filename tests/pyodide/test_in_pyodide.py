@@ -93,3 +93,32 @@ def test_a_failing_test_inside_pyodide_is_reported_as_failing(selenium):
     assert outcomes["test_must_fail.py::test_wrong_size"] == "failed"
     assert outcomes["test_must_fail.py::test_right_size"] == "passed"
     assert outcomes["test_broken_import.py"] == "collect-error"
+
+
+@run_in_pyodide(packages=["vpslog"])
+def log_streams_inside_pyodide(selenium):
+    import sys
+    from array import array
+
+    import vpslog
+    from vpslog.source import EventLog
+
+    tel = vpslog.Stream("telemetry", time_ms="uint32", vehicle="uint32", x="float32", y="float32",
+                        speed="float32", lane="uint8")
+    log = EventLog([tel])
+    log.telemetry(1, 70_000, 1.5, 2.5, 3.5, 2)
+    log.telemetry.extend(array("I", [2, 3]), [1, 2], [0.5, 0.25], array("f", [1, 2]), [9.0, 8.0], bytes([0, 1]))
+    try:
+        log.telemetry(4, 1, 0.0, 0.0, 1e39, 0)
+        refused = None
+    except ValueError as e:
+        refused = str(e)
+    return sys.platform, [list(r) for r in tel.struct.iter_unpack(log.pack(1))], refused
+
+
+def test_stream_logging_works_inside_pyodide(selenium):
+    assert "test_streamlog.py" in PORTABLE  # the whole module also runs inside, above
+    platform, records, refused = log_streams_inside_pyodide(selenium)
+    assert platform == "emscripten"
+    assert records == [[1, 70_000, 1.5, 2.5, 3.5, 2], [2, 1, 0.5, 1.0, 9.0, 0], [3, 2, 0.25, 2.0, 8.0, 1]]
+    assert refused.startswith("stream telemetry, field speed: 1e+39 is beyond the float32 range")

@@ -1,6 +1,7 @@
 """Driving the page as a user does: start a run, wait for it, download it."""
 
 import json
+import zipfile
 import time
 
 import harness
@@ -59,22 +60,20 @@ def time_next_run(page):
 
 
 def download_run(page, run_id, dest, timeout_ms=60_000):
-    """Click Download in the run's row; returns (bin path, manifest dict) once both files have arrived."""
+    """Click Download in the run's row and unpack the archive as a user does; returns
+    (events .bin path, manifest dict). Every stream's file is unpacked beside it."""
     row = page.locator(f"#runs tr[data-run-id='{run_id}']")
     row.wait_for()
-    names = (f"{run_id}.bin", f"{run_id}.manifest.json")
+    name = f"{run_id}.zip"
     try:
-        # both waits listen before the click: one click starts the two downloads
-        with page.expect_download(lambda d: d.suggested_filename == names[0], timeout=timeout_ms) as bin_file, \
-                page.expect_download(lambda d: d.suggested_filename == names[1], timeout=timeout_ms) as manifest_file:
+        with page.expect_download(lambda d: d.suggested_filename == name, timeout=timeout_ms) as archive:
             row.locator("button.download").click()
     except PlaywrightTimeout as e:
-        raise AssertionError(f"waited {timeout_ms / 1000:g} s for the downloads {names[0]} and {names[1]}") from e
-    paths = []
-    for d in (bin_file.value, manifest_file.value):
-        paths.append(dest / d.suggested_filename)
-        d.save_as(paths[-1])
-    return paths[0], json.loads(paths[1].read_text())
+        raise AssertionError(f"waited {timeout_ms / 1000:g} s for the download {name}") from e
+    archive.value.save_as(dest / name)
+    with zipfile.ZipFile(dest / name) as z:
+        z.extractall(dest)
+    return dest / f"{run_id}.bin", json.loads((dest / f"{run_id}.manifest.json").read_text())
 
 
 def verify_cli(bin_path):

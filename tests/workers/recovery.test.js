@@ -43,7 +43,7 @@ test('a recovered manifest carries status, time, cause and the kept facts of eve
   assert.equal(m.status, 'recovered');
   assert.ok(!Number.isNaN(Date.parse(m.recovered_at)));
   assert.match(m.recovery.cause, /reload/);
-  assert.deepEqual({ ...m.recovery, cause: undefined }, { cause: undefined, trailing_bytes_cut: 11, unattributed_records: 3, last_checkpoint_at: null });
+  assert.deepEqual({ ...m.recovery, cause: undefined }, { cause: undefined, trailing_bytes_cut: 4, unattributed_records: 3, last_checkpoint_at: null });
   assert.deepEqual([m.records, m.bytes, m.checksum], [3, 30, checksum]);
   assert.deepEqual(m.streams.map((s) => [s.name, s.records, s.bytes, s.unattributed_records, s.trailing_bytes_cut]), [['events', 3, 30, 3, 4], ['fcd', 2, 24, 2, 11]]);
   // a writer whose close failed says why in its checkpoint; a caller that knows says it itself

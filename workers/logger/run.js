@@ -18,6 +18,17 @@ const CHECKPOINT_MS = 1000;
 // How long a stop waits for every producer's eof; a run may ask for another (ms).
 const DRAIN_TIMEOUT_MS = 30_000;
 const DRAIN_TIMEOUT_MAX_MS = 10 * 60_000;
+// Once every record is stored or queued, the close's own steps are a few OPFS
+// writes (and, for CLOUD, one manifest PUT with its retries): one that takes
+// longer than this is stuck, and the close fails naming it rather than keeping
+// the run current, and every later run refused, for good.
+const CLOSE_STEP_MS = 90_000;
+
+const bounded = (promise) => {
+  let timer;
+  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`did not finish in ${CLOSE_STEP_MS / 1000} s`)), CLOSE_STEP_MS); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+};
 
 /**
  * What a run needs from its logger.
@@ -332,20 +343,20 @@ export class Run {
     const manifest = closeManifest({ ...this.manifest, source: this.source }, { producers, streams: closed, error, errors: report.manifestErrors() });
     this.final = manifest;
     this.step = 'writing the manifest';
-    await this.checkpointing;
+    await bounded(this.checkpointing);
     if (this.persistent) {
-      await this.saveManifest(manifest, 0);
+      await bounded(this.saveManifest(manifest, 0));
       this.stored = true;
     }
+    // A run that leaves the browser (CLOUD) records first that every part is safe: if
+    // publishing fails, the close fails, and its repair (recovery.js) queues the
+    // manifest from exactly these parts; runs/ keeps the run until then.
+    const safe = this.persistent ? null : this.sink.checkpoint();
+    if (safe && this.dir) await bounded(this.#writeProgress(this.#progressOf(safe)));
     this.step = 'publishing the manifest';
-    let published;
-    try {
-      published = await this.sink.publish(manifest);
-    } catch (e) {
-      report.error(`could not upload or queue the manifest of ${this.runId}: ${e.message}`);
-    }
+    const published = await bounded(this.sink.publish(manifest));
     this.step = 'tidying runs/';
-    await this.#tidy();
+    await bounded(this.#tidy());
     this.releaseLock();
     this.#end();
     const s = this.sink.stats();

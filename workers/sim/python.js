@@ -17,13 +17,70 @@ async function sha256(bytes) {
   return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
+// A sim's part of a run when the model is Python: the bridge's Producer, seen
+// through the interface SimRun drives (a JS model's is sim/jspart.js).
+//   produce(maxBuffers, untilMs) / flush() -> {segments: [{stream, data, owned}], release()}
+//   over, exhausted, simTimeMs, error, meta, view() -> [edges, occupancy] | null, stats(), destroy()
+export class PyPart {
+  constructor(bridge, producerPy) {
+    Object.assign(this, { bridge, py: producerPy, meta: JSON.parse(bridge.describe(producerPy)) });
+  }
+
+  produce(maxBuffers, untilMs) {
+    return PyPart.#segments(this.py.produce(maxBuffers, untilMs));
+  }
+
+  flush() {
+    return PyPart.#segments(this.py.flush());
+  }
+
+  // Python's bytes, read in place in the wasm heap (docs/streams.md: uint32 stream
+  // index, uint32 length, then that stream's records); SimRun copies them out.
+  static #segments(bytesPy) {
+    const view = bytesPy.getBuffer('u8');
+    const { data } = view;
+    const head = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const segments = [];
+    for (let off = 0; off < data.byteLength;) {
+      const end = off + 8 + head.getUint32(off + 4, true);
+      if (end > data.byteLength) throw new Error(`Python gave a malformed segment (ending at ${end} of ${data.byteLength} bytes)`);
+      segments.push({ stream: head.getUint32(off, true), data: data.subarray(off + 8, end), owned: false });
+      off = end;
+    }
+    return { segments, release: () => { view.release(); bytesPy.destroy(); } };
+  }
+
+  get over() { return this.py.over; }
+  get exhausted() { return this.py.exhausted; }
+  get simTimeMs() { return this.py.sim_time_ms; }
+  get error() { return this.py.error ?? null; }
+
+  view() {
+    let v = null;
+    try {
+      v = this.py.view();
+      const u16 = new Uint16Array(v.toJs().slice().buffer);
+      return u16.length ? [u16.slice(0, u16.length / 2), u16.slice(u16.length / 2)] : null;
+    } catch (e) {
+      throw new Error(pyMessage(e));
+    } finally {
+      v?.destroy();
+    }
+  }
+
+  stats() {
+    return JSON.parse(this.bridge.stats(this.py));
+  }
+
+  destroy() {
+    this.py.destroy();
+  }
+}
+
 export class Python {
   pyodide = null;
   bridge = null;
   micropipLoaded = false; // loaded on the first user-code install, not at boot
-  // {key, producerPy, meta}: this sim's part of the next run, built and described
-  // by prepare() and taken by the start that names the same key.
-  prepared = null;
 
   // -> {bootMode, python, sources, interruptible}; progress(stage, detail) as it goes
   async boot({ indexURL, interrupt, snapshots = true }, progress) {
@@ -110,34 +167,17 @@ export class Python {
     }
   }
 
-  // Build and describe this sim's part before the run opens: bad parameters,
-  // code that does not load, a bad edge table or bad stream declarations are
-  // refused while nothing is written, and the start only has to send.
-  prepare({ key, source }) {
+  // This sim's part of a run, built and described (a PyPart): bad parameters, code
+  // that does not load, a bad edge table or bad stream declarations fail here.
+  part(source) {
     this.#ready('prepare');
-    this.prepared?.producerPy.destroy();
-    this.prepared = null;
     let producerPy = null;
     try {
       producerPy = this.bridge.make_producer(JSON.stringify(source));
-      this.prepared = { key, producerPy, meta: JSON.parse(this.bridge.describe(producerPy)) };
+      return new PyPart(this.bridge, producerPy);
     } catch (e) {
       producerPy?.destroy();
       throw new Error(pyMessage(e));
     }
-    // the logger opens the run with them (a file or parts per stream)
-    return { streams: this.prepared.meta.run.streams };
-  }
-
-  // The part prepare() built for `key`, handed over once.
-  take(key) {
-    if (this.prepared?.key !== key) throw new Error('start without a prepared source');
-    const { producerPy, meta } = this.prepared;
-    this.prepared = null;
-    return { producerPy, meta };
-  }
-
-  stats(producerPy) {
-    return JSON.parse(this.bridge.stats(producerPy));
   }
 }

@@ -4,11 +4,9 @@
 // the model is simply not stepped, so nothing is dropped and memory stays bounded.
 import * as P from '../protocol.js';
 import { EVENTS, fromJson } from '../layout.js';
-import { pyMessage } from './python.js';
 import { ViewCounts, postNetwork } from './view.js';
 
 const MAX_BUFFERS_PER_CALL = 16;
-const SEGMENT_HEAD = 8;
 const STATUS_MS = 250;
 // Real-time pace: the model may run this far ahead of the wall clock.
 const REALTIME_LEAD_MS = 50;
@@ -35,9 +33,9 @@ export class SimRun {
   firstSentAt = null; // epoch ms, for the time-to-first-record phases
   view = new ViewCounts();
 
-  // python: the sim's Python (for stats); part: {producerPy, meta} from Python.take()
-  constructor({ producer, port, pace = 'realtime', python, part, startedAt }) {
-    Object.assign(this, { producer, port, pace, python, startedAt, producerPy: part.producerPy, meta: part.meta });
+  // part: what SimRun drives (a PyPart or a JsPart, from Prepared.take())
+  constructor({ producer, port, pace = 'realtime', part, startedAt }) {
+    Object.assign(this, { producer, port, pace, part, startedAt, meta: part.meta });
     this.layouts = part.meta.run.streams?.map(fromJson) ?? [EVENTS];
     this.counts = this.layouts.map(() => 0); // records sent of each stream
     port.onmessage = (e) => this.#onCredit(e.data);
@@ -53,7 +51,7 @@ export class SimRun {
   }
 
   async run() {
-    const { producerPy, meta } = this;
+    const { part, meta } = this;
     const status = setInterval(() => post(P.SIM_STATUS, {
       producer: this.producer, records: this.records, inFlight: P.CREDIT_WINDOW - this.credits, waitMs: this.waitMs,
     }), STATUS_MS);
@@ -63,9 +61,9 @@ export class SimRun {
       if (meta.producer.worker === 0) postNetwork(meta.run.network?.edges);
       await this.#loop();
       // Stop may arrive as SIGINT while Python runs; whatever the model logged stays.
-      await this.#send(producerPy.flush());
-      this.view.post(this.producer, this.records, producerPy);
-      error = producerPy.error ?? null;
+      await this.#send(part.flush());
+      this.view.post(this.producer, this.records, part);
+      error = part.error;
     } finally {
       // Even after a failure the logger must learn where this producer ended,
       // so it can close the run with what was already sent instead of waiting.
@@ -75,7 +73,7 @@ export class SimRun {
   }
 
   async #loop() {
-    const { producerPy, pace } = this;
+    const { part, pace } = this;
     const t0 = performance.now();
     while (!this.stopRequested) {
       if (this.credits === 0) {
@@ -84,11 +82,11 @@ export class SimRun {
       }
       const until = pace === 'realtime' ? Math.floor(performance.now() - t0 + REALTIME_LEAD_MS) : -1;
       // The first call makes one buffer, so the logger hears from the run at once.
-      const sent = await this.#send(producerPy.produce(Math.min(this.credits, this.buffers ? MAX_BUFFERS_PER_CALL : 1), until));
-      if (this.view.due()) this.view.post(this.producer, this.records, producerPy);
-      if (sent === 0 && producerPy.over) break;
+      const sent = await this.#send(part.produce(Math.min(this.credits, this.buffers ? MAX_BUFFERS_PER_CALL : 1), until));
+      if (this.view.due()) this.view.post(this.producer, this.records, part);
+      if (sent === 0 && part.over) break;
       // real time, model ahead of the clock: wait for it (a model behind it, out of budget, goes on)
-      if (sent === 0 && until >= 0 && (producerPy.sim_time_ms >= until || producerPy.exhausted)) await sleep(REALTIME_WAIT_MS);
+      if (sent === 0 && until >= 0 && (part.simTimeMs >= until || part.exhausted)) await sleep(REALTIME_WAIT_MS);
       else await yieldToEvents();
     }
   }
@@ -97,9 +95,9 @@ export class SimRun {
   #stats() {
     const counts = { status_counts: this.view.statusCounts() };
     try {
-      return { ...this.python.stats(this.producerPy), ...counts };
+      return { ...this.part.stats(), ...counts };
     } catch (e) {
-      return { stats_error: pyMessage(e), ...counts };
+      return { stats_error: e.message, ...counts };
     }
   }
 
@@ -110,7 +108,7 @@ export class SimRun {
       producer: this.producer, records: this.records, buffers: this.buffers, waitMs: this.waitMs, maxInFlight: this.maxInFlight,
       stats, error, startedAt: this.startedAt, firstSentAt: this.firstSentAt,
     });
-    this.producerPy.destroy();
+    this.part.destroy();
     this.port.close();
   }
 
@@ -125,39 +123,33 @@ export class SimRun {
     });
   }
 
-  // Post the records in `bytesPy` (a Python bytes proxy of segments, docs/streams.md:
-  // uint32 stream index, uint32 length, then that stream's whole records).
-  async #send(bytesPy) {
-    const view = bytesPy.getBuffer('u8');
+  // Post what the part produced, stream by stream, in the order it gave them.
+  async #send({ segments, release }) {
     let sent = 0;
     try {
-      const data = view.data;
-      const head = new DataView(data.buffer, data.byteOffset, data.byteLength);
-      for (let off = 0; off < data.byteLength;) {
-        const stream = head.getUint32(off, true);
-        const end = off + SEGMENT_HEAD + head.getUint32(off + 4, true);
+      for (const { stream, data, owned } of segments) {
         const layout = this.layouts[stream];
-        if (!layout || end > data.byteLength) throw new Error(`Python gave a malformed segment (stream ${stream}, ending at ${end} of ${data.byteLength} bytes)`);
-        sent += await this.#sendStream(stream, layout, data.subarray(off + SEGMENT_HEAD, end));
-        off = end;
+        if (!layout) throw new Error(`the model produced records of stream ${stream}; the run has ${this.layouts.length} streams`);
+        sent += await this.#sendStream(stream, layout, data, owned);
       }
     } finally {
-      view.release();
-      bytesPy.destroy();
+      release();
     }
     return sent;
   }
 
-  // One stream's records: as many whole buffers per message as there are credits
-  // (the logger's cost is per message, not per byte); a copy leaves the wasm heap,
-  // the transfer itself is zero-copy.
-  async #sendStream(stream, layout, data) {
+  // One stream's records. Python's are read in place from the wasm heap: one copy
+  // takes as many whole buffers per message as there are credits (the logger's
+  // cost is per message, not per byte). A JS model's buffer is its own (`owned`):
+  // transferred as it is. The transfer itself is zero-copy either way.
+  async #sendStream(stream, layout, data, owned) {
     if (layout.name.startsWith('events')) this.view.count(data, layout);
     let sent = 0;
     for (let off = 0; off < data.byteLength;) {
       while (this.credits === 0) await this.#waitForCredit();
-      const end = Math.min(off + this.credits * layout.bufferBytes, data.byteLength);
-      const buf = data.slice(off, end).buffer;
+      const whole = owned && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+      const end = whole ? data.byteLength : Math.min(off + this.credits * layout.bufferBytes, data.byteLength);
+      const buf = whole ? data.buffer : data.slice(off, end).buffer;
       const n = P.chunkBuffers(buf.byteLength, layout);
       const records = buf.byteLength / layout.recordSize;
       this.credits -= n;

@@ -2,7 +2,6 @@
 // the buffers as they leave (never the records themselves), and the model's own
 // state if it publishes one. Everything posted is transferred typed arrays.
 import * as P from '../protocol.js';
-import { pyMessage } from './python.js';
 
 function topEdges(counts, k) {
   const edges = [];
@@ -57,29 +56,24 @@ export class ViewCounts {
 
   // One view message: status counts, the busiest edges so far, and the model's
   // own state (per-edge occupancy) if it publishes one.
-  post(producer, records, producerPy) {
+  post(producer, records, part) {
     this.lastView = performance.now();
     const top = topEdges(this.edgeEvents, P.VIEW_TOP_EDGES);
-    const [occEdges, occupancy] = this.#occupancy(producerPy);
-    const m = { producer, simTimeMs: producerPy.sim_time_ms, records, status: this.status.slice(),
+    const [occEdges, occupancy] = this.#occupancy(part);
+    const m = { producer, simTimeMs: part.simTimeMs, records, status: this.status.slice(),
       topEdges: top.edges, topCounts: top.counts, occEdges, occupancy };
     self.postMessage(P.msg(P.SIM_VIEW, m), [m.status.buffer, m.topEdges.buffer, m.topCounts.buffer, occEdges.buffer, occupancy.buffer]);
   }
 
-  #occupancy(producerPy) {
+  #occupancy(part) {
     const none = [new Uint16Array(0), new Uint16Array(0)];
     if (this.viewBroken) return none;
-    let v = null;
     try {
-      v = producerPy.view();
-      const u16 = new Uint16Array(v.toJs().slice().buffer);
-      return [u16.slice(0, u16.length / 2), u16.slice(u16.length / 2)];
+      return part.view() ?? none;
     } catch (e) {
       this.viewBroken = true; // a broken view() must not stop the logging
-      self.postMessage(P.msg(P.SIM_ERROR, { message: `the model's view() failed, the map stops updating: ${pyMessage(e)}` }));
+      self.postMessage(P.msg(P.SIM_ERROR, { message: `the model's view() failed, the map stops updating: ${e.message}` }));
       return none;
-    } finally {
-      v?.destroy();
     }
   }
 }
