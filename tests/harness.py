@@ -96,24 +96,31 @@ def fetch_verified(info: dict, run_id: str, dest) -> dict:
 
 def put_cloud_run(s3, bucket: str, run_id: str, bin_path, manifest: dict, part_records: int = 524_288,
                   with_manifest: bool = True, encoding: str = "raw") -> dict:
-    """A local run uploaded the way the CLOUD sink stores one: parts (encoded as ``encoding``)
-    with their CRC32C, then the manifest."""
+    """A local run uploaded the way the CLOUD sink stores one: each stream's parts of
+    ``part_records`` records (encoded as ``encoding``) under its own keys, with their CRC32C,
+    then the manifest. The other streams' files lie beside ``bin_path``, as simulate writes them."""
     import crc32c
 
+    from vpslog.manifest import manifest_streams
     from vpslog.part_encoding import encode
+    from vpslog.store import part_key
 
-    data = Path(bin_path).read_bytes()
-    step = part_records * 10
-    parts = []
-    for i, at in enumerate(range(0, len(data), step), start=1):
-        body = data[at:at + step]
-        key = f"runs/{run_id}/part-{i:06d}.bin"
-        stored = encode(body, encoding)
-        s3.put_object(Bucket=bucket, Key=key, Body=stored)
-        parts.append({"part": i, "key": key, "bytes": len(body), "records": len(body) // 10,
-                      "crc32c": f"{crc32c.crc32c(body):08x}", "encoding": encoding,
-                      "stored_bytes": len(stored), "stored_crc32c": f"{crc32c.crc32c(stored):08x}"})
-    manifest = {**manifest, "run_id": run_id, "mode": "cloud", "parts": parts}
+    every = []
+    for s in manifest_streams(manifest):
+        data = (Path(bin_path) if s.name == "events" else Path(bin_path).with_name(s.file)).read_bytes()
+        size = s.layout.record_size
+        parts = []
+        for i, at in enumerate(range(0, len(data), part_records * size), start=1):
+            body, key = data[at:at + part_records * size], part_key(run_id, i, s.name)
+            stored = encode(body, encoding, size)
+            s3.put_object(Bucket=bucket, Key=key, Body=stored)
+            parts.append({"part": i, "key": key, "bytes": len(body), "records": len(body) // size,
+                          "crc32c": f"{crc32c.crc32c(body):08x}", "encoding": encoding,
+                          "stored_bytes": len(stored), "stored_crc32c": f"{crc32c.crc32c(stored):08x}"})
+        every.append(parts)
+    manifest = {**manifest, "run_id": run_id, "mode": "cloud", "parts": every[0]}
+    if "streams" in manifest:
+        manifest["streams"] = [{**e, "parts": parts} for e, parts in zip(manifest["streams"], every)]
     if with_manifest:
         s3.put_object(Bucket=bucket, Key=f"runs/{run_id}/manifest.json", Body=json.dumps(manifest).encode())
     return manifest

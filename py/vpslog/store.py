@@ -188,36 +188,23 @@ def read_manifest(s3, bucket: str, run_id: str) -> dict:
         manifest = json.loads(got[0])
     except ValueError as e:
         raise StoreError(f"{key} is not valid JSON: {e}") from None
-    for s in stream_parts(manifest):
-        parts = s["parts"]
+    for s in _streams(manifest, key):
+        parts = s.parts
         if [p.get("part") for p in parts] != list(range(1, len(parts) + 1)):
-            raise StoreError(f"stream {s['name']}: manifest parts are not numbered 1..n")
-        if any(p.get("key") != part_key(run_id, p["part"], s["name"]) for p in parts):
-            raise StoreError(f"stream {s['name']}: a manifest part names another key than the layout's")
+            raise StoreError(f"stream {s.name}: manifest parts are not numbered 1..n")
+        if any(p.get("key") != part_key(run_id, p["part"], s.name) for p in parts):
+            raise StoreError(f"stream {s.name}: a manifest part names another key than the layout's")
     return manifest
 
 
-def stream_parts(manifest: dict) -> list[dict]:
-    """Each stream of a CLOUD manifest, in index order: {name, record_size, parts, bytes, checksum}.
-    Version 2 lists every stream in ``streams``; a version-1 manifest holds the events stream only."""
-    from .layout import LayoutError, from_json
+def _streams(manifest: dict, where: str) -> list:
+    """The manifest's streams (``vpslog.manifest.manifest_streams``: version 1 holds events only)."""
+    from .manifest import ManifestError, manifest_streams
 
-    if "streams" not in manifest:
-        return [{"name": EVENTS_STREAM, "record_size": RECORD_SIZE, "parts": manifest.get("parts") or [],
-                 "bytes": manifest.get("bytes"), "checksum": manifest.get("checksum")}]
-    out = []
-    for i, entry in enumerate(manifest["streams"] or []):
-        try:
-            layout = from_json(entry["layout"])
-        except (LayoutError, KeyError, TypeError) as e:
-            raise StoreError(f"manifest stream {i}: {e}") from None
-        if entry.get("name") != layout.name:
-            raise StoreError(f"manifest stream {i} is named {entry.get('name')!r}, its layout {layout.name!r}")
-        out.append({"name": layout.name, "record_size": layout.record_size, "parts": entry.get("parts") or [],
-                    "bytes": entry.get("bytes"), "checksum": entry.get("checksum")})
-    if not out or out[0]["name"] != EVENTS_STREAM:
-        raise StoreError("manifest streams do not start with the events stream")
-    return out
+    try:
+        return manifest_streams(manifest, where)
+    except ManifestError as e:
+        raise StoreError(str(e)) from None
 
 
 def read_part(s3, bucket: str, part: dict, record_size: int = RECORD_SIZE) -> bytes:
@@ -245,19 +232,18 @@ def read_part(s3, bucket: str, part: dict, record_size: int = RECORD_SIZE) -> by
     return body
 
 
-def _fetch_stream(s3, bucket: str, stream: dict, path: Path) -> None:
+def _fetch_stream(s3, bucket: str, stream, path: Path) -> None:
     """One stream's parts, each checked, into ``path``; then the whole against the manifest."""
     import crc32c
 
     crc, size = 0, 0
     with path.open("wb") as f:
-        for p in stream["parts"]:
-            body = read_part(s3, bucket, p, stream["record_size"])
+        for p in stream.parts:
+            body = read_part(s3, bucket, p, stream.layout.record_size)
             crc = crc32c.crc32c(body, crc)
             size += len(body)
             f.write(body)
-    expected = (stream["checksum"] or {}).get("value")
-    if size != stream["bytes"] or (f"{crc:08x}" != expected and not (size == 0 and expected is None)):
+    if size != stream.bytes or (f"{crc:08x}" != stream.checksum and not (size == 0 and stream.checksum is None)):
         raise StoreError("the reassembled stream does not match the manifest's size and checksum")
 
 
@@ -280,14 +266,14 @@ def fetch(url: str, out_dir, s3=None) -> tuple[list[Path], Path]:
     manifest = read_manifest(s3, bucket, run_id)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    streams = stream_parts(manifest)
-    done = [(out / f".{stream_file(run_id, s['name'])}.partial", out / stream_file(run_id, s["name"])) for s in streams]
+    streams = _streams(manifest, manifest_key(run_id))
+    done = [(out / f".{stream_file(run_id, s.name)}.partial", out / stream_file(run_id, s.name)) for s in streams]
     try:
         for s, (tmp, _) in zip(streams, done):
             try:
                 _fetch_stream(s3, bucket, s, tmp)
             except StoreError as e:
-                raise StoreError(f"stream {s['name']}: {e}") from None
+                raise StoreError(f"stream {s.name}: {e}") from None
         for tmp, path in done:
             tmp.replace(path)
     finally:

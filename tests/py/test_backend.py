@@ -556,7 +556,8 @@ def test_fetch_writes_every_stream_beside_the_events_and_names_a_damaged_parts_s
 
     # a manifest whose stream entry lists another stream's keys, or holds more than its parts
     for damage, said in [(lambda m: m["streams"][1]["parts"][0].update(key=m["streams"][0]["parts"][0]["key"]), "another key than the layout's"),
-                         (lambda m: m["streams"][1].update(bytes=m["streams"][1]["bytes"] + 21), "does not match the manifest's size")]:
+                         (lambda m: m["streams"][1].update(bytes=m["streams"][1]["bytes"] + 21, records=m["streams"][1]["records"] + 1),
+                          "does not match the manifest's size")]:
         cap = create_run(backend)
         m = upload_streams(backend, cap, streams[:2])
         damage(m)
