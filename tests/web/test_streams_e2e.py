@@ -252,7 +252,8 @@ def check_trial(trial, m, rows, seen, dead_at):
     for e in entries[1:]:
         survived = [len(x) for x in kept[e.name]]
         cut = next(x["trailing_bytes_cut"] for x in m["streams"] if x["name"] == e.name)
-        assert e.bytes % e.layout.record_size == 0 and e.records == sum(survived) > 0
+        # (a stream may keep none: at the first moment its first records may all be staged still)
+        assert e.bytes % e.layout.record_size == 0 and e.records == sum(survived)
         # counts from the last checkpoint never claim more than the file holds
         assert all(e.producers[str(w)] <= survived[w] for w in range(WORKERS)), (e.name, e.producers, survived)
         # the upper end is no bound if below what the logger had received or the file holds
