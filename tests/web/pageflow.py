@@ -115,7 +115,8 @@ def stream_records(bin_path, manifest):
 
     from vpslog.manifest import manifest_streams
 
-    return {e.name: np.fromfile(bin_path.parent / e.file, dtype=e.layout.numpy_dtype()) for e in manifest_streams(manifest)}
+    return {e.name: np.fromfile(Path(bin_path).parent / e.file, dtype=e.layout.numpy_dtype())
+            for e in manifest_streams(manifest)}
 
 
 def assert_same_streams(browser_bin, native_bin):

@@ -59,7 +59,8 @@ def page(module_page):
 def use_vehicle_logger(page):
     """The example as the chosen source: through the file input the first time, then kept by the page."""
     page.wait_for_selector("#start:not([disabled])", timeout=BOOT_TIMEOUT_MS)
-    if page.input_value("select[name=source]") == "__user__" and "source vehicle-logger" in page.inner_text("#code-status"):
+    chosen = page.input_value("select[name=source]") == "__user__"
+    if chosen and "source vehicle-logger" in page.inner_text("#code-status"):
         return
     assert "source vehicle-logger" in choose_user_code(page, EXAMPLE, entry="", expect="source vehicle-logger")
 
@@ -85,7 +86,8 @@ def logger_run(page, tmp_path_factory):
 
 def test_a_three_stream_run_verifies_exactly_against_what_the_sims_reported(logger_run):
     r, closed, bin_path, m = logger_run["result"], logger_run["closed"], logger_run["bin"], logger_run["manifest"]
-    assert m["status"] == "closed" and m["manifest_version"] == 2 and not m["errors"]["messages"] and not m["errors"]["rejected_messages"], m["errors"]
+    assert m["status"] == "closed" and m["manifest_version"] == 2, m["status"]
+    assert not m["errors"]["messages"] and not m["errors"]["rejected_messages"], m["errors"]
     jsonschema.validate(m, schema())
     entries = manifest_streams(m)
     assert [e.name for e in entries] == ["events", *DECLARED]
@@ -201,11 +203,11 @@ class Regenerated:
 def loss_bounds(layouts):
     """docs/architecture.md's bound, per stream: its sink's staging buffer, every sim's whole
     credit window spent on this stream, and every sim's partial buffer of it."""
-    return {l.name: STAGING_BYTES // l.record_size + WORKERS * (CREDIT_WINDOW * l.records_per_buffer + l.records_per_buffer - 1)
-            for l in layouts}
+    per_sim = {x.name: CREDIT_WINDOW * x.records_per_buffer + x.records_per_buffer - 1 for x in layouts}
+    return {x.name: STAGING_BYTES // x.record_size + WORKERS * per_sim[x.name] for x in layouts}
 
 
-def test_a_run_reloaded_mid_run_is_repaired_on_every_stream_within_the_loss_bound(page, app_url, tmp_path):
+def test_a_run_reloaded_mid_run_is_repaired_on_every_stream_within_the_loss_bound(page, tmp_path):
     for trial, at_least in enumerate(TRIAL_RECORDS):
         seen, dead_at = reload_mid_run(page, 11 + trial, at_least)
         dest = tmp_path / f"trial-{trial}"
