@@ -1,8 +1,9 @@
 """Traversals of one edge partition: pair each vehicle's enter/exit per edge and
 rebuild V (vehicles on the edge at entry, including the entering one).
 
-Both steps share two stable sorts on uint16 keys (numpy radix sorts, O(n)): by
-edge, then by vehicle, and vectorised comparisons of neighbouring rows."""
+Both steps share two stable sorts, by edge then by vehicle, and vectorised
+comparisons of neighbouring rows. The keys keep the stream's dtype: uint16 ids
+(events) radix-sort in O(n); uint32 ids (events_wide) take numpy's merge sort."""
 
 from __future__ import annotations
 
@@ -59,12 +60,13 @@ def with_travel_times(trav: pl.DataFrame) -> pl.DataFrame:
     return trav.with_columns(((pl.col("t_exit") - pl.col("t_enter")).cast(pl.Float64) / 1000.0).alias("travel_s"))
 
 
-def with_edge_facts(trav: pl.DataFrame, t0: np.ndarray, cap: np.ndarray) -> pl.DataFrame:
-    """t0 and capacity looked up by edge id (arrays indexed by id), then T/t0 and V/C."""
-    e = trav["edge"].to_numpy()
+def with_edge_facts(trav: pl.DataFrame, t0: np.ndarray, cap: np.ndarray, row: np.ndarray) -> pl.DataFrame:
+    """t0 and capacity of each traversal's edge table ``row`` (null for -1: an edge the table
+    lacks), then T/t0 and V/C."""
+    on = row >= 0
     return with_travel_times(trav).with_columns(
-        pl.Series("t0_s", t0[e]),
-        pl.Series("capacity", cap[e]),
+        pl.Series("t0_s", np.where(on, t0[row], np.nan)).fill_nan(None),
+        pl.Series("capacity", np.where(on, cap[row], np.nan)).fill_nan(None),
     ).with_columns(
         (pl.col("travel_s") / pl.col("t0_s")).alias("tt_ratio"),
         (pl.col("volume") / pl.col("capacity")).alias("vc"),
