@@ -357,6 +357,7 @@ def test_a_directory_of_narrow_and_wide_runs_is_one_sweep(default_run, wide_vehi
         assert {k: v for k, v in r.items() if k != "location"} == \
             {k: v for k, v in alone[r["run_id"]].items() if k != "location"}
     assert out["pooled"]["traversals"] == sum(r["traversals"] for r in out["runs"])
+    assert sorted(out["sweep"]["stream"].to_list()) == ["events", "events_wide"]
 
 
 

@@ -5,8 +5,8 @@ blocks itself), ``reduce`` (client: merge the partitions' partial results in ord
 
 A run's events are its ``events_wide`` stream if the manifest lists one (a source
 with more than 65,535 vehicles or edges logs 32-bit ids there and leaves ``events``
-empty), else ``events``; edge ids are looked up in the edge table, never used as
-indexes, so any uint32 id works. A logged edge the edge table does not list (the
+empty), else ``events``; ids keep the stream's width everywhere, and an edge's row
+in the edge table is found for any uint32 id. A logged edge the edge table does not list (the
 table holds ids up to 65,535 today) is analysed without t0 and capacity: its
 traversals are in every table but not in the BPR fit, and the result counts them."""
 
@@ -59,7 +59,7 @@ class EdgeFacts:
 
     def rows(self, edge: np.ndarray) -> np.ndarray:
         """Each edge id's row, or -1 for an id the table does not list: looked up in ``row_of_id``
-        (a search costs ~20x more), or searched for when ids are too sparse for a table."""
+        (~5 ms for 2 M ids; a search takes ~240 ms), or searched for when ids are too sparse for a table."""
         table = self.row_of_id
         if table is not None:
             if edge.dtype.itemsize <= 2:
@@ -132,8 +132,6 @@ def plan(run) -> Plan:
     return Plan(run, manifest, stream, edges, None if edges is None else EdgeFacts.of(edges),
                 run.blocks(manifest, stream), partition_count(stream.records),
                 stream.records > _scan.SPILL_ABOVE_RECORDS)
-
-
 
 
 def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -> dict:
