@@ -6,6 +6,8 @@
   against vpslog's traversal counts and alpha/beta;
 
 on a large traffic run (default 100 M records, 1 GB) and on a sweep of >= 20 simulated runs;
+and, in this process, the same traffic model on both sides of the wide-id switch (65,535 vs
+65,536 vehicles: events vs events_wide);
 wall time and peak resident memory of each child's whole process tree (sampled every 50 ms),
 medians of --reps. Also the run catalogue: `vpslog ls` of 1,000 runs in local S3 (moto).
 
@@ -116,6 +118,33 @@ def compare(title: str, paths: list[Path], modes: list[str], reps: int) -> dict:
     return med
 
 
+def wide_bench(reps: int) -> None:
+    """``vpslog.analysis.analyze`` (in this process, start-up excluded) of the same model on both
+    sides of the wide-id switch: traffic with 65,535 vehicles (events, 16-bit ids) and with 65,536
+    (events_wide, 32-bit ids), same seed, grid and length; interleaved, medians of ``reps``."""
+    from vpslog.analysis import analyze
+    from vpslog.simulate import simulate
+
+    runs = {}
+    for label, vehicles in (("events (16-bit ids)", 65_535), ("events_wide (32-bit ids)", 65_536)):
+        folder = WORK / "wide" / str(vehicles)
+        if not list(folder.glob("*.manifest.json")):
+            simulate(folder, "traffic", {"vehicles": vehicles, "grid": 64, "duration_s": 3600}, workers=2, seed=7)
+        runs[label] = str(next(folder.glob("*.manifest.json"))).removesuffix(".manifest.json") + ".bin"
+    seconds, results = {label: [] for label in runs}, {}
+    for _ in range(reps):
+        for label, path in runs.items():  # interleaved, so load changes hit both alike
+            t = time.perf_counter()
+            results[label] = analyze(path)
+            seconds[label].append(time.perf_counter() - t)
+    print(f"\nwide ids: vpslog analyze in this process, medians of {reps} (load average {os.getloadavg()[0]:.1f})")
+    print(f"{'':<28}{'records':>12}{'seconds':>10}{'ns/record':>11}  traversals, alpha, beta")
+    for label, r in results.items():
+        sec = statistics.median(seconds[label])
+        print(f"{label:<28}{r['records']:>12,}{sec:>10.2f}{sec / r['records'] * 1e9:>11.0f}"
+              f"  {r['traversals']:,}, {r['alpha']:.4f}, {r['beta']:.3f}")
+
+
 def catalogue_bench(runs: int) -> None:
     """`vpslog ls` of a bucket holding ``runs`` run manifests, against local S3 (moto)."""
     from vpslog.backend.local_s3 import create_bucket, start_moto
@@ -157,13 +186,15 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=1, help="repetitions per mode (medians; default 1: minutes per rep)")
     ap.add_argument("--distinct", type=int, help="simulated runs the large run cycles (default: all distinct)")
     ap.add_argument("--modes", help="comma-separated subset of: " + ", ".join(MODES))
-    ap.add_argument("--only", choices=("large", "sweep", "catalogue"), help="one part only")
+    ap.add_argument("--only", choices=("large", "sweep", "catalogue", "wide"), help="one part only")
     args = ap.parse_args()
     modes = args.modes.split(",") if args.modes else list(MODES)
     if args.only in (None, "catalogue"):
         catalogue_bench(1000)
     if args.only in (None, "sweep"):
         compare("many runs", build_sweep(args.runs), modes, args.reps)
+    if args.only in (None, "wide"):
+        wide_bench(max(args.reps, 5))
     if args.only in (None, "large"):
         compare("one large run", [fair_run(args.records, args.distinct)], modes, args.reps)
 

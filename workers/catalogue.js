@@ -81,18 +81,16 @@ export async function getRun(runId) {
   return filesOf(dir, runId, manifest);
 }
 
-// The whole run in one file, snapshots/<runId>.zip: every stream's file and the
-// manifest, as getRun gives them. Streamed from OPFS to OPFS, so memory stays
-// bounded whatever the run's size; stored, not compressed (records hardly
-// compress, and a plain copy is what keeps it a stream).
+// The whole run in one file, <runId>.zip: every stream's file and the manifest,
+// as getRun gives them, stored, not compressed (records hardly compress, and a
+// plain copy keeps it a stream). A Blob, not an OPFS file: it costs no quota (a
+// full disk must not keep a run from being downloaded) and leaves nothing behind;
+// the browser keeps a large Blob on disk, not in memory.
 export async function archiveRun(runId) {
   const { files, manifest } = await getRun(runId);
-  const handle = await (await opfsDir(SNAPSHOTS)).getFileHandle(zipName(runId), { create: true });
-  await makeZip([...files, manifest]).pipeTo(await handle.createWritable());
-  return handle.getFile();
+  const zip = await new Response(makeZip([...files, manifest])).blob();
+  return new File([zip], `${runId}.zip`, { type: 'application/zip' });
 }
-
-const zipName = (runId) => `${runId}.zip`;
 
 async function filesOf(dir, runId, manifest) {
   const files = [];
@@ -158,7 +156,7 @@ export async function deleteRun(runId, current = null) {
   const snaps = await opfsDir(SNAPSHOTS);
   // the manifest goes last: until then a listing still shows the run, whatever is left of it
   for (const d of [dir, snaps]) {
-    for (const name of [...await runFiles(d, runId), zipName(runId), progressName(runId), manifestName(runId)]) {
+    for (const name of [...await runFiles(d, runId), progressName(runId), manifestName(runId)]) {
       try {
         await removeIfAny(d, name);
       } catch (e) {

@@ -106,6 +106,10 @@ def _print_one(r: dict, as_json: bool) -> int:
     if r["reported_traversals"] is not None:
         print(f"sim workers reported {r['reported_traversals']} traversals")
     print(_fit_line(r))
+    if (off := r["off_table"]) and off["edges"]:
+        print(f"{off['edges']} logged edge(s) not in the edge table (ids {', '.join(map(str, off['first_ids']))}"
+              f"{', …' if off['edges'] > len(off['first_ids']) else ''}): their {off['traversals']} traversals are in"
+              " the tables, not in the BPR fit")
     if r["ground_truth"]:
         print(f"ground truth: alpha = {r['ground_truth']['alpha']}, beta = {r['ground_truth']['beta']}")
     for name, files in (r.get("outputs") or {}).items():

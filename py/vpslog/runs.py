@@ -60,17 +60,32 @@ class LocalRun:
             raise RunError(f"manifest says {m['records']} records, {path} has {size // RECORD_SIZE}: wrong manifest?")
         return m
 
-    def blocks(self, manifest: dict) -> list:
+    def _file(self, stream) -> tuple[Path, int]:
+        """The file of ``stream`` (a ``manifest_streams`` entry; None: events) and its record size."""
+        if stream is None or stream.name == "events":
+            return Path(self.bin_path), RECORD_SIZE
+        return Path(self.bin_path).with_name(stream.file), stream.layout.record_size
+
+    def blocks(self, manifest: dict, stream=None) -> list:
+        """(start record, count) of ``stream``'s file (default: events), checked against its manifest entry."""
         n = manifest["records"]
+        if stream is not None and stream.name != "events":
+            path, n = self._file(stream)[0], stream.records
+            if not path.is_file():
+                raise RunError(f"{path}: no such file (stream {stream.name} of this run)")
+            if path.stat().st_size != stream.bytes:
+                raise RunError(f"{path}: {path.stat().st_size} bytes, the manifest says {stream.bytes} "
+                               f"(stream {stream.name}; truncated?)")
         return [(start, min(BLOCK_RECORDS, n - start)) for start in range(0, n, BLOCK_RECORDS)]
 
-    def read(self, block) -> bytes:
+    def read(self, block, stream=None) -> bytes:
         start, count = block
-        with open(self.bin_path, "rb") as f:
-            f.seek(start * RECORD_SIZE)
-            data = f.read(count * RECORD_SIZE)
-        if len(data) != count * RECORD_SIZE:
-            raise RunError(f"{self.bin_path}: shorter than its manifest says (changed while reading?)")
+        path, size = self._file(stream)
+        with open(path, "rb") as f:
+            f.seek(start * size)
+            data = f.read(count * size)
+        if len(data) != count * size:
+            raise RunError(f"{path}: shorter than its manifest says (changed while reading?)")
         return data
 
 
@@ -92,15 +107,21 @@ class S3Run:
             raise RunError(f"{self.name}: the manifest's parts, bytes and records disagree")
         return m
 
-    def blocks(self, manifest: dict) -> list:
-        """Consecutive parts grouped to about BLOCK_RECORDS: (start record, (manifest part entry, ...))."""
+    def blocks(self, manifest: dict, stream=None) -> list:
+        """Consecutive parts of ``stream`` (a ``manifest_streams`` entry; default: events) grouped to
+        about BLOCK_RECORDS: (start record, (manifest part entry, ...))."""
+        parts, record = manifest["parts"], RECORD_SIZE
+        if stream is not None and stream.name != "events":
+            parts, record = stream.parts, stream.layout.record_size
+            if any(p["bytes"] % record for p in parts) or sum(p["bytes"] for p in parts) != stream.bytes:
+                raise RunError(f"{self.name}: the parts of stream {stream.name} are not its {stream.bytes} bytes of whole records")
         blocks, group, start, size = [], [], 0, 0
-        for p in manifest["parts"]:
+        for p in parts:
             group.append(p)
             size += p["bytes"]
-            if size >= BLOCK_RECORDS * RECORD_SIZE:
+            if size >= BLOCK_RECORDS * record:
                 blocks.append((start, tuple(group)))
-                start, group, size = start + size // RECORD_SIZE, [], 0
+                start, group, size = start + size // record, [], 0
         if group:
             blocks.append((start, tuple(group)))
         return blocks
@@ -110,7 +131,7 @@ class S3Run:
         for p in block[1]:
             yield store.read_part(store.client_from_env(), self.bucket, p)
 
-    def read(self, block) -> bytes:
+    def read(self, block, stream=None) -> bytes:  # noqa: ARG002 - a block names its parts, of whichever stream
         return b"".join(self.parts(block))
 
 

@@ -39,7 +39,7 @@ def test_same_events_as_vpslog(spec, params):
     producer = bridge.make_producer(json.dumps(config))
     packed = b""
     while len(packed) < 409 * 32 * record.RECORD_SIZE:  # produce() works to a time budget: as much as it made
-        packed += producer.produce(32)
+        packed += bridge.stream_data(producer.produce(32))
     ours = record.unpack(packed)
     driver = objlog.Driver(json.dumps(config))
     theirs = []

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from vpslog.analysis import AnalysisError, analyze
+from vpslog.analysis import AnalysisError, analyze, analyze_runs
 from vpslog.record import LAYOUT
 
 from vpslog.manifest import schema
@@ -37,9 +37,10 @@ def default_run(tmp_path_factory):
 @pytest.mark.parametrize("alpha, beta", [(0.15, 4.0), (0.6, 2.0)])
 def test_analyze_recovers_alpha_and_beta_within_5_percent(tmp_path, default_run, alpha, beta):
     if (alpha, beta) == (0.15, 4.0):
-        bin_path, _ = default_run
+        bin_path, manifest_path = default_run
     else:
-        bin_path, _ = simulate(tmp_path, "--workers", "2", "-p", f"alpha={alpha}", "-p", f"beta={beta}", "--seed", "12")
+        bin_path, manifest_path = simulate(tmp_path, "--workers", "2", "-p", f"alpha={alpha}", "-p", f"beta={beta}",
+                                           "--seed", "12")
     out = cli("analyze", bin_path, "--json")
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
@@ -51,6 +52,7 @@ def test_analyze_recovers_alpha_and_beta_within_5_percent(tmp_path, default_run,
     assert r["share_vc_above_1"] > 0.05
     assert r["traversals"] == r["reported_traversals"] > 100_000
     assert r["unpaired_enters"] == r["unpaired_exits"] == 0
+    assert (r["stream"], r["records"]) == ("events", json.loads(open(manifest_path).read())["records"])
 
 
 def test_cli_run_verifies_and_its_manifest_matches_the_schema(default_run):
@@ -190,8 +192,13 @@ def relabel(default_run, tmp_path, drop_one=False):
     return bin_path, m, recs
 
 
-def test_edge_ids_are_joined_not_indexed(tmp_path, default_run):
+@pytest.mark.parametrize("lookup", ["table", "search"])
+def test_edge_ids_are_joined_not_indexed(tmp_path, default_run, lookup, monkeypatch):
+    import vpslog.analysis._run as run
+
     whole = analyze(default_run[0])
+    if lookup == "search":  # as for an edge table with ids in the billions: too sparse for a table by id
+        monkeypatch.setattr(run, "DENSE_IDS", 0)
     bin_path, m, _ = relabel(default_run, tmp_path)
     r = analyze(bin_path, out_dir=tmp_path / "o")
     assert (r["traversals"], r["edges_used"]) == (whole["traversals"], whole["edges_used"])
@@ -199,7 +206,179 @@ def test_edge_ids_are_joined_not_indexed(tmp_path, default_run):
     edges = pl.read_parquet(tmp_path / "o" / "edges.parquet")
     assert edges["edge_id"].is_sorted() and edges["traversals"].sum() == r["traversals"]
 
+    # a logged edge the table lacks: analysed without t0 and capacity, in the tables, not in the fit
     (tmp_path / "d").mkdir()
     bin_path, m, recs = relabel(default_run, tmp_path / "d", drop_one=True)
-    with pytest.raises(AnalysisError, match=f"edge id {int(recs['e'][0])} is logged but not in the manifest's edge table"):
+    missing = int(recs["e"][0])
+    r = analyze(bin_path, out_dir=tmp_path / "d" / "o")
+    off = r["off_table"]
+    assert (off["edges"], off["first_ids"]) == (1, [missing]) and off["traversals"] > 0
+    row = pl.read_parquet(tmp_path / "d" / "o" / "edges.parquet").filter(pl.col("edge_id") == missing)
+    assert row["traversals"].item() == off["traversals"] and row["free_flow_s"].is_null().all()
+    assert r["traversals"] == whole["traversals"]
+    training = np.load(tmp_path / "d" / "o" / "training.npz")
+    assert len(training["vc"]) == r["traversals"] - off["traversals"] and missing not in training["edge_id"]
+    out = cli("analyze", str(bin_path))
+    assert f"1 logged edge(s) not in the edge table (ids {missing}): their {off['traversals']} traversals" in out.stdout
+
+
+# Wide ids: runs whose events are in the events_wide stream (32-bit vehicle and edge ids).
+
+WIDE_EDGES = '''
+"""The traffic model with its odd edges logged above 65,535 (32-bit ids); its edge table
+lists the even ones only, as an edge table (ids up to 65,535) must."""
+from vpslog.traffic import TrafficSource
+
+RENAME = 65_536  # odd edge e is logged as e + RENAME: cut to 16 bits, it would be e again
+
+
+class WideEdges(TrafficSource):
+    name = "wide-edges"
+    wide_ids = True
+
+    def run(self, log):
+        sim = self.sim
+        while (cols := sim.next_batch(self.batch_records, self.step_span_ms)) is not None:
+            t, v, e, s = cols
+            log.extend(t, v, [x + RENAME * (x & 1) for x in e], s)
+            yield
+
+    def edges(self):
+        table = super().edges()
+        keep = [i for i, e in enumerate(table["edge_id"]) if e % 2 == 0]
+        return {k: [col[i] for i in keep] for k, col in table.items()}
+'''
+
+
+@pytest.fixture(scope="module")
+def wide_vehicles_run(tmp_path_factory):
+    """Traffic with 70,000 vehicles, so events_wide; one worker, so vehicles v and v + 65,536
+    share the grid (cut to 16 bits, their events would mix and some would not pair)."""
+    return simulate(tmp_path_factory.mktemp("wide"), "--workers", "1", "--seed", "3",
+                    "-p", "vehicles=70000", "-p", "duration_s=60")
+
+
+@pytest.fixture(scope="module")
+def wide_edges_run(tmp_path_factory):
+    """Half the edges logged with ids above 65,535 and absent from the edge table."""
+    d = tmp_path_factory.mktemp("wide-edges")
+    (d / "wide_edges.py").write_text(WIDE_EDGES)
+    return simulate(d / "runs", "--source", str(d / "wide_edges.py"), "--workers", "2", "--seed", "22",
+                    "-p", "duration_s=300")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One real LocalCluster of 2 worker processes for this module."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+        with distributed.Client(lc) as client:
+            yield client
+
+
+def in_process_and_on_dask(bin_path, cluster, tmp_path, monkeypatch) -> tuple[dict, dict]:
+    """The run analysed both ways, planned (on the client) as many blocks and partitions, the
+    in-process pieces waiting in files: every path splits uint32 ids."""
+    import vpslog.analysis._scan as scan
+    import vpslog.runs as runs
+
+    monkeypatch.setattr(scan, "PARTITION_RECORDS", 100_000)
+    monkeypatch.setattr(runs, "BLOCK_RECORDS", 70_001)
+    monkeypatch.setattr(scan, "SPILL_ABOVE_RECORDS", 0)
+    return analyze(bin_path, out_dir=tmp_path / "here"), analyze(bin_path, out_dir=tmp_path / "dask", client=cluster)
+
+
+def assert_same_outputs(a, b) -> None:
+    from polars.testing import assert_frame_equal
+
+    for table in ("edges", "intervals"):
+        assert_frame_equal(pl.read_parquet(a / f"{table}.parquet"), pl.read_parquet(b / f"{table}.parquet"))
+    ta, tb = np.load(a / "training.npz"), np.load(b / "training.npz")  # the traversals, in partition order
+    for k in ("vc", "tt_ratio", "edge_id"):
+        assert np.array_equal(ta[k], tb[k]) and ta[k].dtype == tb[k].dtype
+    assert (a / "errors.jsonl").read_text() == (b / "errors.jsonl").read_text()
+
+
+def wide_stream(manifest_path) -> dict:
+    m = json.loads(open(manifest_path).read())
+    assert m["records"] == 0  # a wide-id source leaves the narrow events file empty
+    (wide,) = [s for s in m["streams"] if s["name"] == "events_wide"]
+    return wide
+
+
+def test_wide_vehicle_ids_pair_and_fit_alike_in_process_and_on_dask(wide_vehicles_run, cluster, tmp_path, monkeypatch):
+    bin_path, manifest_path = wide_vehicles_run
+    here, there = in_process_and_on_dask(bin_path, cluster, tmp_path, monkeypatch)
+    assert {k: v for k, v in here.items() if k not in ("outputs",)} == \
+        {k: v for k, v in there.items() if k not in ("outputs",)}
+    assert_same_outputs(tmp_path / "here", tmp_path / "dask")
+    assert (here["stream"], here["records"]) == ("events_wide", wide_stream(manifest_path)["records"])
+    assert here["traversals"] == here["reported_traversals"] > 100_000
+    assert here["unpaired_enters"] == here["unpaired_exits"] == 0
+    assert abs(here["alpha"] / 0.15 - 1) < 0.05 and abs(here["beta"] / 4.0 - 1) < 0.05, here
+    assert here["off_table"] == {"edges": 0, "traversals": 0, "first_ids": []}
+    errors = pl.read_ndjson(tmp_path / "here" / "errors.jsonl")
+    assert len(errors) == here["errors"] and errors["vehicle_id"].max() >= 65_536
+
+
+def test_wide_edge_ids_are_kept_and_those_off_the_table_left_out_of_the_fit(wide_edges_run, cluster, tmp_path,
+                                                                           monkeypatch):
+    bin_path, manifest_path = wide_edges_run
+    here, there = in_process_and_on_dask(bin_path, cluster, tmp_path, monkeypatch)
+    assert {k: v for k, v in here.items() if k != "outputs"} == {k: v for k, v in there.items() if k != "outputs"}
+    assert_same_outputs(tmp_path / "here", tmp_path / "dask")
+    assert here["records"] == wide_stream(manifest_path)["records"]
+    assert here["traversals"] == here["reported_traversals"] and here["unpaired_enters"] == 0
+    # the fit uses the even edges only (those in the table): still the ground truth
+    assert abs(here["alpha"] / 0.15 - 1) < 0.05 and abs(here["beta"] / 4.0 - 1) < 0.05, here
+    off = here["off_table"]
+    edges = pl.read_parquet(tmp_path / "here" / "edges.parquet")
+    wide = edges.filter(pl.col("edge_id") >= 65_536)
+    assert off["edges"] == len(wide) > 100 and off["first_ids"] == wide["edge_id"].head(5).to_list()
+    assert (wide["edge_id"] % 2 == 1).all() and wide["free_flow_s"].is_null().all() and wide["max_vc"].is_null().all()
+    assert wide["traversals"].sum() == off["traversals"] > 0 and edges["traversals"].sum() == here["traversals"]
+    assert edges.filter(pl.col("edge_id") < 65_536)["edge_id"].to_list() == list(range(0, 2 * (len(edges) - len(wide)), 2))
+    intervals = pl.read_parquet(tmp_path / "here" / "intervals.parquet")
+    assert intervals.schema["edge_id"] == pl.UInt32 and intervals.filter(pl.col("edge_id") >= 65_536)["entered"].sum() \
+        == off["traversals"]
+    training = np.load(tmp_path / "here" / "training.npz")
+    assert len(training["vc"]) == here["traversals"] - off["traversals"] and (training["edge_id"] % 2 == 0).all()
+    assert training["edge_id"].dtype == np.uint32  # the stream's id type, never narrowed
+
+
+def test_a_directory_of_narrow_and_wide_runs_is_one_sweep(default_run, wide_vehicles_run, tmp_path):
+    for path in (*default_run, *wide_vehicles_run, wide_vehicles_run[0].removesuffix(".bin") + ".events_wide.bin"):
+        shutil.copy(path, tmp_path)
+    out = analyze_runs([tmp_path])
+    assert not out["skipped"] and sorted(r["stream"] for r in out["runs"]) == ["events", "events_wide"]
+    alone = {r["run_id"]: r for r in map(analyze, (default_run[0], wide_vehicles_run[0]))}
+    for r in out["runs"]:
+        assert {k: v for k, v in r.items() if k != "location"} == \
+            {k: v for k, v in alone[r["run_id"]].items() if k != "location"}
+    assert out["pooled"]["traversals"] == sum(r["traversals"] for r in out["runs"])
+    assert sorted(out["sweep"]["stream"].to_list()) == ["events", "events_wide"]
+
+
+
+def test_a_wide_runs_damaged_stream_is_named(wide_edges_run, tmp_path):
+    bin_path, manifest_path = (tmp_path / "w.bin", tmp_path / "w.manifest.json")
+    m = json.loads(open(wide_edges_run[1]).read())
+    (wide,) = [s for s in m["streams"] if s["name"] == "events_wide"]
+    wide_path = tmp_path / wide["file"]
+    bin_path.write_bytes(b"")
+    manifest_path.write_text(json.dumps(m))
+    data = open(wide_edges_run[0].removesuffix(".bin") + ".events_wide.bin", "rb").read()
+    wide_path.write_bytes(data[:-13])
+    with pytest.raises(AnalysisError, match=f"{wide['file']}: {len(data) - 13} bytes, the manifest says {len(data)}"
+                                            r" \(stream events_wide; truncated\?\)"):
+        analyze(bin_path)
+    wide_path.unlink()
+    with pytest.raises(AnalysisError, match=r"no such file \(stream events_wide of this run\)"):
+        analyze(bin_path)
+    wide_path.write_bytes(data)
+    bin_path.write_bytes(bytes(10))  # one events record beside the wide ones
+    m["records"], m["bytes"], m["streams"][0]["records"], m["streams"][0]["bytes"] = 1, 10, 1, 10
+    manifest_path.write_text(json.dumps(m))
+    with pytest.raises(AnalysisError, match=f"both events .1 records. and events_wide .{wide['records']}. hold records"):
         analyze(bin_path)

@@ -172,3 +172,34 @@ def test_dask_workers_hold_a_few_blocks_of_pieces_however_many_blocks(sim, clust
     same_result(alone, on_dask)
     # each worker's group keeps k_total / 2 pieces per block; holding a run's pieces would keep them all
     assert blocks >= 15 and k_total == 4 and 0 < max(peaks.values()) <= 2 * k_total // 2, peaks
+
+
+def put_wide_cloud_run(s3, bucket: str, run_id: str, bin_path: Path, manifest: dict) -> None:
+    """A wide-id run as the CLOUD sink stores one: an empty events stream, and the events_wide
+    stream's parts under runs/<runId>/events_wide/, listed in its streams entry."""
+    import crc32c
+
+    (wide,) = [s for s in manifest["streams"] if s["name"] == "events_wide"]
+    data = bin_path.with_name(wide["file"]).read_bytes()
+    step, parts = PART_RECORDS * wide["layout"]["record_size"], []
+    for i, at in enumerate(range(0, len(data), step), start=1):
+        body, key = data[at:at + step], f"runs/{run_id}/events_wide/part-{i:06d}.bin"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        parts.append({"part": i, "key": key, "bytes": len(body), "records": len(body) // wide["layout"]["record_size"],
+                      "crc32c": f"{crc32c.crc32c(body):08x}"})
+    streams = [s if s is not wide else {**wide, "parts": parts} for s in manifest["streams"]]
+    m = {**manifest, "run_id": run_id, "mode": "cloud", "parts": [], "streams": streams}
+    s3.put_object(Bucket=bucket, Key=f"runs/{run_id}/manifest.json", Body=json.dumps(m).encode())
+
+
+def test_a_wide_bucket_run_gives_the_files_results_in_process_and_on_dask(backend, s3, cluster, tmp_path):
+    out = harness.run_cli("simulate", "--out", tmp_path / "sim", "--workers", "1", "--seed", "3",
+                          "-p", "vehicles=70000", "-p", "duration_s=60")
+    assert out.returncode == 0, out.stderr
+    bin_path, manifest_path = map(Path, out.stdout.split())
+    put_wide_cloud_run(s3, backend["bucket"], "cloud-wide", bin_path, json.loads(manifest_path.read_text()))
+    url = f"s3://{backend['bucket']}/runs/cloud-wide"
+    on_file = analyze(bin_path)
+    same_result(on_file, {**analyze(url), "run_id": on_file["run_id"]})
+    same_result(on_file, {**analyze(url, client=cluster), "run_id": on_file["run_id"]})
+    assert on_file["stream"] == "events_wide" and on_file["traversals"] == on_file["reported_traversals"] > 100_000

@@ -1,8 +1,9 @@
 """Driving the page as a user does: start a run, wait for it, download it."""
 
 import json
-import zipfile
 import time
+import zipfile
+from pathlib import Path
 
 import harness
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -22,6 +23,19 @@ def fill_run(page, workers=2, duration_s=0, pace="max", source="traffic", seed=1
     page.select_option("select[name=pace]", pace)
     for name, value in params.items():
         page.fill(f"#param-fields [name={name}]", str(value))
+
+
+def choose_user_code(page, path=None, entry=None, expect="source "):
+    """Pick 'Your own code', set the file through the real file input, wait for the install;
+    returns the code status the page shows."""
+    page.select_option("select[name=source]", "__user__")
+    if entry is not None:
+        page.fill("#code-entry", entry)
+    if path is not None:
+        page.set_input_files("#code-file", str(path))
+    harness.wait_for(page, "t => document.querySelector('#code-status').textContent.includes(t)", 60,
+                     f"the code status to say {expect!r}", arg=expect)
+    return page.inner_text("#code-status")
 
 
 def start_run(page, wait=True, **form):
@@ -93,6 +107,35 @@ def assert_same_events(browser_bin, native_bin):
     assert len(browser) == len(native) > 0
     assert np.array_equal(np.sort(browser, order=["vehicle_id", "time_ms"], kind="stable"),
                           np.sort(native, order=["vehicle_id", "time_ms"], kind="stable"))
+
+
+def stream_records(bin_path, manifest):
+    """{stream name: its records as a numpy array} of a run whose files lie beside ``bin_path``."""
+    import numpy as np
+
+    from vpslog.manifest import manifest_streams
+
+    return {e.name: np.fromfile(Path(bin_path).parent / e.file, dtype=e.layout.numpy_dtype())
+            for e in manifest_streams(manifest)}
+
+
+def assert_same_streams(browser_bin, native_bin):
+    """Every stream of the two runs holds the very same records, from the same producers:
+    only the interleaving of the workers' buffers may differ. Each stream is compared
+    as a multiset of whole records (sorted on all its fields), and per producer by count."""
+    import numpy as np
+
+    from vpslog.manifest import load_manifest, manifest_streams, sibling_manifest
+
+    runs = [(Path(p), load_manifest(sibling_manifest(Path(p)))) for p in (browser_bin, native_bin)]
+    (browser, bm), (native, nm) = [(stream_records(p, m), m) for p, m in runs]
+    assert list(browser) == list(native), (list(browser), list(native))
+    for b, n in zip(manifest_streams(bm), manifest_streams(nm)):
+        assert b.producers == n.producers, (b.name, b.producers, n.producers)
+        assert b.layout == n.layout and len(browser[b.name]) == len(native[b.name]), b.name
+        fields = list(b.layout.numpy_dtype().names)
+        assert np.array_equal(np.sort(browser[b.name], order=fields), np.sort(native[b.name], order=fields)), \
+            f"stream {b.name}: the browser's records differ from the native run's"
 
 
 def fetch_cli(backend, run_id, dest):

@@ -81,7 +81,7 @@ class Streams:
 
     def peek(self, w, n):
         while len(self.pending[w]) < n:
-            self.pending[w] += self.producers[w].produce(16)
+            self.pending[w] += bridge.stream_data(self.producers[w].produce(16))
         return self.pending[w][:n]
 
     def take(self, w, n):
@@ -261,7 +261,7 @@ CHECKPOINTED = """async ([runId, n]) => {
   try {
     const runs = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
     const progress = JSON.parse(await (await (await runs.getFileHandle(`${runId}.progress.json`)).getFile()).text());
-    const safe = new Set(progress.parts.map((p) => p.part));
+    const safe = new Set(progress.streams[0].parts.map((p) => p.part));
     return Array.from({ length: n }, (_, i) => i + 1).every((part) => safe.has(part));
   } catch {
     return false;

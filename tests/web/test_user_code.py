@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 from harness import REPO, wait_for
-from pageflow import assert_same_events, download_run, start_run, wait_closed
+from pageflow import assert_same_events, choose_user_code, download_run, start_run, wait_closed
 
 pytestmark = pytest.mark.browser
 EXAMPLES = REPO / "examples"
@@ -33,18 +33,6 @@ def served_models():
 
 def status_text(page):
     return page.inner_text("#code-status")
-
-
-def choose_user_code(page, path=None, entry=None, expect="source "):
-    """Pick 'Your own code', set the file through the real file input, wait for the install."""
-    page.select_option("select[name=source]", "__user__")
-    if entry is not None:
-        page.fill("#code-entry", entry)
-    if path is not None:
-        page.set_input_files("#code-file", str(path))
-    wait_for(page, "t => document.querySelector('#code-status').textContent.includes(t)", 60,
-             f"the code status to say {expect!r}", arg=expect)
-    return status_text(page)
 
 
 def test_the_page_is_cross_origin_isolated_so_stop_can_interrupt(page):

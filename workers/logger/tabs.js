@@ -41,7 +41,8 @@ export class Tabs {
 
   repaired(manifests) {
     for (const m of manifests) {
-      this.report.error(`run ${m.run_id} was interrupted (${m.recovery.cause}); recovered ${m.records} whole records`);
+      const records = (m.streams ?? [m]).reduce((a, s) => a + s.records, 0);
+      this.report.error(`run ${m.run_id} was interrupted (${m.recovery.cause}); recovered ${records} whole records`);
       this.announce(m.run_id, m.status);
     }
   }

@@ -85,7 +85,7 @@ def _in_process(plans, opts, client, out_dir_of, progress, outcomes) -> None:
     for i, p in plans.items():
         before = progress.n
         try:
-            partials = analyze_group(p.run, p.blocks, p.k_total, (0, 1), p.facts, opts, p.spill,
+            partials = analyze_group(p.run, p.stream, p.blocks, p.k_total, (0, 1), p.facts, opts, p.spill,
                                      min(4, os.cpu_count() or 1), progress.update)
             outcomes[i] = reduce(p, in_order([partials]), out_dir_of(i, p))
         except Exception as e:  # noqa: BLE001 - any failure of one run is that run's outcome
@@ -102,8 +102,8 @@ def _on_dask(plans, opts, client, out_dir_of, progress, outcomes) -> None:
     owner, pending, size = {}, {}, {}
     for i, p in plans.items():
         n_groups = min(threads, p.k_total)
-        pending[i] = [client.submit(analyze_group, p.run, p.blocks, p.k_total, (g, n_groups), p.facts, opts, p.spill,
-                                    pure=False) for g in range(n_groups)]
+        pending[i] = [client.submit(analyze_group, p.run, p.stream, p.blocks, p.k_total, (g, n_groups), p.facts, opts,
+                                    p.spill, pure=False) for g in range(n_groups)]
         owner.update({f.key: i for f in pending[i]})
         size.update({f.key: len(group_partitions(p.k_total, (g, n_groups))) for g, f in enumerate(pending[i])})
     # a run's fit follows its last group on the cluster; the client only merges and writes

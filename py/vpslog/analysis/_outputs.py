@@ -55,7 +55,7 @@ def _training(out: Path, r: dict):
         return None
     t = r["training"]
     np.savez(out / "training.npz", vc=t["vc"].to_numpy().astype(np.float32),
-             tt_ratio=t["tt_ratio"].to_numpy().astype(np.float32), edge_id=t["edge"].to_numpy().astype(np.uint16))
+             tt_ratio=t["tt_ratio"].to_numpy().astype(np.float32), edge_id=t["edge"].to_numpy())  # the stream's id dtype
     return str(out / "training.npz")
 
 

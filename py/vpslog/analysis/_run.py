@@ -1,7 +1,14 @@
 """One run's analysis in three steps that any executor can schedule:
-``plan`` (client: manifest, edge table, blocks, partition count),
+``plan`` (client: manifest, which events stream, edge table, blocks, partition count),
 ``analyze_group`` (anywhere: a pure function of picklable inputs that reads the
-blocks itself), ``reduce`` (client: merge the partitions' partial results in order)."""
+blocks itself), ``reduce`` (client: merge the partitions' partial results in order).
+
+A run's events are its ``events_wide`` stream if the manifest lists one (a source
+with more than 65,535 vehicles or edges logs 32-bit ids there and leaves ``events``
+empty), else ``events``; ids keep the stream's width everywhere, and an edge's row
+in the edge table is found for any uint32 id. A logged edge the edge table does not list (the
+table holds ids up to 65,535 today) is analysed without t0 and capacity: its
+traversals are in every table but not in the BPR fit, and the result counts them."""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from ..manifest import StreamEntry, manifest_streams
 from ..runs import source_facts
 from . import _outputs
 from ._fit import fit_bpr
@@ -24,26 +32,43 @@ FIT_METHOD = ("weighted NLS (Levenberg-Marquardt) of log(T/t0) = c + log(1 + alp
               " 95% CI from s^2 (J'WJ)^-1")
 
 
+DENSE_IDS = 1 << 22  # edge ids below this are looked up in a table by id (at most 16 MB)
+OFF_TABLE_IDS = 5  # the off-table edge ids a result names (the smallest)
+
+
 @dataclass(frozen=True)
 class EdgeFacts:
-    """t0 and capacity per edge id; ids are any uint16 values, in any order."""
+    """The edge table's t0 and capacity by row, its rows sorted by edge id (any uint32 values)."""
 
     ids: np.ndarray
     t0: np.ndarray
     cap: np.ndarray
+    caps: np.ndarray  # the distinct capacities: few, so V/C groups by integers
+    cap_class: np.ndarray  # each row's index among them
+    row_of_id: np.ndarray | None  # row by edge id (-1: none), unless the ids are too sparse for a table
 
-    def by_id(self):
-        t0, cap = np.full(1 << 16, np.nan), np.full(1 << 16, np.nan)
-        known = np.zeros(1 << 16, bool)
-        t0[self.ids], cap[self.ids], known[self.ids] = self.t0, self.cap, True
-        return t0, cap, known
+    @classmethod
+    def of(cls, edges: pl.DataFrame) -> "EdgeFacts":
+        ids, cap = edges["edge_id"].cast(pl.UInt32).to_numpy(), edges["capacity"].cast(pl.Float64).to_numpy()
+        caps, cap_class = np.unique(cap, return_inverse=True)
+        row_of_id = None
+        if len(ids) and ids[-1] < DENSE_IDS:
+            row_of_id = np.full(max(int(ids[-1]) + 1, 1 << 16), -1, np.int32)  # any uint16 id indexes it
+            row_of_id[ids] = np.arange(len(ids))
+        return cls(ids, edges["free_flow_s"].cast(pl.Float64).to_numpy(), cap, caps, cap_class, row_of_id)
 
-    def capacity_classes(self):
-        """(the distinct capacities, each edge id's index among them): few, so V/C groups by integers."""
-        caps, classes = np.unique(self.cap, return_inverse=True)
-        by_id = np.zeros(1 << 16, np.int64)
-        by_id[self.ids] = classes
-        return caps, by_id
+    def rows(self, edge: np.ndarray) -> np.ndarray:
+        """Each edge id's row, or -1 for an id the table does not list: looked up in ``row_of_id``
+        (~5 ms for 2 M ids; a search takes ~240 ms), or searched for when ids are too sparse for a table."""
+        table = self.row_of_id
+        if table is not None:
+            if edge.dtype.itemsize <= 2:
+                return table[edge]
+            return np.where(edge < len(table), table[np.minimum(edge, len(table) - 1)], -1)
+        row = np.searchsorted(self.ids, edge)
+        found = row < len(self.ids)
+        found[found] = self.ids[row[found]] == edge[found]
+        return np.where(found, row, -1)
 
 
 @dataclass(frozen=True)
@@ -56,6 +81,7 @@ class Options:
 class Plan:
     run: object  # vpslog.runs.LocalRun | S3Run
     manifest: dict
+    stream: StreamEntry  # the run's events: events or events_wide
     edges: pl.DataFrame | None
     facts: EdgeFacts | None
     blocks: list = field(default_factory=list)
@@ -73,8 +99,8 @@ def _edge_table(manifest: dict) -> pl.DataFrame | None:
             if col not in table.columns:
                 raise AnalysisError(f"manifest edge table (source.network.edges) has no {col} column")
         ids = table["edge_id"]
-        if ids.null_count() or ids.min() < 0 or ids.max() >= 1 << 16:
-            raise AnalysisError("manifest edge table: edge_id must be uint16 values (0..65535)")
+        if ids.null_count() or ids.min() < 0 or ids.max() >= 1 << 32:
+            raise AnalysisError("manifest edge table: edge_id must be uint32 values (0..4294967295)")
     except (pl.exceptions.PolarsError, TypeError, ValueError) as e:
         if isinstance(e, AnalysisError):
             raise
@@ -87,44 +113,55 @@ def _edge_table(manifest: dict) -> pl.DataFrame | None:
     return table.sort("edge_id")
 
 
+def events_stream(manifest: dict) -> StreamEntry:
+    """The stream holding the run's events: events_wide if the run has one, else events."""
+    streams = {e.name: e for e in manifest_streams(manifest)}
+    events, wide = streams["events"], streams.get("events_wide")
+    if wide is None:
+        return events
+    if events.records:
+        raise AnalysisError(f"both events ({events.records} records) and events_wide ({wide.records}) hold records:"
+                            " a run logs its events to one of them")
+    return wide
+
+
 def plan(run) -> Plan:
     manifest = run.manifest()
+    stream = events_stream(manifest)
     edges = _edge_table(manifest)
-    facts = None if edges is None else EdgeFacts(
-        edges["edge_id"].cast(pl.UInt16).to_numpy(), edges["free_flow_s"].cast(pl.Float64).to_numpy(),
-        edges["capacity"].cast(pl.Float64).to_numpy())
-    return Plan(run, manifest, edges, facts, run.blocks(manifest), partition_count(manifest["records"]),
-                manifest["records"] > _scan.SPILL_ABOVE_RECORDS)
+    return Plan(run, manifest, stream, edges, None if edges is None else EdgeFacts.of(edges),
+                run.blocks(manifest, stream), partition_count(stream.records),
+                stream.records > _scan.SPILL_ABOVE_RECORDS)
 
 
 def analyze_partition(part: Partition, facts: EdgeFacts | None, opts: Options) -> dict:
     t_max = int(part.time_ms.max()) if len(part.time_ms) else 0
     trav, counts, errors = traversals(part)
-    groups = training = None
+    groups = training = off_table = None
     if facts is None:
         trav = with_travel_times(trav)
     else:
-        t0, cap, known = facts.by_id()
-        if len(part.edge) and not known[part.edge].all():
-            missing = int(part.edge[~known[part.edge]][0])
-            raise AnalysisError(f"edge id {missing} is logged but not in the manifest's edge table (source.network.edges)")
-        trav = with_edge_facts(trav, t0, cap)
-        caps, cap_class = facts.capacity_classes()
-        groups = fit_sums(trav["volume"].to_numpy(), caps, cap_class[trav["edge"].to_numpy()],
-                          np.log(trav["tt_ratio"].to_numpy()))
+        row = facts.rows(trav["edge"].to_numpy())
+        trav = with_edge_facts(trav, facts.t0, facts.cap, row)
+        on = row >= 0
+        groups = fit_sums(trav["volume"].to_numpy()[on], facts.caps, facts.cap_class[row[on]],
+                          np.log(trav["tt_ratio"].to_numpy()[on]))
+        off_ids = np.unique(part.edge[facts.rows(part.edge) < 0])  # unpaired and error events too
+        off_table = {"edges": len(off_ids), "traversals": int(len(on) - on.sum()),
+                     "first_ids": off_ids[:OFF_TABLE_IDS].tolist()}
         if opts.outputs:  # the training set is an output only: do not hold it otherwise
-            training = trav.select(pl.col("vc", "tt_ratio").cast(pl.Float32), "edge")
+            training = trav.filter(pl.Series(on)).select(pl.col("vc", "tt_ratio").cast(pl.Float32), "edge")
     return {
-        "counts": counts, "t_max": t_max, "groups": groups,
-        "edges_used": int(np.count_nonzero(np.bincount(trav["edge"].to_numpy()))) if len(trav) else 0,
+        "counts": counts, "t_max": t_max, "groups": groups, "off_table": off_table,
+        "edges_used": trav["edge"].n_unique(),
         # the tables are outputs only: without --out they are not built (they cost more than the fit)
         **({"errors": errors, "training": training, "per_edge": _outputs.edge_stats(trav),
             "intervals": _outputs.interval_stats(trav, opts.interval_ms)} if opts.outputs else {}),
     }
 
 
-def analyze_group(run, blocks: list, k_total: int, group: tuple[int, int], facts, opts: Options,
-                  spill: bool, threads: int = 1, done=lambda: None) -> list[tuple[int, dict]]:
+def analyze_group(run, stream: StreamEntry, blocks: list, k_total: int, group: tuple[int, int], facts,
+                  opts: Options, spill: bool, threads: int = 1, done=lambda: None) -> list[tuple[int, dict]]:
     """Partitions of ``group`` (see ``_scan.group_partitions``) of a run, read, split and analysed
     here: [(k, partial)]. The whole run in this process is group (0, 1) on a thread per core; on
     Dask each task is one group on one thread. Memory stays at a few blocks and partitions:
@@ -135,8 +172,9 @@ def analyze_group(run, blocks: list, k_total: int, group: tuple[int, int], facts
     out = []
     # numpy's sorts and gathers and polars release the GIL: one thread per core overlaps them
     with ThreadPoolExecutor(threads) as pool:
-        pieces = _ordered(pool, lambda b: _scan.split(run.read(b), b[0], k_total, group), blocks, threads)
-        parts = _scan.spilled(pieces, len(ks), not spill)
+        pieces = _ordered(pool, lambda b: _scan.split(run.read(b, stream), b[0], k_total, group, stream.layout),
+                          blocks, threads)
+        parts = _scan.spilled(pieces, len(ks), not spill, stream.layout)
         for k, partial in zip(ks, _ordered(pool, lambda part: analyze_partition(part, facts, opts), parts, threads)):
             out.append((k, partial))
             done()
@@ -221,11 +259,21 @@ def _summary(p: Plan, partials: list[dict], span_h: float) -> pl.DataFrame:
     per_edge = pl.concat([q["per_edge"] for q in partials]).rename({"edge": "edge_id"})
     if p.edges is None:  # only the edges seen in the log
         summary = per_edge.sort("edge_id")
-    else:  # every edge of the network, used or not, like SUMO's edgeData
+    else:  # every edge of the network, used or not, like SUMO's edgeData, and the logged ones it lacks
         summary = (p.edges.join(per_edge.with_columns(pl.col("edge_id").cast(p.edges["edge_id"].dtype)),
-                                on="edge_id", how="left")
+                                on="edge_id", how="full", coalesce=True)
                    .with_columns(pl.col("traversals").fill_null(0)).sort("edge_id"))
     return summary.with_columns((pl.col("traversals") / span_h).alias("flow_veh_h"))
+
+
+def _off_table(partials: list[dict]) -> dict | None:
+    """Logged edges the edge table lacks (None: no edge table): how many, their traversals (not
+    in the fit), the smallest ids. Partitions share no edge, so the counts add up."""
+    if partials[0]["off_table"] is None:
+        return None
+    off = [q["off_table"] for q in partials]
+    return {"edges": sum(o["edges"] for o in off), "traversals": sum(o["traversals"] for o in off),
+            "first_ids": sorted(i for o in off for i in o["first_ids"])[:OFF_TABLE_IDS]}
 
 
 def reduce(p: Plan, partials: list[dict], out_dir=None, known_fit=None) -> tuple[dict, tuple | None]:
@@ -240,10 +288,11 @@ def reduce(p: Plan, partials: list[dict], out_dir=None, known_fit=None) -> tuple
     source, params = source_facts(m)
     result = {
         "run_id": m.get("run_id"), "location": p.run.name, "source": source, "params": params,
-        "records": m["records"], **counts,
+        "stream": p.stream.name, "records": p.stream.records, **counts,
         "reported_traversals": sum(reported) if reported and all(r is not None for r in reported) else None,
         "ground_truth": truth,
         "edges_used": sum(q["edges_used"] for q in partials),  # partitions share no edge
+        "off_table": _off_table(partials),
     }
     if fit is None:
         result.update(alpha=None, beta=None, alpha_ci=None, beta_ci=None, no_fit_reason=NO_EDGE_TABLE)

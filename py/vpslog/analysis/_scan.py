@@ -13,6 +13,10 @@ block order, so they analyse identical partitions.
 
 Partitions of ~2 M records: smaller ones are faster in themselves (the sorts
 and the polars group-bys stay in cache), and a 1 GB run still has only ~50.
+
+A run's events are the ``events`` stream (16-bit ids) or, for a wide-id source,
+``events_wide`` (32-bit ids): the columns keep the stream's own dtypes, so no id
+is ever narrowed.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..record import RECORD_SIZE, Status, numpy_dtype
+from ..layout import Layout
+from ..record import Status
 
 PARTITION_RECORDS = 2 << 20
 SPILL_ABOVE_RECORDS = 16 << 20  # in-process, larger runs wait in temporary files, not in memory
@@ -65,28 +70,39 @@ def group_partitions(k_total: int, group: tuple[int, int]) -> range:
     return range(group[0], k_total, group[1])
 
 
-def split(raw: bytes, start: int, k_total: int, group: tuple[int, int] = (0, 1)) -> list[Partition]:
-    """A block of raw records (starting at record ``start``), checked and split into the pieces
-    of ``group``'s partitions (see ``group_partitions``); the other records are dropped."""
-    chunk = np.frombuffer(raw, dtype=numpy_dtype(), count=len(raw) // RECORD_SIZE)
-    # columns first: gathers of 10-byte strided fields cost ~4x those of contiguous ones
+def split(raw: bytes, start: int, k_total: int, group: tuple[int, int], layout: Layout) -> list[Partition]:
+    """A block of raw records of ``layout`` (starting at record ``start``), checked and split into
+    the pieces of ``group``'s partitions (see ``group_partitions``); the other records are dropped."""
+    chunk = np.frombuffer(raw, dtype=layout.numpy_dtype(), count=len(raw) // layout.record_size)
+    # columns first: gathers of strided record fields cost ~4x those of contiguous ones
     cols = [np.ascontiguousarray(chunk[c]) for c in COLUMNS]
-    _check(cols[3], chunk["pad"], start)  # every record, whichever are kept: the same error on every path
+    # every record, whichever are kept: the same error on every path
+    _check(cols[3], chunk["pad"] if "pad" in chunk.dtype.names else None, start, layout.name)
     n_parts = len(group_partitions(k_total, group))
     if k_total == 1:
         return [_tracked(Partition(*cols))]
-    pid = _piece_of_edge(k_total, *group)[cols[2]]  # a lookup costs a quarter of the modulo
+    pid = _piece_of_edges(cols[2], k_total, *group)
     order = np.argsort(pid, kind="stable")  # radix sort; keeps log order within a partition
     bounds = np.r_[0, np.cumsum(np.bincount(pid, minlength=n_parts + 1))]
     cols = [col[order[:bounds[n_parts]]] for col in cols]  # the other groups' records last, dropped
     return [_tracked(Partition(*(col[bounds[j]:bounds[j + 1]] for col in cols))) for j in range(n_parts)]
 
 
+def _piece_of_edges(edge: np.ndarray, k_total: int, g: int, n_groups: int) -> np.ndarray:
+    """By row: the index of its edge's partition (edge % K) among group g's, or the group's
+    partition count for another group's edge. 16-bit ids are looked up (a quarter of the
+    modulo's cost); 32-bit ids, too many for a table, are computed."""
+    if edge.dtype.itemsize <= 2:
+        return _piece_table(k_total, g, n_groups)[edge]
+    return _piece_ids(edge % np.uint32(k_total), k_total, g, n_groups)
+
+
 @functools.lru_cache(maxsize=8)
-def _piece_of_edge(k_total: int, g: int, n_groups: int) -> np.ndarray:
-    """By edge id: the index of its partition (edge % K) among group g's, or the group's
-    partition count for another group's edge."""
-    k = np.arange(1 << 16) % k_total
+def _piece_table(k_total: int, g: int, n_groups: int) -> np.ndarray:
+    return _piece_ids(np.arange(1 << 16) % k_total, k_total, g, n_groups)
+
+
+def _piece_ids(k: np.ndarray, k_total: int, g: int, n_groups: int) -> np.ndarray:
     return np.where(k % n_groups == g, k // n_groups, len(range(g, k_total, n_groups))).astype(np.uint16)
 
 
@@ -117,20 +133,21 @@ def peak_pieces(reset: bool = False) -> int:
     return peak
 
 
-def spilled(blocks, n_parts: int, in_memory: bool):
-    """Whole partitions, in order, from an iterable of split blocks (each a list of ``n_parts`` pieces).
-    The pieces wait in memory, or (``in_memory`` false: large runs) in temporary column files."""
+def spilled(blocks, n_parts: int, in_memory: bool, layout: Layout):
+    """Whole partitions, in order, from an iterable of split blocks (each a list of ``n_parts`` pieces
+    of ``layout``'s records). The pieces wait in memory, or (``in_memory`` false: large runs) in
+    temporary column files."""
+    fields = list(Partition.__dataclass_fields__)
+    dtypes = dict(zip(fields, (layout.numpy_dtype()[c] for c in COLUMNS)))
     if n_parts == 1 or in_memory:
         pieces = [[] for _ in range(n_parts)]
         for block in blocks:
             for k, piece in enumerate(block):
                 pieces[k].append(piece)
         for k in range(n_parts):
-            yield Partition.concat(pieces[k] or [_empty()])
+            yield Partition.concat(pieces[k] or [Partition(*(np.empty(0, dtypes[f]) for f in fields))])
             pieces[k] = None
         return
-    fields = list(Partition.__dataclass_fields__)
-    dtypes = dict(zip(fields, (numpy_dtype()[c] for c in COLUMNS)))
     with tempfile.TemporaryDirectory(prefix="vpslog-analyze-") as tmp:
         # one file per partition and column: typed gathers are cheap, 10-byte record gathers are not
         paths = {(k, f): Path(tmp) / f"p{k}.{f}" for k in range(n_parts) for f in fields}
@@ -151,15 +168,13 @@ def spilled(blocks, n_parts: int, in_memory: bool):
             del cols
 
 
-def _empty() -> Partition:
-    return Partition(*(np.empty(0, numpy_dtype()[c]) for c in COLUMNS))
-
-
-def _check(status, pad, start: int) -> None:
-    bad = ~_KNOWN[status] | (pad != 0)
+def _check(status, pad, start: int, stream: str) -> None:
+    """Known statuses, and a zero pad byte where the layout has one (events_wide has none)."""
+    bad = ~_KNOWN[status] if pad is None else ~_KNOWN[status] | (pad != 0)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
+        pad_text = "" if pad is None else f", pad {int(pad[first])}"
         raise AnalysisError(
-            f"corrupt record {start + first} (status {int(status[first])}, pad {int(pad[first])});"
+            f"corrupt record {start + first} of stream {stream} (status {int(status[first])}{pad_text});"
             f" {int(bad.sum())} bad record(s) in this block — run `vpslog verify` for details"
         )

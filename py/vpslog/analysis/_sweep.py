@@ -22,6 +22,7 @@ def sweep_table(runs, outcomes) -> pl.DataFrame:
         ci_a, ci_b = res.get("alpha_ci") or [None, None], res.get("beta_ci") or [None, None]
         rows.append({
             "location": r.name, "run_id": res.get("run_id"), "analysed": ok, "source": res.get("source"),
+            "stream": res.get("stream"),
             "problem": None if ok else str(o) or type(o).__name__,
             "records": res.get("records"), "traversals": res.get("traversals"),
             "alpha": res.get("alpha"), "alpha_lo": ci_a[0], "alpha_hi": ci_a[1],
