@@ -126,13 +126,14 @@ class S3Run:
             blocks.append((start, tuple(group)))
         return blocks
 
-    def parts(self, block):
-        """The block's parts, decoded and each checked against the manifest's sizes and CRC32C."""
+    def parts(self, block, record_size: int = RECORD_SIZE):
+        """The block's parts, decoded (by their stream's record size) and each checked against the
+        manifest's sizes and CRC32C."""
         for p in block[1]:
-            yield store.read_part(store.client_from_env(), self.bucket, p)
+            yield store.read_part(store.client_from_env(), self.bucket, p, record_size)
 
-    def read(self, block, stream=None) -> bytes:  # noqa: ARG002 - a block names its parts, of whichever stream
-        return b"".join(self.parts(block))
+    def read(self, block, stream=None) -> bytes:
+        return b"".join(self.parts(block, RECORD_SIZE if stream is None else stream.layout.record_size))
 
 
 def is_run_address(location: str) -> bool:
