@@ -74,7 +74,7 @@ def report(samples: list[dict], result: dict, args) -> str:
     for r in streampage.accounting(result):
         out.append(f"  {r['name']:<12}{r['produced']:>12,}{r['records']:>12,}{r['fileBytes']:>14,}{r['dropped']:>9}"
                    f"  {'yes' if r['ok'] else 'NO'}")
-    out.append(f"  run status: {result['status']}")
+    out.append(f"  run status: {result['status']}" + ("" if result["status"] == "closed" else f", errors: {result['errors']}"))
     return "\n".join(out)
 
 
