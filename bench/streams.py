@@ -104,7 +104,7 @@ def pack_table(rates: dict) -> str:
             ("telemetry_extend_alone", "  extend alone (checks + interleave)", "M/s"),
             ("telemetry_interleave", "  interleave alone (21 byte lanes)", "M/s"))
     out = ["Telemetry record (21 B) packing, medians of the reps (each a median of 5-7 timings) [min-max]:",
-           f"  {'':<56}{'Pyodide (Chromium worker)':>28}{'CPython':>24}{'ratio':>7}"]
+           f"  {'':<56}{'Pyodide (Chromium worker)':>28}{'CPython':>24}{'rate Pyodide/CPython':>22}"]
     for key, label, unit in rows:
         cells, meds = [], []
         for name in ("Pyodide", "CPython"):
@@ -113,7 +113,7 @@ def pack_table(rates: dict) -> str:
             vals = sorted(f(x) for x in xs)
             meds.append(median(xs))
             cells.append(f"{f(median(xs)):.2f} {unit} [{vals[0]:.2f}-{vals[-1]:.2f}]")
-        out.append(f"  {label:<56}{cells[0]:>28}{cells[1]:>24}{meds[0] / meds[1]:>7.2f}")
+        out.append(f"  {label:<56}{cells[0]:>28}{cells[1]:>24}{meds[0] / meds[1]:>22.2f}")
     for key, label in (("load", "load source (events only)"), ("stream_load", "stream_load (events + 2 streams)")):
         cells = [f"{median([r[f'{key}_producer_bytes_per_s'] for r, _ in rates[n]]) / 1e6:.1f} MB/s" for n in rates]
         out.append(f"  {'Producer alone, produce(16), ' + label:<56}{cells[0]:>28}{cells[1]:>24}")
