@@ -12,8 +12,9 @@ from array import array
 from pathlib import Path
 
 from vpslog import Part, Source, Stream, bridge, registry
+from vpslog.source import EventLog
 from vpslog.loadgen import LoadConfig, SyntheticLoad
-from vpslog.packer import pack_columns
+from vpslog.packer import interleave, pack_columns
 from vpslog.traffic import TrafficConfig, TrafficSim
 
 STEP = 4096
@@ -32,6 +33,8 @@ def drain(producer):
     while not producer.exhausted:
         producer.produce(16)
     producer.flush()
+    if producer.error:  # a model that failed early would look fast
+        raise RuntimeError(producer.error)
     return producer.records_out
 
 
@@ -107,6 +110,65 @@ class TelemetryColumnar(Source):
         for _ in range(self.params["events"] // STEP):
             extend(*TEL_COLUMNS)
             yield
+
+
+def telemetry_rates() -> str:
+    """The telemetry record's rates as a run gets them (through the Producer: packing,
+    batching into buffers) and its parts alone: the per-record call and ``extend``
+    into the stream's pending bytes (taken every 4096 records), and the columnar
+    interleave into a ready bytearray."""
+    out = {}
+    for key, cls in (("telemetry_per_event", TelemetryPerEvent), ("telemetry_columnar", TelemetryColumnar)):
+        registry.BUILTIN[key] = f"{__name__}:{cls.__name__}"
+        out[f"{key}_records_per_s"] = median_rate(lambda: drain(bridge.Producer(key, {}, Part())),
+                                                  cls.params["events"], reps=5)
+    tel = EventLog((TELEMETRY,)).telemetry
+    layout = tel.layout
+
+    def calls():
+        for base in range(0, 200_000, STEP):
+            for i in range(base, base + STEP):
+                tel(i, 7, 1.5, 2.5, 3.5, 1)
+            log_buffer(tel).clear()
+
+    def extends():
+        for _ in range(4_000_000 // STEP):
+            tel.extend(*TEL_COLUMNS)
+            log_buffer(tel).clear()
+
+    out["telemetry_call_alone_records_per_s"] = median_rate(calls, 200_000)
+    out["telemetry_extend_alone_records_per_s"] = median_rate(extends, 4_000_000)
+    data = bytearray(STEP * layout.record_size)
+    out["telemetry_interleave_records_per_s"] = median_rate(
+        lambda: [interleave(data, 0, layout.record_size, layout.fields, TEL_COLUMNS) for _ in range(1000)], 1000 * STEP)
+    return json.dumps(out)
+
+
+def producer_bytes_per_s(spec: str, params: dict, calls: int = 60, reps: int = 5) -> float:
+    """Bytes of whole buffers one Producer releases per second at full pace, called as a sim
+    calls it (``produce(16)``): the source's own ceiling in one worker, without transport."""
+    rates = []
+    for _ in range(reps):
+        producer = bridge.Producer(spec, params, Part())
+        t = time.perf_counter()
+        n = sum(len(producer.produce(16)) for _ in range(calls))
+        rates.append(n / (time.perf_counter() - t))
+    return sorted(rates)[len(rates) // 2]
+
+
+def stream_rates(stream_load_spec: str) -> str:
+    """``telemetry_rates`` and the Producer's bytes/s of the load source (events only) and
+    of bench/stream_load.py (events + two streams), the run cases of bench/streams.py."""
+    out = json.loads(telemetry_rates())
+    params = {"rate": 1_000_000, "vehicles": 20_000}
+    out["load_producer_bytes_per_s"] = producer_bytes_per_s("load", {**params, "edges": 4000})
+    out["stream_load_producer_bytes_per_s"] = producer_bytes_per_s(stream_load_spec, params)
+    return json.dumps(out)
+
+
+def log_buffer(rec) -> bytearray:
+    """The pending bytes a per-record logger appends to (the closure's ``bytearray.extend``)."""
+    return rec.__globals__["_extend"].__self__
 
 
 class _NoopLog:
