@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .layout import EVENTS, EVENTS_WIDE, Layout
 from .manifest import ManifestError, StreamEntry, load_manifest, manifest_streams, sibling_manifest
-from .record import Status, numpy_dtype
+from .record import Status
 from .runs import resolve
 from .store import S3_URL, StoreError, client_from_env, manifest_key, read_part
 
@@ -151,14 +151,14 @@ def _check_counts(entry: StreamEntry, r: _Scanned, in_part: bool) -> None:
         r.problems.append(f"checksum mismatch: manifest crc32c {entry.checksum}, file {r.checksum}")
 
 
-def _cloud_chunks(run, manifest: dict, report: Report):
-    """A CLOUD run's parts as record arrays, streamed; a missing or damaged part is a problem, not the end."""
+def _cloud_chunks(run, parts: list, report: _Scanned, layout: Layout = EVENTS):
+    """A stream's parts as record arrays, streamed; a missing or damaged part is a problem, not the end."""
     import numpy as np
     from botocore.exceptions import ClientError
 
-    for p in manifest["parts"]:
+    for p in parts:
         try:
-            body = read_part(client_from_env(), run.bucket, p)
+            body = read_part(client_from_env(), run.bucket, p, layout.record_size)
         except StoreError as e:  # names the part already
             report.problems.append(str(e))
             continue
@@ -166,7 +166,7 @@ def _cloud_chunks(run, manifest: dict, report: Report):
             report.problems.append(f"{p['key']}: {e}")
             continue
         report.bytes += len(body)
-        yield np.frombuffer(body, dtype=numpy_dtype())
+        yield np.frombuffer(body, dtype=layout.numpy_dtype())
 
 
 
@@ -178,11 +178,14 @@ def _verify_cloud(url: str, bucket: str, run_id: str) -> Report:
     except ValueError as e:
         report.problems.append(str(e))
         return report
-    report.checksum = f"{_scan(_cloud_chunks(run, manifest, report), report):08x}"
+    report.checksum = f"{_scan(_cloud_chunks(run, manifest['parts'], report), report):08x}"
     _check_manifest(manifest, report)
-    others = [e.name for e in manifest_streams(manifest)[1:]]
-    if others:
-        report.warnings.append(f"stream(s) {', '.join(others)} are not read from the bucket yet: events only were verified")
+    for entry in manifest_streams(manifest)[1:]:
+        r = StreamReport(path=f"{url}/{entry.name}", bytes=0, name=entry.name)
+        r.checksum = f"{_scan(_cloud_chunks(run, entry.parts, r, entry.layout), r, entry.layout):08x}"
+        _check_counts(entry, r, _attributed_in_part(manifest))
+        report.streams.append(r)
+        report.problems += [f"stream {r.name}: {p}" for p in r.problems]
     return report
 
 

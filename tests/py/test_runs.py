@@ -129,3 +129,22 @@ def test_verify_reads_compressed_parts_and_a_garbled_one_loses_no_other(bucket, 
     assert out.returncode == 1 and r["records"] == 3000  # parts 1 and 3 are still read
     assert [p for p in r["problems"] if p.startswith(key)] == [
         f"{key}: the stored shuffle-gzip object's CRC32C differs from the manifest's"]
+
+
+def test_verify_of_a_bucket_run_reads_every_stream_and_names_a_damaged_one(bucket, tmp_path):
+    s3, name, env = bucket
+    out = harness.run_cli("simulate", "--out", tmp_path, "--source", Path(harness.REPO) / "examples" / "vehicle_logger.py",
+                          "--workers", 2, "-p", "vehicles=4", "-p", "minutes=0.2", "-p", "range_m=1000")
+    assert out.returncode == 0, out.stderr
+    path = Path(out.stdout.split()[0])
+    m = json.loads(path.with_name(path.name.removesuffix(".bin") + ".manifest.json").read_text())
+    harness.put_cloud_run(s3, name, "ver-s", path, m, part_records=2000)
+    r = json.loads(harness.run_cli("verify", f"s3://{name}/runs/ver-s", "--json", env=env).stdout)
+    assert r["ok"] and not r["warnings"], r
+    assert {s["name"]: s["records"] for s in r["streams"]} == {s["name"]: s["records"] for s in m["streams"][1:]}
+    assert [s["checksum"] for s in r["streams"]] == [s["checksum"]["value"] for s in m["streams"][1:]]
+    key = "runs/ver-s/telemetry/part-000002.bin"
+    body = s3.get_object(Bucket=name, Key=key)["Body"].read()
+    s3.put_object(Bucket=name, Key=key, Body=body[::-1])  # same size, other records
+    out = harness.run_cli("verify", f"s3://{name}/runs/ver-s", env=env)
+    assert out.returncode == 1 and f"stream telemetry: {key}: CRC32C mismatch" in out.stderr, out.stderr
