@@ -192,6 +192,12 @@ def from_json(d: dict) -> Layout:
     return layout
 
 
+def stream_file(run_id: str, stream: str) -> str:
+    """A stream's file (docs/streams.md): events keep ``<runId>.bin``, every other stream
+    ``<runId>.<stream>.bin``, in OPFS, from ``vpslog simulate`` and from ``vpslog fetch`` alike."""
+    return f"{run_id}.bin" if stream == "events" else f"{run_id}.{stream}.bin"
+
+
 BUILTIN: dict[str, Layout] = {n: resolve(n, d["fields"], d.get("enums")) for n, d in SPEC["builtin"].items()}
 EVENTS, EVENTS_WIDE = BUILTIN["events"], BUILTIN["events_wide"]
 

@@ -17,16 +17,11 @@ from pathlib import Path
 
 from . import registry
 from .bridge import Producer, segments
-from .layout import Layout
+from .layout import Layout, stream_file
 from .manifest import _iso_now, closed_manifest, new_run_id, stream_entry
 from .source import Part
 
 BUFFERS_PER_CALL = 64
-
-
-def stream_file(run_id: str, layout: Layout) -> str:
-    """Where a stream of a run lives (docs/streams.md): events keep ``<runId>.bin``."""
-    return f"{run_id}.bin" if layout.name == "events" else f"{run_id}.{layout.name}.bin"
 
 
 def _run_part(spec: str, params: dict, part: Part, code: dict | None, part_path: str) -> dict:
@@ -87,7 +82,7 @@ def simulate(out_dir, source: str = "traffic", params: dict | None = None, worke
         for i, d in enumerate(results[0]["describe"]["run"]["streams"]):
             layout = from_json(d)
             counts = {r["worker"]: r["records"][layout.name] for r in results}
-            path = out / stream_file(run_id, layout)
+            path = out / stream_file(run_id, layout.name)
             crc = _append([Path(f"{p}.{i}") for p in parts], path)
             assert path.stat().st_size == sum(counts.values()) * layout.record_size
             entries.append(stream_entry(layout, path.name, sum(counts.values()), crc, counts))

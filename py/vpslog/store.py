@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from .part_encoding import EncodingError, decode
+from .layout import stream_file
 from .record import RECORD_SIZE
 
 LAYOUT: dict = json.loads(resources.files(__package__).joinpath("bucket_layout.json").read_text(encoding="utf-8"))
@@ -245,11 +246,6 @@ def _fetch_stream(s3, bucket: str, stream, path: Path) -> None:
             f.write(body)
     if size != stream.bytes or (f"{crc:08x}" != stream.checksum and not (size == 0 and stream.checksum is None)):
         raise StoreError("the reassembled stream does not match the manifest's size and checksum")
-
-
-def stream_file(run_id: str, stream: str) -> str:
-    """A stream's file beside the events' ``<runId>.bin``, as OPFS and ``vpslog simulate`` name it."""
-    return f"{run_id}.bin" if stream == EVENTS_STREAM else f"{run_id}.{stream}.bin"
 
 
 def fetch(url: str, out_dir, s3=None) -> tuple[list[Path], Path]:
