@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import registry
 from .bridge import Producer, segments
-from .layout import Layout, stream_file
+from .layout import stream_file
 from .manifest import _iso_now, closed_manifest, new_run_id, stream_entry
 from .source import Part
 
