@@ -53,7 +53,7 @@ test('a run drives one sink per stream as one', async () => {
     get ready() { return !this.busy; }
     append(u8) { this.got.push(u8.byteLength); }
     close() { return { bytes: this.got.reduce((a, n) => a + n, 0), checksum: null, error: this.got.length > 1 ? 'full' : null }; }
-    stats() { return { bytesWritten: this.got.length, encodeMs: [this.got.length], sinkError: this.got.length ? null : 'idle' }; }
+    stats() { return { bytesWritten: this.got.length, encodeMs: [this.got.length], encodeStallMs: 5 * this.got.length, sinkError: this.got.length ? null : 'idle' }; }
   }
   const s = await StreamSinks.open(Part, 'r', [{ name: 'events' }, { name: 'fcd' }], {});
   let readyCalls = 0;
@@ -61,7 +61,7 @@ test('a run drives one sink per stream as one', async () => {
   s.append(1, new Uint8Array(12));
   s.append(1, new Uint8Array(24));
   s.append(0, new Uint8Array(10));
-  assert.deepEqual(s.stats(), { bytesWritten: 3, encodeMs: [1, 2], sinkError: null });
+  assert.deepEqual(s.stats(), { bytesWritten: 3, encodeMs: [1, 2], encodeStallMs: 10, sinkError: null });
   s.sinks[1].busy = true;
   assert.equal(s.ready, false);
   s.sinks[0].onReady(); // one stream ready again while another is not: producers still wait

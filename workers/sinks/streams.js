@@ -61,7 +61,7 @@ export class StreamSinks {
     return this.Sink.publish(manifest, this.sinks);
   }
 
-  // Figures summed over the streams (arrays joined; text: the first stream's that has one).
+  // Figures summed over the streams (worst cases: the worst; arrays joined; text: the first stream's that has one).
   stats() {
     return merge(this.sinks.map((s) => s.stats()));
   }
@@ -71,11 +71,14 @@ export class StreamSinks {
   }
 }
 
+// A sink's figures that are already a worst case (ms of its longest stall), not a total.
+const WORST = new Set(['encodeStallMs']);
+
 function merge(all) {
   const out = {};
   for (const o of all) {
     for (const [k, v] of Object.entries(o)) {
-      if (typeof v === 'number') out[k] = (out[k] ?? 0) + v;
+      if (typeof v === 'number') out[k] = WORST.has(k) ? Math.max(out[k] ?? v, v) : (out[k] ?? 0) + v;
       else if (Array.isArray(v)) out[k] = [...(out[k] ?? []), ...v];
       else out[k] ??= v;
     }
