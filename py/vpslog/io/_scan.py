@@ -20,23 +20,20 @@ def batches(ref, manifest: dict, entry, where: str, enums: bool, blocks=None, wi
     names = list(with_columns if with_columns is not None else schema)
     # a filter may look at columns the query does not keep
     needed = [n for n in schema if n in names or (predicate is not None and n in predicate.meta.root_names())]
-    left, yielded = n_rows, False
+    left = n_rows
     try:
         for block in blocks if blocks is not None else ref.blocks(manifest, entry):
             for data in ref.pieces(block, entry):
-                if left == 0:
-                    return
                 df = _columns.frame(data, entry.layout, needed, enums, where)
                 if predicate is not None:
                     df = df.filter(predicate)
                 df = df.select(names) if left is None else df.select(names).head(left)
-                left = None if left is None else left - df.height
-                yielded = True
                 yield df
+                if left is not None and (left := left - df.height) == 0:
+                    return  # before the next piece is even fetched
     except read_errors() as e:
         raise ReadError(f"{where}: {e}") from None
-    if not yielded:  # an empty stream still has its columns
-        yield pl.DataFrame(schema=schema).select(names)
+    yield pl.DataFrame(schema=schema).select(names)  # an empty stream still has its columns
 
 def scan(ref, manifest: dict, entry, where: str, enums: bool) -> pl.LazyFrame:
     """A LazyFrame over ``batches``: nothing is read until it is collected, then block by block.
