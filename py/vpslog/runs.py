@@ -27,14 +27,21 @@ from . import store
 from .manifest import ManifestError, check_manifest, load_manifest, manifest_streams, sibling_manifest
 from .record import RECORD_SIZE
 
-__all__ = ["LocalRun", "S3Run", "RunError", "resolve", "catalogue", "catalogue_landed", "is_run_address", "source_facts"]
+__all__ = ["LocalRun", "S3Run", "RunError", "resolve", "catalogue", "catalogue_landed", "is_run_address", "source_facts",
+           "param_columns", "block_records"]
 
-BLOCK_RECORDS = 4 << 20  # ~40 MB read per step (local) or per group of 5 MiB parts (S3)
+BLOCK_RECORDS = 4 << 20  # events records (~40 MB) read per step (local) or per group of 5 MiB parts (S3)
 MANIFEST_SUFFIX = ".manifest.json"
 
 
 class RunError(ValueError):
     pass
+
+
+def block_records(record_size: int) -> int:
+    """Records per block of a stream: as many bytes as BLOCK_RECORDS events records, whatever the
+    stream's record size, so that reading any stream holds about the same memory per block."""
+    return max(1, BLOCK_RECORDS * RECORD_SIZE // record_size)
 
 
 @dataclass(frozen=True)
@@ -68,15 +75,15 @@ class LocalRun:
 
     def blocks(self, manifest: dict, stream=None) -> list:
         """(start record, count) of ``stream``'s file (default: events), checked against its manifest entry."""
-        n = manifest["records"]
+        n, step = manifest["records"], BLOCK_RECORDS
         if stream is not None and stream.name != "events":
-            path, n = self._file(stream)[0], stream.records
+            path, n, step = self._file(stream)[0], stream.records, block_records(stream.layout.record_size)
             if not path.is_file():
                 raise RunError(f"{path}: no such file (stream {stream.name} of this run)")
             if path.stat().st_size != stream.bytes:
                 raise RunError(f"{path}: {path.stat().st_size} bytes, the manifest says {stream.bytes} "
                                f"(stream {stream.name}; truncated?)")
-        return [(start, min(BLOCK_RECORDS, n - start)) for start in range(0, n, BLOCK_RECORDS)]
+        return [(start, min(step, n - start)) for start in range(0, n, step)]
 
     def read(self, block, stream=None) -> bytes:
         start, count = block
@@ -87,6 +94,10 @@ class LocalRun:
         if len(data) != count * size:
             raise RunError(f"{path}: shorter than its manifest says (changed while reading?)")
         return data
+
+    def pieces(self, block, stream=None):
+        """The block's records as they are read: one piece."""
+        yield self.read(block, stream)
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,7 @@ class S3Run:
 
     def blocks(self, manifest: dict, stream=None) -> list:
         """Consecutive parts of ``stream`` (a ``manifest_streams`` entry; default: events) grouped to
-        about BLOCK_RECORDS: (start record, (manifest part entry, ...))."""
+        about ``block_records``: (start record, (manifest part entry, ...))."""
         parts, record = manifest["parts"], RECORD_SIZE
         if stream is not None and stream.name != "events":
             parts, record = stream.parts, stream.layout.record_size
@@ -119,21 +130,22 @@ class S3Run:
         for p in parts:
             group.append(p)
             size += p["bytes"]
-            if size >= BLOCK_RECORDS * record:
+            if size >= block_records(record) * record:
                 blocks.append((start, tuple(group)))
                 start, group, size = start + size // record, [], 0
         if group:
             blocks.append((start, tuple(group)))
         return blocks
 
-    def parts(self, block, record_size: int = RECORD_SIZE):
-        """The block's parts, decoded (by their stream's record size) and each checked against the
-        manifest's sizes and CRC32C."""
+    def pieces(self, block, stream=None):
+        """The block's parts one by one, decoded (by their stream's record size) and each checked
+        against the manifest's sizes and CRC32C: a reader that takes them so never joins them."""
+        record_size = RECORD_SIZE if stream is None else stream.layout.record_size
         for p in block[1]:
             yield store.read_part(store.client_from_env(), self.bucket, p, record_size)
 
     def read(self, block, stream=None) -> bytes:
-        return b"".join(self.parts(block, RECORD_SIZE if stream is None else stream.layout.record_size))
+        return b"".join(self.pieces(block, stream))
 
 
 def is_run_address(location: str) -> bool:
@@ -168,6 +180,12 @@ def source_facts(m: dict) -> tuple[str | None, dict]:
     name = src.get("name") or src.get("source")
     params = src.get("params") or src.get("config") or {k: v for k, v in src.items() if k not in ("name", "source")}
     return name, params if isinstance(params, dict) else {}
+
+
+def param_columns(params: dict) -> dict:
+    """A source's scalar parameters as table columns ``param_<name>`` (the sweep table, ``Runs.table``);
+    nested ones, like an edge table, are left out."""
+    return {f"param_{k}": v for k, v in params.items() if isinstance(v, (bool, int, float, str))}
 
 
 def _row(run, m: dict | None, problem: str | None = None, complete: bool = False) -> dict:

@@ -18,27 +18,6 @@ PART_RECORDS = 100_000  # ~5 parts for the 476 K-record run: several blocks of s
 
 
 @pytest.fixture(scope="module")
-def s3_env(backend):
-    """This process and the cluster's workers read S3 with credentials from the environment."""
-    from vpslog.store import client_from_env
-
-    env = harness.s3_env(backend)
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        client_from_env.cache_clear()
-        yield env
-    client_from_env.cache_clear()
-
-
-@pytest.fixture(scope="module")
-def s3(s3_env):
-    from vpslog.backend.settings import Settings
-
-    return Settings.from_env().client()
-
-
-@pytest.fixture(scope="module")
 def cluster(s3_env):
     """One real LocalCluster per module: 2 worker processes, started after the S3 environment is set."""
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:

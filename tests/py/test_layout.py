@@ -86,3 +86,38 @@ def test_a_recorded_layout_reads_back_and_a_shifted_one_is_refused():
     bad["fields"][2]["offset"] = 9
     with pytest.raises(L.LayoutError, match="not the packed layout"):
         L.from_json(bad)
+
+
+ROUND_TRIP_JS = """
+import * as L from './workers/layout.js';
+const [manifestLayouts, declared] = JSON.parse(process.argv[1]);
+console.log(JSON.stringify({
+  again: manifestLayouts.map((d) => L.toJson(L.fromJson(d))),
+  declared: L.declareStreams(declared).map(L.toJson),
+  builtin: Object.values(L.BUILTIN).map(L.toJson),
+}));
+"""
+
+
+def test_enums_round_trip_between_python_and_js():
+    """A manifest's layouts, enums included, read and written back by workers/layout.js (as the
+    browser's logger does) are the layouts Python wrote, and a stream the JS side declares with an
+    enum reads in Python with it."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    signals = L.resolve("signals", [("time_ms", "uint32"), ("light", "uint8"), ("phase", "int16")],
+                        {"light": {"red": 0, "amber": 1, "green": 2}, "phase": {"off": -1, "on": 1}})
+    layouts = [L.EVENTS, L.EVENTS_WIDE, signals]
+    declared = [{"name": "signals", "fields": [[f.name, f.type] for f in signals.fields], "enums": signals.enums}]
+    out = subprocess.run(["node", "--no-warnings", "--input-type=module", "-e", ROUND_TRIP_JS,
+                          json.dumps([[x.to_json() for x in layouts], declared])],
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    js = json.loads(out.stdout)
+    assert js["again"] == [x.to_json() for x in layouts]
+    assert [L.from_json(d) for d in js["again"]] == layouts
+    assert L.from_json(js["declared"][0]) == signals and signals.enums["light"] == {"red": 0, "amber": 1, "green": 2}
+    assert js["builtin"] == [L.EVENTS.to_json(), L.EVENTS_WIDE.to_json()]
+    assert L.EVENTS.enums == L.EVENTS_WIDE.enums == {"status": {"enter": 1, "exit": 2, "error": 3}}

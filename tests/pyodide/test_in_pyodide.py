@@ -15,7 +15,7 @@ from pytest_pyodide import run_in_pyodide
 
 TESTS = Path(__file__).resolve().parent.parent / "py"
 # vpslog modules that need CPython-only packages (numpy, polars, boto3, ...).
-HOST_ONLY = ("vpslog.analysis", "vpslog.backend", "vpslog.verify", "vpslog.simulate", "vpslog.cli", "vpslog.manifest")
+HOST_ONLY = ("vpslog.analysis", "vpslog.backend", "vpslog.io", "vpslog.verify", "vpslog.simulate", "vpslog.cli", "vpslog.manifest")
 
 
 def _portable(path: Path) -> bool:

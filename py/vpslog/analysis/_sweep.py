@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..runs import param_columns
 from ._run import fit_fields, fit_groups, merge_groups
-
-
-def _scalar_params(params: dict) -> dict:
-    """A source's scalar parameters as sweep columns (nested ones, like an edge table, are left out)."""
-    return {f"param_{k}": v for k, v in params.items() if isinstance(v, (bool, int, float, str))}
 
 
 def sweep_table(runs, outcomes) -> pl.DataFrame:
@@ -28,7 +24,7 @@ def sweep_table(runs, outcomes) -> pl.DataFrame:
             "alpha": res.get("alpha"), "alpha_lo": ci_a[0], "alpha_hi": ci_a[1],
             "beta": res.get("beta"), "beta_lo": ci_b[0], "beta_hi": ci_b[1],
             "true_alpha": truth.get("alpha"), "true_beta": truth.get("beta"),
-            **_scalar_params(res.get("params") or {}),
+            **param_columns(res.get("params") or {}),
         })
     return pl.from_dicts(rows, infer_schema_length=None, strict=False)
 

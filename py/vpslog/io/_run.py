@@ -1,0 +1,129 @@
+"""``vpslog.read``: a run or many, their manifests and streams, and each stream as Polars or Arrow."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import polars as pl
+
+from ..manifest import manifest_streams
+from ..runs import is_run_address, param_columns, resolve, source_facts
+from . import _scan
+from ._errors import ReadError, read_errors
+from ._status import missing
+
+
+class Run:
+    """One run, opened from its manifest (read once, here); its streams are read when asked for."""
+
+    def __init__(self, ref) -> None:
+        try:
+            self.manifest: dict = ref.manifest()
+        except read_errors() as e:
+            raise ReadError(f"run {ref.name}: {e}") from None
+        self._ref = ref
+        self.location: str = ref.name
+        self.run_id: str = self.manifest["run_id"]
+        self.status: str = self.manifest["status"]
+        self.source, self.params = source_facts(self.manifest)
+        #: name -> manifest entry (``layout``, ``records``, ``bytes``, ``file``, ``checksum``, ``producers``...)
+        self.streams = {e.name: e for e in manifest_streams(self.manifest, self.location)}
+        if note := missing(self.manifest):
+            warnings.warn(f"{note} ({self.location})", stacklevel=3)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{n} {e.records}" for n, e in self.streams.items())
+        return f"<vpslog.Run {self.run_id} {self.status}: {counts}>"
+
+    def _entry(self, stream: str):
+        if stream not in self.streams:
+            raise ReadError(f"run {self.run_id} has no stream {stream!r}; its streams: {', '.join(self.streams)}")
+        return self.streams[stream]
+
+    def _where(self, stream: str) -> str:
+        return f"run {self.run_id}, stream {stream}"
+
+    def scan(self, stream: str = "events", *, enums: bool = True) -> pl.LazyFrame:
+        """The stream as a LazyFrame read block by block when collected, with the query's columns,
+        filter and row limit applied to each block as it is read."""
+        return _scan.scan(self._ref, self.manifest, self._entry(stream), self._where(stream), enums)
+
+    def frame(self, stream: str = "events", *, enums: bool = True) -> pl.DataFrame:
+        """The whole stream as a DataFrame: its fields, their exact types, Enums where declared
+        (``enums=False``: the stored codes). One chunk per block read."""
+        entry = self._entry(stream)
+        return pl.concat(_scan.batches(self._ref, self.manifest, entry, self._where(stream), enums), rechunk=False)
+
+    def to_arrow(self, stream: str = "events", *, enums: bool = True):
+        """The stream as a ``pyarrow.Table`` (Polars hands its buffers over; Enums become dictionaries)."""
+        return self.frame(stream, enums=enums).to_arrow()
+
+
+class Runs(Sequence):
+    """Many runs read as one: each stream with a ``run_id`` column first, and ``table()`` to join on."""
+
+    def __init__(self, runs) -> None:
+        self._runs = tuple(runs)
+        self._run_id = pl.Enum(list(dict.fromkeys(r.run_id for r in self._runs)))
+
+    def __getitem__(self, i):
+        return self._runs[i]
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __repr__(self) -> str:
+        return f"<vpslog.Runs of {len(self)}: {', '.join(r.run_id for r in self._runs)}>"
+
+    def _tagged(self, stream: str, frames) -> list:
+        """Each run's frame with its ``run_id`` first; every run must hold ``stream`` in one layout."""
+        lacking = [r.run_id for r in self._runs if stream not in r.streams]
+        if lacking:
+            raise ReadError(f"stream {stream!r} is not in run(s) {', '.join(lacking)}")
+        first = self._runs[0].streams[stream].layout
+        if other := [r.run_id for r in self._runs if r.streams[stream].layout != first]:
+            raise ReadError(f"stream {stream}: run(s) {', '.join(other)} declare another layout than "
+                            f"run {self._runs[0].run_id}")
+        return [f.select(pl.lit(r.run_id, dtype=self._run_id).alias("run_id"), pl.all())
+                for r, f in zip(self._runs, frames(stream))]
+
+    def scan(self, stream: str = "events", *, enums: bool = True) -> pl.LazyFrame:
+        return pl.concat(self._tagged(stream, lambda s: (r.scan(s, enums=enums) for r in self._runs)))
+
+    def frame(self, stream: str = "events", *, enums: bool = True) -> pl.DataFrame:
+        return pl.concat(self._tagged(stream, lambda s: (r.frame(s, enums=enums) for r in self._runs)), rechunk=False)
+
+    def to_arrow(self, stream: str = "events", *, enums: bool = True):
+        return self.frame(stream, enums=enums).to_arrow()
+
+    def table(self) -> pl.DataFrame:
+        """One row per run: run_id, location, status, source, the records of each stream
+        (``records_<stream>``) and the source's scalar parameters (``param_<name>``)."""
+        rows = [{"run_id": r.run_id, "location": r.location, "status": r.status, "source": r.source,
+                 **{f"records_{n}": e.records for n, e in r.streams.items()}, **param_columns(r.params)}
+                for r in self._runs]
+        return pl.from_dicts(rows, infer_schema_length=None, strict=False).with_columns(
+            pl.col("run_id").cast(self._run_id))
+
+
+def read(location, manifest=None) -> Run | Runs:
+    """A run file (``RUN.bin``, its manifest beside it or at ``manifest``) or ``s3://BUCKET/runs/<runId>``:
+    a :class:`Run`. A directory or a bucket prefix: the :class:`Runs` there; a run that cannot be
+    opened (no manifest yet, damaged) is left out with a warning saying why."""
+    location = str(location)
+    try:
+        refs = resolve(location, manifest)
+    except read_errors() as e:
+        raise ReadError(f"{location}: {e}") from None
+    if is_run_address(location):
+        return Run(refs[0])
+    runs = []
+    for ref in refs:
+        try:
+            runs.append(Run(ref))
+        except ReadError as e:
+            warnings.warn(f"{e}: left out", stacklevel=2)
+    if not runs:
+        raise ReadError(f"{location}: no run can be read there ({len(refs)} found)")
+    return Runs(runs)
