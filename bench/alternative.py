@@ -8,7 +8,8 @@ through the main thread (variant 2). Batched: one message per model step, the
 step's columns as transferred typed arrays or its JSON lines made in Python,
 appended to an OPFS file of JSON lines. vpslog runs the same model, parameters
 and seed with 2 sims into OPFS. Two record shapes: the events of a source
-(``--source``) and the 6-field telemetry of a car-following model (highway.py).
+(``--source``) and the 6-field telemetry of a car-following model (highway.py,
+which vpslog runs as a user's file installed through the page's own path).
 Configurations are interleaved, repeated, and reported as medians; ratios are
 taken between medians of this run.
 
@@ -25,8 +26,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import harness  # noqa: E402
+import streampage  # noqa: E402
 
 PAGE_JS = Path(__file__).resolve().parent / "alternative" / "page.js"
+HIGHWAY = PAGE_JS.parent / "highway.py"
 WORKERS = 2
 # Every run but the per-event ones logs a whole model run, the same records in
 # each configuration: a real model's cost changes as it runs (traffic: as demand
@@ -41,12 +44,10 @@ ALTERNATIVES = ("direct", "relay", "arrays", "json")
 # Storage-bound at a few thousand events/s: these log for --seconds, then drain.
 TIMED = ("direct", "relay", "idle")
 WHOLE_RUN_CAP_S = 300
-# Configurations per record shape. vpslog logs telemetry once declared streams
-# land (docs/streams.md): add "vpslog" to that shape; highway.py already declares
-# its stream and logs it with log.stream("telemetry").extend(...).
+# Configurations per record shape.
 SHAPES = {
     "events": ("vpslog", *ALTERNATIVES, "model"),
-    "telemetry": ("arrays", "json", "model"),
+    "telemetry": ("vpslog", "arrays", "json", "model"),
 }
 LABELS = {
     "vpslog": "vpslog: packed records -> OPFS",
@@ -115,15 +116,22 @@ def summary(config: str, rs: list[dict]) -> dict:
 
 
 def ratios(rows: dict) -> dict:
-    """vpslog (where it runs this shape) against the fastest alternative, and that against the model alone."""
+    """vpslog against the fastest alternative of this shape, and each against the model alone."""
     best = max((c for c in ALTERNATIVES if c in rows), key=lambda c: rows[c]["records_per_s"])
-    out = {"best": best, "best_over_model": rows[best]["records_per_s"] / rows["model"]["records_per_s"]}
-    if "vpslog" in rows:
-        v, b = rows["vpslog"], rows[best]
-        out.update(records_per_s=v["records_per_s"] / b["records_per_s"], bytes_per_s=v["bytes_per_s"] / b["bytes_per_s"],
-                   bytes_per_record=b["bytes_per_record"] / v["bytes_per_record"],
-                   vpslog_over_model=v["records_per_s"] / rows["model"]["records_per_s"])
-    return out
+    v, b, model = rows["vpslog"], rows[best], rows["model"]
+    return {"best": best, "best_over_model": b["records_per_s"] / model["records_per_s"],
+            "records_per_s": v["records_per_s"] / b["records_per_s"], "bytes_per_s": v["bytes_per_s"] / b["bytes_per_s"],
+            "bytes_per_record": b["bytes_per_record"] / v["bytes_per_record"],
+            "vpslog_over_model": v["records_per_s"] / model["records_per_s"]}
+
+
+def prepare(page) -> None:
+    """The app's sims booted, with highway.py installed in them as a user's file
+    (the page's own install path), so vpslog runs the telemetry model the
+    alternatives run. ``page`` is at the app."""
+    page.evaluate(f"window.vpslog.pipeline.ensureSims({WORKERS})")
+    page.wait_for_selector("#start:not([disabled])", timeout=180_000)
+    streampage.install(page, HIGHWAY.name, HIGHWAY.read_bytes(), TELEMETRY["source"])
 
 
 def measure(page, base_url: str, seconds: float = 4, reps: int = 3, source: str = "traffic",
@@ -134,8 +142,7 @@ def measure(page, base_url: str, seconds: float = 4, reps: int = 3, source: str 
     Returns ``{shape: {config: row}, "idle": row, "ratios": {shape: ...}}``: rows of
     medians over repetitions (frame gaps pooled); ratios between them.
     """
-    page.evaluate(f"window.vpslog.pipeline.ensureSims({WORKERS})")
-    page.wait_for_selector("#start:not([disabled])", timeout=180_000)
+    prepare(page)
     page_js, index_url = f"/@fs{PAGE_JS}", base_url + "pyodide/"
     t = time.monotonic()
     page.evaluate("async ([p, i, w]) => (await import(p)).boot(i, w)", [page_js, index_url, WORKERS])
@@ -180,19 +187,13 @@ def table(results: dict, seconds: float, reps: int, source: str) -> str:
                          f"{_cell(r, 'model_us', 6, '.2f')}{_cell(r, 'log_us', 6, '.2f')}{_cell(r, 'wait_us', 6, '.2f')}"
                          f"{_cell(r, 'storage_us', 8, '.2f')}{r['raf_p99_ms']:>6.1f}{r['long_tasks']:>6g}")
     for shape in SHAPES:
-        q, best = results["ratios"][shape], results["ratios"][shape]["best"]
-        text = f"{shape}: best alternative '{best}' reaches {q['best_over_model']:.2f} of the model alone"
-        if "records_per_s" in q:
-            text += (f"; vpslog / best: records/s {q['records_per_s']:.2f}x, bytes/s {q['bytes_per_s']:.2f}x, "
+        q, v = results["ratios"][shape], results[shape]["vpslog"]
+        lines.append(f"{shape}: best alternative '{q['best']}' reaches {q['best_over_model']:.2f} of the model alone; "
+                     f"vpslog / best: records/s {q['records_per_s']:.2f}x, bytes/s {q['bytes_per_s']:.2f}x, "
                      f"{q['bytes_per_record']:.1f}x fewer bytes per record; vpslog reaches {q['vpslog_over_model']:.2f} "
                      f"of the model alone")
-        else:
-            text += "; vpslog: needs declared streams (docs/streams.md), not measured yet"
-        lines.append(text)
-    if "vpslog" in results["events"]:
-        v = results["events"]["vpslog"]
-        lines.append(f"vpslog: .bin {v['bytes_per_record']:.2f} B/record, manifest {v['manifest_bytes'] / 1e3:,.0f} kB "
-                     f"(with the edge table); storage.estimate() delta {v['estimate_bytes_per_record']:.2f} B/record")
+        lines.append(f"  vpslog {shape}: .bin {v['bytes_per_record']:.2f} B/record, manifest {v['manifest_bytes'] / 1e3:,.0f} kB; "
+                     f"storage.estimate() delta {v['estimate_bytes_per_record']:.2f} B/record")
     return "\n".join(lines)
 
 

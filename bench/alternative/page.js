@@ -94,9 +94,9 @@ export async function runAlternative({ variant, source, durationS, keep = false 
   });
 }
 
-// `stream`: which stream's records and file count (events unless given); a
-// version-1 manifest describes events only, a version-2 one lists every stream.
-export async function runVpslog({ workers, source: { stream = 'events', ...source }, durationS }) {
+// `stream`: which stream's records and file count (events unless given), as the
+// manifest lists it. `keep` leaves the run in OPFS (tests read its file back).
+export async function runVpslog({ workers, source: { stream = 'events', ...source }, durationS, keep = false }) {
   const pl = window.vpslog.pipeline;
   let runId = null;
   return measure(async () => {
@@ -111,17 +111,22 @@ export async function runVpslog({ workers, source: { stream = 'events', ...sourc
     const d = await closed;
     const elapsed = (performance.now() - t0) / 1000;
     pl.removeEventListener('stats', watch);
-    if (d.manifest.status !== 'closed' || d.manifest.records !== d.produced) throw new Error(`vpslog run: ${JSON.stringify(d.manifest.status)}`);
+    if (d.manifest.status !== 'closed') throw new Error(`vpslog run: ${JSON.stringify(d.manifest.status)}`);
     const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
     const size = async (f) => (await (await dir.getFileHandle(f)).getFile()).size;
-    const counted = d.manifest.streams?.find((s) => s.name === stream) ?? (stream === 'events' ? d.manifest : null);
+    const counted = d.manifest.streams.find((s) => s.name === stream);
     if (!counted) throw new Error(`vpslog run: no stream ${stream} in the manifest`);
+    // every record the sims' Producers released of this stream is stored, none dropped
+    const produced = d.sims.reduce((a, s) => a + (s.stats?.streams?.[stream] ?? 0), 0);
+    if (counted.records !== produced || counted.dropped_records) {
+      throw new Error(`vpslog run: stream ${stream}: ${counted.records} stored of ${produced} produced, ${counted.dropped_records} dropped`);
+    }
     return {
-      records: counted.records, elapsed, fileBytes: await size(counted.file ?? `${runId}.bin`),
+      runId, file: counted.file, layout: counted.layout, records: counted.records, elapsed, fileBytes: await size(counted.file),
       manifestBytes: await size(`${runId}.manifest.json`), waitMs: d.sims.reduce((a, s) => a + s.waitMs, 0),
       storageMs: profile && { handle: profile.handleMs, tick: profile.tickMs },
     };
-  }, 'fileSystem', () => pl.deleteRun(runId));
+  }, 'fileSystem', () => (keep ? null : pl.deleteRun(runId)));
 }
 
 // No run at all: the page's own frame gaps, for reference.

@@ -1,7 +1,9 @@
 """The alternative benchmark logs exactly what the model made: the event stream
 vpslog logs (CPython), and in real Chromium every record of each batched variant's
-OPFS JSON lines."""
+OPFS JSON lines and of vpslog's own column (the page's pipeline, the telemetry
+model installed as a user's file)."""
 
+import base64
 import json
 import sys
 from collections import Counter
@@ -10,12 +12,15 @@ from pathlib import Path
 import pytest
 
 from vpslog import bridge, record
+from vpslog.layout import from_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "alternative"))
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+sys.path[:0] = [str(BENCH), str(BENCH / "alternative")]
+import alternative  # noqa: E402
 import objlog  # noqa: E402
 import steplog  # noqa: E402
 
-PAGE_JS = f"/@fs{Path(__file__).resolve().parents[2] / 'bench' / 'alternative' / 'page.js'}"
+PAGE_JS = f"/@fs{alternative.PAGE_JS}"
 WORKERS = 2
 # Small runs that end by themselves, so every record the model makes is logged.
 SHAPES = {
@@ -27,6 +32,13 @@ READ_JS = """async (name) => {
   const text = await (await (await dir.getFileHandle(name + '.jsonl')).getFile()).text();
   await dir.removeEntry(name + '.jsonl');
   return text;
+}"""
+# A file of the app's runs, base64 (it is binary).
+READ_RUN_JS = """async (file) => {
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('runs');
+  const blob = await (await dir.getFileHandle(file)).getFile();
+  const url = await new Promise((resolve) => { const r = new FileReader(); r.onload = () => resolve(r.result); r.readAsDataURL(blob); });
+  return url.slice(url.indexOf(',') + 1);
 }"""
 
 
@@ -101,3 +113,25 @@ def test_batched_variant_stores_every_record(alt_page, shape, variant):
     assert all(list(row) == names for row in rows)
     # Two sims append to one file, each in its own order: compare as multisets.
     assert Counter(tuple(row.values()) for row in rows) == Counter(expected)
+
+
+@pytest.fixture(scope="module")
+def vpslog_page(module_page):
+    alternative.prepare(module_page)
+    return module_page
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_vpslog_stores_every_record(vpslog_page, shape):
+    source = SHAPES[shape]
+    run = vpslog_page.evaluate("async ([p, w, s]) => (await import(p)).runVpslog({workers: w, source: s, durationS: 120, keep: true})",
+                               [PAGE_JS, WORKERS, source])
+    data = base64.b64decode(vpslog_page.evaluate(READ_RUN_JS, run["file"]))
+    vpslog_page.evaluate("id => window.vpslog.pipeline.deleteRun(id)", run["runId"])
+    layout = from_json(run["layout"])
+    names, expected = model_records(source)
+    assert len(expected) > 20_000 and run["records"] == len(data) // layout.record_size == len(expected)
+    # the model's fields, read from the file by the layout its manifest recorded (events also hold a pad byte)
+    at = [layout.fields.index(layout.field(n)) for n in names]
+    stored = Counter(tuple(r[i] for i in at) for r in layout.struct.iter_unpack(data))
+    assert stored == Counter(expected)
