@@ -12,9 +12,10 @@ import { holdLock, runLock } from '../locks.js';
 import { expectedRunBytes, preflight } from '../retention.js';
 import { JSON_RESERVE, binName, manifestName, progressName, removeIfAny, runsDir, writeJson } from '../storage.js';
 import { describeStreams, runStreams, sameStreams } from './streams.js';
+import { Checkpoints } from './checkpoints.js';
+import { within } from './deadline.js';
 import { Producer } from './producer.js';
 
-const CHECKPOINT_MS = 1000;
 // How long a stop waits for every producer's eof; a run may ask for another (ms).
 const DRAIN_TIMEOUT_MS = 30_000;
 const DRAIN_TIMEOUT_MAX_MS = 10 * 60_000;
@@ -23,12 +24,6 @@ const DRAIN_TIMEOUT_MAX_MS = 10 * 60_000;
 // longer than this is stuck, and the close fails naming it rather than keeping
 // the run current, and every later run refused, for good.
 const CLOSE_STEP_MS = 90_000;
-
-const bounded = (promise) => {
-  let timer;
-  const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`did not finish in ${CLOSE_STEP_MS / 1000} s`)), CLOSE_STEP_MS); });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-};
 
 /**
  * What a run needs from its logger.
@@ -64,8 +59,6 @@ export class Run {
   stored = false;         // ... and once it is in runs/
   manifestSize = 0;
   manifestWrites = Promise.resolve(); // one sync handle at a time
-  checkpointAt = performance.now();
-  checkpointing = null;
   stopping = false;
   finishing = false;
   ended = false;
@@ -120,6 +113,10 @@ export class Run {
     this.expected = new Set(producers);
     this.manifest = openManifest({ runId, mode, config, producers, layouts });
     sink.onReady = () => !this.ended && this.producers.forEach((p) => p.returnCredits(sink.ready, this.profile));
+    this.checkpoints = new Checkpoints({
+      write: (progress) => this.#writeProgress(progress),
+      report: (why) => env.report.error(`run ${runId}: ${why}; the next one records the progress again`),
+    });
   }
 
   // No manifest, no run: recovery and the catalogue could not see it. Nothing is stored yet.
@@ -262,7 +259,7 @@ export class Run {
     const t = performance.now();
     try {
       this.sink.tick();
-      if (performance.now() - this.checkpointAt >= CHECKPOINT_MS && !this.finishing) this.#checkpoint();
+      if (this.checkpoints.due() && !this.finishing) this.#checkpoint();
     } catch (e) {
       this.storageFailed(e);
     }
@@ -273,11 +270,11 @@ export class Run {
   // (and CLOUD parts, with the run's capability as it is now), and per-producer
   // counts when they describe exactly those bytes.
   #checkpoint() {
-    if (!this.dir || this.checkpointing || this.failed) return;
-    this.checkpointAt = performance.now();
-    const cp = this.sink.checkpoint();
-    if (!cp) return;
-    this.checkpointing = this.#writeProgress(this.#progressOf(cp)).finally(() => { this.checkpointing = null; });
+    if (!this.dir || this.failed) return;
+    this.checkpoints.start(() => {
+      const cp = this.sink.checkpoint();
+      return cp && this.#progressOf(cp);
+    });
   }
 
   #writeProgress(progress) {
@@ -343,20 +340,20 @@ export class Run {
     const manifest = closeManifest({ ...this.manifest, source: this.source }, { producers, streams: closed, error, errors: report.manifestErrors() });
     this.final = manifest;
     this.step = 'writing the manifest';
-    await bounded(this.checkpointing);
+    await this.checkpoints.settled();
     if (this.persistent) {
-      await bounded(this.saveManifest(manifest, 0));
+      await within(this.saveManifest(manifest, 0), CLOSE_STEP_MS);
       this.stored = true;
     }
     // A run that leaves the browser (CLOUD) records first that every part is safe: if
     // publishing fails, the close fails, and its repair (recovery.js) queues the
     // manifest from exactly these parts; runs/ keeps the run until then.
     const safe = this.persistent ? null : this.sink.checkpoint();
-    if (safe && this.dir) await bounded(this.#writeProgress(this.#progressOf(safe)));
+    if (safe && this.dir) await within(this.#writeProgress(this.#progressOf(safe)), CLOSE_STEP_MS);
     this.step = 'publishing the manifest';
-    const published = await bounded(this.sink.publish(manifest));
+    const published = await within(this.sink.publish(manifest), CLOSE_STEP_MS);
     this.step = 'tidying runs/';
-    await bounded(this.#tidy());
+    await within(this.#tidy(), CLOSE_STEP_MS);
     this.releaseLock();
     this.#end();
     const s = this.sink.stats();
