@@ -391,7 +391,7 @@ export class Run {
       if (this.persistent && this.final) manifest = this.stored ? this.final : await this.#storeFailedClose(failure);
       else if (this.dir) {
         // as recovery.js repairs any run left open, from what storage holds
-        manifest = await repairIfOrphan(this.runId, dlq, `its tab could not close it (${failure})`)
+        manifest = await within(repairIfOrphan(this.runId, dlq, `its tab could not close it (${failure})`), CLOSE_STEP_MS)
           .catch((err) => report.error(`could not repair run ${this.runId}: ${err.message}`));
       }
     } finally {
@@ -407,15 +407,19 @@ export class Run {
   // The close knew everything but could not store it: store it once more, marked
   // failed. If that fails too, the run stays open in runs/ with the close's exact
   // counts and the cause in its checkpoint, for the next recovery to repair.
+  // Each step is bounded as the close's are: the run ends whatever storage does.
   async #storeFailedClose(failure) {
     const storage = [this.final.errors.storage, failure].filter(Boolean).join('; ');
     const manifest = { ...this.final, status: 'error', errors: { ...this.final.errors, storage } };
+    const { report } = this.env;
     try {
-      await this.saveManifest(manifest, 0);
-      await removeIfAny(this.dir, progressName(this.runId));
+      await within(this.saveManifest(manifest, 0), CLOSE_STEP_MS);
+      await within(removeIfAny(this.dir, progressName(this.runId)), CLOSE_STEP_MS);
     } catch (err) {
-      this.env.report.error(`run ${this.runId} stays open in storage until the next recovery repairs it: ${err.message}`);
-      await this.#writeProgress({ ...this.#progressOf({ streams: this.final.streams.map((x) => ({ bytes: x.bytes })) }), cause: `its tab could not close it (${failure})` });
+      report.error(`run ${this.runId} stays open in storage until the next recovery repairs it: ${err.message}`);
+      const progress = { ...this.#progressOf({ streams: this.final.streams.map((x) => ({ bytes: x.bytes })) }), cause: `its tab could not close it (${failure})` };
+      await within(this.#writeProgress(progress), CLOSE_STEP_MS)
+        .catch((late) => report.error(`could not record the progress of ${this.runId}: ${late.message}`));
     }
     return manifest;
   }
