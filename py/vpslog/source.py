@@ -46,8 +46,6 @@ __all__ = ["Source", "Part", "Param", "EventLog", "Stream", "run_streams"]
 _LIMITS = {f.name: (1 << (8 * f.size)) - 1 for f in COLUMNS}
 _STATUSES = {int(s): s.name.lower() for s in Status}
 _VALID_STATUS_BYTES = bytes(_STATUSES)
-# Unsigned buffer formats whose items already have each column's width: copied as bytes.
-_SAME_WIDTH = {1: {"B"}, 2: {"H"}, 4: {"I", "L"} if array("L").itemsize == 4 else {"I"}}
 _WIDE_HINT = " (a source with more than 65,535 vehicles or edges sets wide_ids = True: 32-bit ids)"
 
 
@@ -290,7 +288,7 @@ class EventLog:
     def extend(self, times, vehicles, edges, statuses) -> None:
         if self._wide:
             return self._wide(times, vehicles, edges, statuses)
-        cols = [_as_column(f.name, tc, x) for f, tc, x in zip(COLUMNS, TYPECODES, (times, vehicles, edges, statuses))]
+        cols = [_as_column(f, x) for f, x in zip(EVENTS.fields, (times, vehicles, edges, statuses))]
         n = len(cols[0])
         for f, c in zip(COLUMNS, cols):
             if len(c) != n:
@@ -378,20 +376,12 @@ def _check_value(field: str, value, where: str = "") -> None:
         raise ValueError(f"{where}{field} {value!r} is outside 0..{_LIMITS[field]}{hint}")
 
 
-def _as_column(field: str, typecode: str, values) -> array:
-    if isinstance(values, array) and values.typecode == typecode:
-        return values
+def _as_column(f, values) -> array:
+    """A column of the events stream, as any stream's (streamlog.column), refused with the
+    events' own message (which says when wide ids are the way out)."""
     try:
-        mv = memoryview(values)
-    except TypeError:
-        mv = None
-    if mv is not None and mv.format in _SAME_WIDTH[array(typecode).itemsize]:
-        col = array(typecode)
-        col.frombytes(mv.tobytes())
-        return col
-    try:
-        return array(typecode, values if mv is None else mv.tolist())
-    except (OverflowError, TypeError):
+        return streamlog.column(EVENTS, f, values)
+    except ValueError:
         for v in values:
-            _check_value(field, v)
+            _check_value(f.name, v)
         raise
