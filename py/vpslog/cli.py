@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMAND_EXTRA = {"verify": "analysis", "simulate": "analysis", "analyze": "analysis", "fetch": "s3",
                  "serve": "backend", "ls": None, "app": None}
 # The modules those extras install, by import name (tests/py/test_cli_extras.py holds this to pyproject.toml).
-OPTIONAL_MODULES = {"numpy", "polars", "matplotlib", "distributed", "dask", "tqdm", "crc32c", "boto3", "botocore",
+OPTIONAL_MODULES = {"numpy", "polars", "pyarrow", "matplotlib", "distributed", "dask", "tqdm", "crc32c", "boto3", "botocore",
                     "moto", "flask", "flask_cors", "werkzeug"}
 
 
