@@ -137,6 +137,28 @@ def _print_many(out: dict, as_json: bool) -> int:
     return 1 if out["skipped"] else 0
 
 
+def _export(args) -> int:
+    from .io import ReadError, export
+
+    try:
+        out = export(args.run, args.out, args.format, args.stream, force=args.force, progress=True)
+    except (ReadError, FileExistsError) as e:
+        print(f"vpslog export: {e}", file=sys.stderr)
+        return 1
+    _print_troubles("export", out["skipped"], out["warnings"], [f["error"] for f in out["failed"]])
+    print(*out["files"], sep="\n")  # each run's manifest.json, then every stream's file
+    return 1 if out["failed"] or out["skipped"] else 0
+
+
+def _print_troubles(command: str, skipped: list, warnings: list, failed: list) -> None:
+    for s in skipped:
+        print(f"vpslog {command}: skipped {s['location']}: {s['error']}", file=sys.stderr)
+    for w in warnings:
+        print(f"vpslog {command}: WARNING: {w}", file=sys.stderr)
+    for f in failed:
+        print(f"vpslog {command}: FAIL: {f}", file=sys.stderr)
+
+
 def _ls(args) -> int:
     from .runs import catalogue
 
@@ -253,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
                     " (default: this process, the fastest and leanest on one machine)")
     an.set_defaults(func=_analyze)
 
+    ex = sub.add_parser("export", help="write runs' streams as Parquet, Arrow or CSV files DuckDB and Polars read")
+    ex.add_argument("run", nargs="+", help="RUN.bin, a directory of runs, s3://BUCKET/runs/<runId> or s3://BUCKET[/runs/<id prefix>*]")
+    ex.add_argument("--format", choices=["parquet", "arrow", "csv"], default="parquet", help="default parquet (zstd)")
+    ex.add_argument("--out", required=True, help="writes DIR/<runId>/<stream>.<format> and DIR/<runId>/manifest.json")
+    ex.add_argument("--stream", action="append", metavar="NAME", help="only this stream (repeatable; default: every stream)")
+    ex.add_argument("--force", action="store_true", help="overwrite files already there")
+    ex.set_defaults(func=_export)
+
     ls = sub.add_parser("ls", help="the run catalogue of a directory or an s3:// bucket/prefix (reads manifests only)")
     ls.add_argument("location", help="DIR, s3://BUCKET or s3://BUCKET/runs/<id prefix>*")
     ls.add_argument("--json", action="store_true", help="print one JSON array")
@@ -285,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # What each command needs beyond the standard library: an extra of py/pyproject.toml, plus
 # the s3 extra for an s3:// address. `vpslog app` runs without its extra (OPFS only) and says so.
-COMMAND_EXTRA = {"verify": "analysis", "simulate": "analysis", "analyze": "analysis", "fetch": "s3",
+COMMAND_EXTRA = {"verify": "analysis", "simulate": "analysis", "analyze": "analysis", "export": "analysis",
+                 "fetch": "s3",
                  "serve": "backend", "ls": None, "app": None}
 # The modules those extras install, by import name (tests/py/test_cli_extras.py holds this to pyproject.toml).
 OPTIONAL_MODULES = {"numpy", "polars", "pyarrow", "matplotlib", "distributed", "dask", "tqdm", "crc32c", "boto3", "botocore",
