@@ -90,6 +90,10 @@ def _analyze(args) -> int:
             close_client(client)
 
 
+# analyze's BPR pipeline reads the events; any other stream has no BPR meaning
+NO_EVENTS = "no events in a run: `vpslog describe` summarises any stream (counts, time range, per field figures)"
+
+
 def _fit_line(r: dict) -> str:
     if r["alpha"] is None:
         return r["no_fit_reason"]
@@ -106,6 +110,8 @@ def _print_one(r: dict, as_json: bool) -> int:
     if r["reported_traversals"] is not None:
         print(f"sim workers reported {r['reported_traversals']} traversals")
     print(_fit_line(r))
+    if not r["records"]:
+        print(NO_EVENTS)
     if (off := r["off_table"]) and off["edges"]:
         print(f"{off['edges']} logged edge(s) not in the edge table (ids {', '.join(map(str, off['first_ids']))}"
               f"{', …' if off['edges'] > len(off['first_ids']) else ''}): their {off['traversals']} traversals are in"
@@ -126,6 +132,8 @@ def _print_many(out: dict, as_json: bool) -> int:
     else:
         for r in out["runs"]:
             print(f"{r['location']}: {r['records']} records, {r['traversals']} traversals; {_fit_line(r)}")
+        if any(not r["records"] for r in out["runs"]):
+            print(NO_EVENTS)
         p = out["pooled"]
         if p:
             print(f"pooled over {p['runs']} run(s), {p['traversals']} traversals: alpha = {p['alpha']:.4f} "
@@ -135,6 +143,42 @@ def _print_many(out: dict, as_json: bool) -> int:
         for name, files in (out.get("outputs") or {}).items():
             print(f"  {name}: {files}")
     return 1 if out["skipped"] else 0
+
+
+def _export(args) -> int:
+    from .io import ReadError, export
+
+    try:
+        out = export(args.run, args.out, args.format, args.stream, force=args.force, progress=True)
+    except (ReadError, FileExistsError) as e:
+        print(f"vpslog export: {e}", file=sys.stderr)
+        return 1
+    _print_troubles("export", out["skipped"], out["warnings"], [f["error"] for f in out["failed"]])
+    print(*out["files"], sep="\n")  # each run's manifest.json, then every stream's file
+    return 1 if out["failed"] or out["skipped"] else 0
+
+
+def _describe(args) -> int:
+    from .io import ReadError, describe
+    from .io._describe import as_text
+
+    try:
+        out = describe(args.run, progress=True)
+    except ReadError as e:
+        print(f"vpslog describe: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(out, allow_nan=False) if args.json else as_text(out))
+    _print_troubles("describe", out["skipped"], [], [])  # the text names warnings and failed streams in place
+    return 1 if out["skipped"] or any(s["error"] for r in out["runs"] for s in r["streams"]) else 0
+
+
+def _print_troubles(command: str, skipped: list, warnings: list, failed: list) -> None:
+    for s in skipped:
+        print(f"vpslog {command}: skipped {s['location']}: {s['error']}", file=sys.stderr)
+    for w in warnings:
+        print(f"vpslog {command}: WARNING: {w}", file=sys.stderr)
+    for f in failed:
+        print(f"vpslog {command}: FAIL: {f}", file=sys.stderr)
 
 
 def _ls(args) -> int:
@@ -253,6 +297,19 @@ def build_parser() -> argparse.ArgumentParser:
                     " (default: this process, the fastest and leanest on one machine)")
     an.set_defaults(func=_analyze)
 
+    ex = sub.add_parser("export", help="write runs' streams as Parquet, Arrow or CSV files DuckDB and Polars read")
+    ex.add_argument("run", nargs="+", help="RUN.bin, a directory of runs, s3://BUCKET/runs/<runId> or s3://BUCKET[/runs/<id prefix>*]")
+    ex.add_argument("--format", choices=["parquet", "arrow", "csv"], default="parquet", help="default parquet (zstd)")
+    ex.add_argument("--out", required=True, help="writes DIR/<runId>/<stream>.<format> and DIR/<runId>/manifest.json")
+    ex.add_argument("--stream", action="append", metavar="NAME", help="only this stream (repeatable; default: every stream)")
+    ex.add_argument("--force", action="store_true", help="overwrite files already there")
+    ex.set_defaults(func=_export)
+
+    de = sub.add_parser("describe", help="per stream of runs: records, time range, per field min/max/mean/nulls, producers")
+    de.add_argument("run", nargs="+", help="RUN.bin, a directory of runs, s3://BUCKET/runs/<runId> or s3://BUCKET[/runs/<id prefix>*]")
+    de.add_argument("--json", action="store_true", help="print one JSON object")
+    de.set_defaults(func=_describe)
+
     ls = sub.add_parser("ls", help="the run catalogue of a directory or an s3:// bucket/prefix (reads manifests only)")
     ls.add_argument("location", help="DIR, s3://BUCKET or s3://BUCKET/runs/<id prefix>*")
     ls.add_argument("--json", action="store_true", help="print one JSON array")
@@ -285,10 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # What each command needs beyond the standard library: an extra of py/pyproject.toml, plus
 # the s3 extra for an s3:// address. `vpslog app` runs without its extra (OPFS only) and says so.
-COMMAND_EXTRA = {"verify": "analysis", "simulate": "analysis", "analyze": "analysis", "fetch": "s3",
+COMMAND_EXTRA = {"verify": "analysis", "simulate": "analysis", "analyze": "analysis", "export": "analysis",
+                 "describe": "analysis", "fetch": "s3",
                  "serve": "backend", "ls": None, "app": None}
 # The modules those extras install, by import name (tests/py/test_cli_extras.py holds this to pyproject.toml).
-OPTIONAL_MODULES = {"numpy", "polars", "matplotlib", "distributed", "dask", "tqdm", "crc32c", "boto3", "botocore",
+OPTIONAL_MODULES = {"numpy", "polars", "pyarrow", "matplotlib", "distributed", "dask", "tqdm", "crc32c", "boto3", "botocore",
                     "moto", "flask", "flask_cors", "werkzeug"}
 
 
