@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests that read runs from the bucket (moto S3 behind `vpslog serve`)."""
+"""Fixtures shared by the tests that read runs: runs made by `vpslog simulate` (made_runs.py), and the
+bucket (moto S3 behind `vpslog serve`)."""
 
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import harness  # noqa: E402
+from made_runs import ROOT, SIGNALS, simulate  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,3 +31,28 @@ def s3(s3_env):
     from vpslog.backend.settings import Settings
 
     return Settings.from_env().client()
+
+
+# Module-scoped: a test may damage a run's files (test_read's laziness test cuts the FCD file).
+@pytest.fixture(scope="module")
+def traffic(tmp_path_factory) -> Path:
+    return simulate(tmp_path_factory.mktemp("traffic"), "--seed", 5, "-p", "vehicles=3000", "-p", "duration_s=120",
+                    "-p", "fcd_period_s=2")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory) -> Path:
+    return simulate(tmp_path_factory.mktemp("fleet"), "--source", ROOT / "examples" / "vehicle_logger.py",
+                    "-p", "vehicles=4", "-p", "minutes=0.2", "-p", "range_m=1000")
+
+
+@pytest.fixture(scope="module")
+def signals_source(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("src") / "signals.py"
+    path.write_text(SIGNALS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def signals(tmp_path_factory, signals_source) -> Path:
+    return simulate(tmp_path_factory.mktemp("signals"), "--source", signals_source)

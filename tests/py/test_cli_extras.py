@@ -48,6 +48,10 @@ def a_run(tmp_path_factory, run_cli):
     (["verify", "s3://vpslog/runs/run-x"], S3, "analysis,s3"),
     (["analyze", "s3://vpslog/runs/run-x"], S3, "analysis,s3"),
     (["ls", "s3://vpslog"], S3, "s3"),
+    (["export", "RUN", "--out", "OUT"], None, "analysis"),
+    (["describe", "RUN"], None, "analysis"),
+    (["export", "s3://vpslog/runs/run-x", "--out", "OUT"], S3, "analysis,s3"),
+    (["describe", "s3://vpslog/runs/run-x", "--json"], S3, "analysis,s3"),
     (["fetch", "s3://vpslog/runs/run-x", "--out", "OUT"], S3, "s3"),
     (["serve", "--port", "0"], None, "backend"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)

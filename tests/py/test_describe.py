@@ -15,8 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import harness
-# the vehicle-logger run, and numpy's own reading of a stream's bytes, as test_read makes them
-from test_read import fleet, manifest_of, raw, simulate  # noqa: F401 (a fixture)
+# runs as the reading tests make them (fixtures in conftest.py), and numpy's own reading of a stream
+from made_runs import manifest_of, raw, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,8 +17,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import harness
 import vpslog
-# runs made as test_read makes them: the vehicle logger, a traffic run with FCD, wide ids with an enum stream
-from test_read import fleet, signals, signals_source, simulate, traffic  # noqa: F401 (fixtures)
+# runs as the reading tests make them (fixtures in conftest.py: fleet, traffic, signals)
+from made_runs import simulate
 from vpslog.io import export
 
 ROOT = Path(__file__).resolve().parents[2]

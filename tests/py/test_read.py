@@ -16,78 +16,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import harness
 import vpslog
+from made_runs import manifest_of, raw, simulate
 from vpslog.io import ReadError, Run, Runs
 
 ROOT = Path(__file__).resolve().parents[2]
-# the test's own reading of a layout's types, independent of vpslog
-NUMPY = {"uint8": "u1", "uint16": "<u2", "uint32": "<u4", "uint64": "<u8", "int8": "i1", "int16": "<i2",
-         "int32": "<i4", "int64": "<i8", "float32": "<f4", "float64": "<f8"}
 POLARS = {"uint8": pl.UInt8, "uint16": pl.UInt16, "uint32": pl.UInt32, "uint64": pl.UInt64, "int8": pl.Int8,
           "int16": pl.Int16, "int32": pl.Int32, "int64": pl.Int64, "float32": pl.Float32, "float64": pl.Float64}
-
-SIGNALS = '''
-import vpslog
-
-
-class Signals(vpslog.Source):
-    """Wide ids (events_wide) and a declared stream with an enum; `odd_at` logs a code it does not declare."""
-    name = "signals"
-    wide_ids = True
-    params = {"n": vpslog.Param(3000, "records per worker", 1, 100_000), "odd_at": vpslog.Param(-1, "", -1, 100_000)}
-    streams = [vpslog.Stream("signals", [("time_ms", "uint32"), ("light", "uint8"), ("phase", "int16")],
-                             enums={"light": {"red": 0, "amber": 1, "green": 2}})]
-
-    def run(self, log):
-        w = self.part.worker
-        for t in range(self.params["n"]):
-            log.enter(t, 70_000 + w, 100_000 + t % 7)
-            log.signals(t, 9 if t == self.params["odd_at"] else (t + w) % 3, t - 1000)
-            if t % 100 == 99:
-                yield
-'''
-
-
-def simulate(folder: Path, *args) -> Path:
-    out = harness.run_cli("simulate", "--out", folder, "--workers", 2, *args)
-    assert out.returncode == 0, out.stderr
-    return Path(out.stdout.split()[0])
-
-
-@pytest.fixture(scope="module")
-def traffic(tmp_path_factory) -> Path:
-    return simulate(tmp_path_factory.mktemp("traffic"), "--seed", 5, "-p", "vehicles=3000", "-p", "duration_s=120",
-                    "-p", "fcd_period_s=2")
-
-
-@pytest.fixture(scope="module")
-def fleet(tmp_path_factory) -> Path:
-    return simulate(tmp_path_factory.mktemp("fleet"), "--source", ROOT / "examples" / "vehicle_logger.py",
-                    "-p", "vehicles=4", "-p", "minutes=0.2", "-p", "range_m=1000")
-
-
-@pytest.fixture(scope="module")
-def signals_source(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("src") / "signals.py"
-    path.write_text(SIGNALS)
-    return path
-
-
-@pytest.fixture(scope="module")
-def signals(tmp_path_factory, signals_source) -> Path:
-    return simulate(tmp_path_factory.mktemp("signals"), "--source", signals_source)
-
-
-def manifest_of(bin_path: Path) -> dict:
-    return json.loads(bin_path.with_name(bin_path.name.removesuffix(".bin") + ".manifest.json").read_text())
-
-
-def raw(bin_path: Path, entry: dict) -> np.ndarray:
-    """A stream's records straight from its file, as numpy reads the manifest's layout."""
-    fields = entry["layout"]["fields"]
-    dtype = np.dtype({"names": [f["name"] for f in fields], "formats": [NUMPY[f["type"]] for f in fields],
-                      "offsets": [f["offset"] for f in fields], "itemsize": entry["layout"]["record_size"]})
-    return np.fromfile(bin_path.with_name(entry["file"]), dtype=dtype)
-
 
 def assert_reads_as_raw(frame: pl.DataFrame, rows: np.ndarray, entry: dict) -> None:
     """Every column: the declared name and exact type (an Enum where declared), every value as stored."""
