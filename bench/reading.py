@@ -6,9 +6,9 @@
   use: ``resource.setrlimit(RLIMIT_DATA)`` in the child (private writable memory: heap and
   anonymous maps; RLIMIT_AS also counts the address space Polars reserves but never touches, and
   under it jemalloc loops on failed thread starts);
-- parquet: the events stream to Parquet through ``run.scan(...).sink_parquet`` (``vpslog export``
-  has not landed on main) against pyarrow's ``ParquetWriter`` by hand: zstd level 3, the same row
-  groups, the same schema (status a dictionary of its labels).
+- parquet: the events stream to Parquet with ``vpslog export`` (``vpslog.io.export``) against
+  pyarrow's ``ParquetWriter`` by hand: zstd level 3 (Polars' default), the same row groups, the
+  same schema (status a dictionary of its labels).
 
 Each case runs in its own child process; bench/analysis.py's ``measure`` gives its wall time and
 the peak resident memory of its process tree. The child also times its own work (import excluded)
@@ -96,10 +96,10 @@ def scan_by_hand(path: str, out: str):
 
 
 def parquet_vpslog(path: str, out: str):
-    import vpslog
+    from vpslog.io import export
 
-    vpslog.read(path).scan("events").sink_parquet(out, compression="zstd", compression_level=LEVEL,
-                                                  row_group_size=ROW_GROUP)
+    written = export(path, Path(out).with_suffix(".export"), "parquet", ["events"], force=True, rows=ROW_GROUP)
+    os.replace(next(f for f in written["files"] if f.suffix == ".parquet"), out)
 
 
 def parquet_by_hand(path: str, out: str):
@@ -150,7 +150,7 @@ CASES = {
 LABELS = {
     "frame": ('run.frame("events")', "np.fromfile + pl.from_numpy"),
     "scan": ("run.scan().filter().group_by()", "np.memmap blocks + np.bincount"),
-    "parquet": ("run.scan().sink_parquet()", "pyarrow ParquetWriter"),
+    "parquet": ("vpslog export --format parquet", "pyarrow ParquetWriter"),
 }
 
 

@@ -14,7 +14,7 @@ def test_every_case_runs_and_both_sides_agree():
     assert out.returncode == 0, out.stderr
     for title in ("frame: 300,000 records", "scan: 400,000 records", "each child limited to 900 MB",
                   "parquet: 300,000 records", 'run.frame("events")', "np.fromfile + pl.from_numpy",
-                  "run.scan().sink_parquet()", "pyarrow ParquetWriter"):
+                  "vpslog export --format parquet", "pyarrow ParquetWriter"):
         assert title in out.stdout, title
     assert out.stdout.count("both sides found the same: OK") == 3, out.stdout
     assert "'rows': 300000" in out.stdout and "'row_groups': 1" in out.stdout
