@@ -27,7 +27,7 @@ from . import store
 from .manifest import ManifestError, check_manifest, load_manifest, manifest_streams, sibling_manifest
 from .record import RECORD_SIZE
 
-__all__ = ["LocalRun", "S3Run", "RunError", "resolve", "catalogue", "catalogue_landed", "is_run_address", "source_facts",
+__all__ = ["LocalRun", "S3Run", "RunError", "resolve", "resolve_all", "catalogue", "catalogue_landed", "is_run_address", "source_facts",
            "param_columns", "block_records"]
 
 BLOCK_RECORDS = 4 << 20  # events records (~40 MB) read per step (local) or per group of 5 MiB parts (S3)
@@ -169,7 +169,24 @@ def resolve(location: str, manifest_path=None) -> list:
         # <runId>.<stream>.bin is a stream of run <runId>, not a run of its own
         stems = {s for s in stems if s.rpartition(".")[0] not in stems}
         return [LocalRun(str(path / f"{s}.bin"), str(path / f"{s}{MANIFEST_SUFFIX}")) for s in sorted(stems)]
+    if not manifest_path and (owner := _stream_owner(path)):
+        return [owner]
     return [LocalRun(str(path), str(manifest_path or sibling_manifest(path)))]
+
+
+def _stream_owner(path: Path) -> LocalRun | None:
+    """The run whose stream file ``path`` is (``<runId>.<stream>.bin`` beside ``<runId>.bin`` and its
+    manifest, with no manifest of its own): ``RUN*.bin`` then names each run once, whatever its streams."""
+    stem = path.name.removesuffix(".bin").rpartition(".")[0]
+    if not stem or sibling_manifest(path).exists():
+        return None
+    run = path.with_name(f"{stem}.bin")
+    return LocalRun(str(run), str(sibling_manifest(run))) if run.is_file() and sibling_manifest(run).is_file() else None
+
+
+def resolve_all(locations, manifest_path=None) -> list:
+    """The runs at each of ``locations``, each run once (a run and its stream files name the same run)."""
+    return list(dict.fromkeys(r for loc in locations for r in resolve(str(loc), manifest_path)))
 
 
 def source_facts(m: dict) -> tuple[str | None, dict]:

@@ -148,3 +148,21 @@ def test_verify_of_a_bucket_run_reads_every_stream_and_names_a_damaged_one(bucke
     s3.put_object(Bucket=name, Key=key, Body=body[::-1])  # same size, other records
     out = harness.run_cli("verify", f"s3://{name}/runs/ver-s", env=env)
     assert out.returncode == 1 and f"stream telemetry: {key}: CRC32C mismatch" in out.stderr, out.stderr
+
+
+def test_a_run_and_its_stream_files_name_the_run_once(fleet, tmp_path, run_cli):
+    """`RUN*.bin` (a shell glob) lists a run's stream files beside it: each is that run, not a run
+    without a manifest, so analyze, describe and export see each run once."""
+    from vpslog.runs import LocalRun, resolve, resolve_all
+
+    files = sorted(fleet.parent.glob("*.bin"))
+    assert len(files) == 4  # events, telemetry, fleet, local
+    run = LocalRun(str(fleet), str(fleet.with_name(fleet.name.removesuffix(".bin") + ".manifest.json")))
+    assert all(resolve(str(f)) == [run] for f in files)
+    assert resolve_all(files) == [run]
+    described = run_cli("describe", *files, "--json", check=True)
+    assert [r["run_id"] for r in json.loads(described.stdout)["runs"]] == [fleet.stem]
+    # a file named like a stream but with a manifest of its own is a run of its own
+    other, _ = small_run(tmp_path, "run-a.b", 20)
+    small_run(tmp_path, "run-a", 10)
+    assert resolve(str(other)) == [LocalRun(str(other), str(tmp_path / "run-a.b.manifest.json"))]

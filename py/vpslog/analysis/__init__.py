@@ -54,9 +54,9 @@ def analyze_runs(locations, out_dir=None, interval_s: float = 300, client=None, 
     """Many runs (files, directories, ``s3://`` runs or prefixes): each run's result, the runs
     skipped with the reason, a pooled BPR fit over the analysed runs and the sweep table
     (written as ``sweep.parquet`` and ``sweep.csv`` under ``out_dir``)."""
-    from ..runs import resolve
+    from ..runs import resolve_all
 
-    runs = [r for loc in locations for r in resolve(str(loc), manifest_path)]
+    runs = resolve_all(locations, manifest_path)
     if not runs:
         raise AnalysisError(f"no runs found in {', '.join(map(str, locations))}")
     subdirs = _unique_dirs(runs)

@@ -18,7 +18,7 @@ def open_runs(locations) -> tuple[list[Run], list[dict]]:
     a warning: its status note is the caller's to report (``_status.missing``)."""
     if isinstance(locations, (str, Run, Runs)) or not hasattr(locations, "__iter__"):
         locations = [locations]
-    runs, skipped = [], []
+    runs, skipped, seen = [], [], set()
     for loc in locations:
         if isinstance(loc, (Run, Runs)):
             runs += [loc] if isinstance(loc, Run) else list(loc)
@@ -29,6 +29,9 @@ def open_runs(locations) -> tuple[list[Run], list[dict]]:
             skipped.append({"location": str(loc), "error": f"{loc}: {e}"})
             continue
         for ref in refs:
+            if ref in seen:  # a run and its stream files (RUN*.bin) name the same run
+                continue
+            seen.add(ref)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
