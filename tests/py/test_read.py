@@ -92,6 +92,18 @@ def test_a_code_the_enum_does_not_declare_reads_as_null_with_a_warning(tmp_path,
     assert run.frame("signals", enums=False).filter(pl.col("time_ms") == 321)["light"].to_list() == [9, 9]
 
 
+def test_undeclared_codes_are_one_warning_per_stream_however_many_blocks(tmp_path, signals_source, monkeypatch):
+    import vpslog.runs as runs
+
+    path = simulate(tmp_path, "--source", signals_source, "-p", "n=3000", "-p", "odd_at=2500")
+    monkeypatch.setattr(runs, "BLOCK_RECORDS", 100)  # 1,000-byte blocks: the stream is many blocks
+    run = vpslog.read(path)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert run.frame("signals")["light"].null_count() == 2
+    assert [str(w.message).split(": field ")[1][:40] for w in seen] == ["light holds 2 value(s) its enum does not"]
+
+
 def test_scan_reads_block_by_block_and_pushes_columns_filters_and_limits_down(traffic, monkeypatch):
     import vpslog.runs as runs
 
@@ -109,6 +121,12 @@ def test_scan_reads_block_by_block_and_pushes_columns_filters_and_limits_down(tr
     assert run.scan("fcd").filter(pl.col("speed_mps") > 5).head(7).collect().equals(
         whole.filter(pl.col("speed_mps") > 5).head(7))
     assert whole.n_chunks() > 10  # one chunk per block, never joined into one copy
+
+    # a head before a filter is the first rows, filtered (Polars passes both to the source at once)
+    for query in (lambda f: f.head(25_000).filter(pl.col("speed_mps") > 5),
+                  lambda f: f.head(25_000).filter(pl.col("vehicle") < 50).select("edge"),
+                  lambda f: f.filter(pl.col("speed_mps") > 5).head(9_000).filter(pl.col("vehicle") % 2 == 0)):
+        assert query(run.scan("fcd")).collect().equals(query(whole.lazy()).collect())
 
     # laziness: the file loses its later blocks after the scan was planned; a head reads only the first block
     lazy = run.scan("fcd")
@@ -205,7 +223,7 @@ def test_many_runs_read_as_one_frame_with_run_id_and_join_their_parameters(tmp_p
     assert per_vehicles["len"].to_list() == [
         runs[i].frame().filter(pl.col("status") == "exit").height for i in table["param_vehicles"].arg_sort()]
 
-    with pytest.raises(ReadError, match=r"stream 'fcd' is not in run\(s\) "):
+    with pytest.raises(ReadError, match=r"stream 'fcd' is not in run\(s\) .*; the runs' streams: events$"):
         runs.frame("fcd")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReadError, match="no run can be read there"):
@@ -249,3 +267,26 @@ def test_import_vpslog_stays_standard_library_only():
             "from vpslog import *; assert 'polars' not in sys.modules; vpslog.read; assert 'polars' in sys.modules")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_many_runs_scan_one_run_after_another_never_all_at_once(tmp_path, monkeypatch):
+    """Polars starts every input of a concat at once: a scan of many runs is one source that reads
+    them in turn, so a query over a bucket needs the memory of one block, not one per run."""
+    import vpslog.runs as runs_module
+
+    for seed in (1, 2, 3):
+        simulate(tmp_path, "--seed", seed, "-p", "vehicles=800", "-p", "duration_s=60")
+    monkeypatch.setattr(runs_module, "BLOCK_RECORDS", 2_000)
+    order = []
+    read = runs_module.LocalRun.read
+    monkeypatch.setattr(runs_module.LocalRun, "read", lambda self, block, stream=None: (
+        order.append(Path(self.bin_path).stem), read(self, block, stream))[1])
+    runs = vpslog.read(tmp_path)
+    query = runs.scan("events").filter(pl.col("status") == "exit").group_by("run_id").len().sort("run_id")
+    for engine in ("in-memory", "streaming"):
+        order.clear()
+        got, during = query.collect(engine=engine), list(order)
+        runs_read = [r for i, r in enumerate(during) if i == 0 or during[i - 1] != r]
+        assert len(during) > 6 and runs_read == [r.run_id for r in runs], (engine, runs_read)  # each run once, in turn
+        assert got.equals(runs.frame("events").lazy().filter(pl.col("status") == "exit").group_by("run_id").len()
+                          .sort("run_id").collect())

@@ -28,23 +28,39 @@ def schema(layout: Layout, enums: bool) -> pl.Schema:
                       for f in layout.fields})
 
 
-def frame(data: bytes, layout: Layout, names, enums: bool, where: str) -> pl.DataFrame:
-    """The columns ``names`` of ``data`` (whole records of ``layout``); ``where`` names the run and
-    stream in a warning about codes an enum does not declare."""
+def frame(data, layout: Layout, names, enums: bool, unknown: Unknown) -> pl.DataFrame:
+    """The columns ``names`` of ``data`` (whole records of ``layout``); codes an enum does not
+    declare read as null and are counted in ``unknown``."""
     rows = np.frombuffer(data, layout.numpy_dtype())
-    return pl.DataFrame([_column(rows, name, layout.enums.get(name) if enums else None, where) for name in names])
+    return pl.DataFrame([_column(rows, name, layout.enums.get(name) if enums else None, unknown) for name in names])
 
 
-def _column(rows: np.ndarray, name: str, labels: dict | None, where: str) -> pl.Series:
+class Unknown:
+    """Codes a stream's enums do not declare, per field, over all its blocks: one warning per stream."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list] = {}  # field -> [values, set of codes]
+
+    def add(self, name: str, codes: pl.Series) -> None:
+        seen = self.fields.setdefault(name, [0, set()])
+        seen[0] += len(codes)
+        seen[1].update(codes.unique().to_list())
+
+    def warn(self, where: str) -> None:
+        for name, (count, codes) in self.fields.items():
+            shown = sorted(codes)
+            warnings.warn(f"{where}: field {name} holds {count} value(s) its enum does not declare "
+                          f"({', '.join(map(str, shown[:5]))}{', ...' if len(shown) > 5 else ''}); "
+                          "they read as null (enums=False reads the codes)", stacklevel=2)
+
+
+def _column(rows: np.ndarray, name: str, labels: dict | None, unknown: Unknown) -> pl.Series:
     # The field is strided inside the records: ascontiguousarray is its one copy, and
     # Polars wraps a contiguous numpy array of its own type without copying again.
     codes = pl.Series(name, np.ascontiguousarray(rows[name]))
     if labels is None:
         return codes
     named = codes.replace_strict({v: k for k, v in labels.items()}, default=None, return_dtype=enum_dtype(labels))
-    if unknown := named.null_count():
-        values = codes.filter(named.is_null()).unique().sort()
-        warnings.warn(f"{where}: field {name} holds {unknown} value(s) its enum does not declare "
-                      f"({', '.join(map(str, values.head(5)))}{', ...' if len(values) > 5 else ''}); "
-                      "they read as null (enums=False reads the codes)")
+    if named.null_count():
+        unknown.add(name, codes.filter(named.is_null()))
     return named

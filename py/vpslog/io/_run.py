@@ -9,7 +9,7 @@ import polars as pl
 
 from ..manifest import manifest_streams
 from ..runs import is_run_address, param_columns, resolve, source_facts
-from . import _scan
+from . import _columns, _scan
 from ._errors import ReadError, read_errors
 from ._status import missing
 
@@ -44,16 +44,20 @@ class Run:
     def _where(self, stream: str) -> str:
         return f"run {self.run_id}, stream {stream}"
 
+    def _piece(self, stream: str, run_id: str | None = None) -> _scan.Piece:
+        return _scan.piece(self._ref, self.manifest, self._entry(stream), self._where(stream), run_id)
+
     def scan(self, stream: str = "events", *, enums: bool = True) -> pl.LazyFrame:
         """The stream as a LazyFrame read block by block when collected, with the query's columns,
         filter and row limit applied to each block as it is read."""
-        return _scan.scan(self._ref, self.manifest, self._entry(stream), self._where(stream), enums)
+        schema = _columns.schema(self._entry(stream).layout, enums)
+        return _scan.scan([self._piece(stream)], schema, enums, self._where(stream))
 
     def frame(self, stream: str = "events", *, enums: bool = True) -> pl.DataFrame:
         """The whole stream as a DataFrame: its fields, their exact types, Enums where declared
-        (``enums=False``: the stored codes). One chunk per block read."""
-        entry = self._entry(stream)
-        return pl.concat(_scan.batches(self._ref, self.manifest, entry, self._where(stream), enums), rechunk=False)
+        (``enums=False``: the stored codes). One chunk per block (local) or part (S3) read."""
+        schema = _columns.schema(self._entry(stream).layout, enums)
+        return pl.concat(_scan.batches([self._piece(stream)], schema, enums), rechunk=False)
 
     def to_arrow(self, stream: str = "events", *, enums: bool = True):
         """The stream as a ``pyarrow.Table`` (Polars hands its buffers over; Enums become dictionaries)."""
@@ -76,23 +80,28 @@ class Runs(Sequence):
     def __repr__(self) -> str:
         return f"<vpslog.Runs of {len(self)}: {', '.join(r.run_id for r in self._runs)}>"
 
-    def _tagged(self, stream: str, frames) -> list:
-        """Each run's frame with its ``run_id`` first; every run must hold ``stream`` in one layout."""
-        lacking = [r.run_id for r in self._runs if stream not in r.streams]
-        if lacking:
-            raise ReadError(f"stream {stream!r} is not in run(s) {', '.join(lacking)}")
+    def _pieces(self, stream: str, enums: bool) -> tuple[list, pl.Schema]:
+        """Every run's ``stream`` (which each must hold, in one layout), and the schema they read as
+        together: ``run_id`` first."""
+        if lacking := [r.run_id for r in self._runs if stream not in r.streams]:
+            known = sorted({s for r in self._runs for s in r.streams})
+            raise ReadError(f"stream {stream!r} is not in run(s) {', '.join(lacking)}; the runs' streams: {', '.join(known)}")
         first = self._runs[0].streams[stream].layout
         if other := [r.run_id for r in self._runs if r.streams[stream].layout != first]:
             raise ReadError(f"stream {stream}: run(s) {', '.join(other)} declare another layout than "
                             f"run {self._runs[0].run_id}")
-        return [f.select(pl.lit(r.run_id, dtype=self._run_id).alias("run_id"), pl.all())
-                for r, f in zip(self._runs, frames(stream))]
+        schema = pl.Schema({"run_id": self._run_id, **_columns.schema(first, enums)})
+        return [r._piece(stream, r.run_id) for r in self._runs], schema
 
     def scan(self, stream: str = "events", *, enums: bool = True) -> pl.LazyFrame:
-        return pl.concat(self._tagged(stream, lambda s: (r.scan(s, enums=enums) for r in self._runs)))
+        """Every run's stream as one LazyFrame, ``run_id`` first: one source reading the runs in
+        turn, block by block, so a query over many runs needs the memory of one block."""
+        pieces, schema = self._pieces(stream, enums)
+        return _scan.scan(pieces, schema, enums, f"{len(pieces)} runs, stream {stream}")
 
     def frame(self, stream: str = "events", *, enums: bool = True) -> pl.DataFrame:
-        return pl.concat(self._tagged(stream, lambda s: (r.frame(s, enums=enums) for r in self._runs)), rechunk=False)
+        pieces, schema = self._pieces(stream, enums)
+        return pl.concat(_scan.batches(pieces, schema, enums), rechunk=False)
 
     def to_arrow(self, stream: str = "events", *, enums: bool = True):
         return self.frame(stream, enums=enums).to_arrow()
