@@ -59,13 +59,7 @@ class LocalRun:
             raise RunError(f"{path}: no such file")
         if not Path(self.manifest_path).is_file():
             raise RunError(f"no manifest for {path} (looked for {self.manifest_path}); pass --manifest")
-        m = load_manifest(Path(self.manifest_path))
-        size = path.stat().st_size
-        if size % RECORD_SIZE:
-            raise RunError(f"{path}: size {size} is not a multiple of {RECORD_SIZE} (truncated or not a run file)")
-        if m["records"] != size // RECORD_SIZE:
-            raise RunError(f"manifest says {m['records']} records, {path} has {size // RECORD_SIZE}: wrong manifest?")
-        return m
+        return load_manifest(Path(self.manifest_path))
 
     def _file(self, stream) -> tuple[Path, int]:
         """The file of ``stream`` (a ``manifest_streams`` entry; None: events) and its record size."""
@@ -74,9 +68,17 @@ class LocalRun:
         return Path(self.bin_path).with_name(stream.file), stream.layout.record_size
 
     def blocks(self, manifest: dict, stream=None) -> list:
-        """(start record, count) of ``stream``'s file (default: events), checked against its manifest entry."""
+        """(start record, count) of ``stream``'s file (default: events), checked against its manifest entry
+        (each stream on its own: a damaged one leaves the others readable)."""
         n, step = manifest["records"], BLOCK_RECORDS
-        if stream is not None and stream.name != "events":
+        if stream is None or stream.name == "events":
+            path = Path(self.bin_path)
+            size = path.stat().st_size
+            if size % RECORD_SIZE:
+                raise RunError(f"{path}: size {size} is not a multiple of {RECORD_SIZE} (truncated or not a run file)")
+            if n != size // RECORD_SIZE:
+                raise RunError(f"manifest says {n} records, {path} has {size // RECORD_SIZE}: wrong manifest?")
+        else:
             path, n, step = self._file(stream)[0], stream.records, block_records(stream.layout.record_size)
             if not path.is_file():
                 raise RunError(f"{path}: no such file (stream {stream.name} of this run)")

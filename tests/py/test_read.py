@@ -290,3 +290,14 @@ def test_many_runs_scan_one_run_after_another_never_all_at_once(tmp_path, monkey
         assert len(during) > 6 and runs_read == [r.run_id for r in runs], (engine, runs_read)  # each run once, in turn
         assert got.equals(runs.frame("events").lazy().filter(pl.col("status") == "exit").group_by("run_id").len()
                           .sort("run_id").collect())
+
+
+def test_a_damaged_events_file_names_the_stream_and_leaves_the_others_readable(tmp_path, run_cli):
+    path = simulate(tmp_path, "--seed", 3, "-p", "vehicles=400", "-p", "duration_s=60", "-p", "fcd_period_s=5")
+    path.write_bytes(path.read_bytes()[:-5])
+    run = vpslog.read(path)
+    with pytest.raises(ReadError, match=rf"^run {run.run_id}, stream events: .*{path.name}: size \d+ is not a multiple of 10"):
+        run.frame()
+    assert run.frame("fcd").height == run.streams["fcd"].records
+    described = json.loads(run_cli("describe", path, "--json").stdout)["runs"][0]["streams"]
+    assert [(s["name"], s["error"] is None) for s in described] == [("events", False), ("fcd", True)]
