@@ -146,11 +146,11 @@ def _print_many(out: dict, as_json: bool) -> int:
 
 
 def _export(args) -> int:
-    from .io import ReadError, export
+    from .io import export
 
     try:
         out = export(args.run, args.out, args.format, args.stream, force=args.force, progress=True)
-    except (ReadError, FileExistsError) as e:
+    except (ValueError, FileExistsError) as e:  # ReadError, and a format export does not write
         print(f"vpslog export: {e}", file=sys.stderr)
         return 1
     _print_troubles("export", out["skipped"], out["warnings"], [f["error"] for f in out["failed"]])
@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write runs' streams as Parquet, Arrow or CSV files DuckDB and Polars read")
     ex.add_argument("run", nargs="+", help="RUN.bin, a directory of runs, s3://BUCKET/runs/<runId> or s3://BUCKET[/runs/<id prefix>*]")
-    ex.add_argument("--format", choices=["parquet", "arrow", "csv"], default="parquet", help="default parquet (zstd)")
+    ex.add_argument("--format", default="parquet", help="parquet (zstd, the default), arrow or csv")
     ex.add_argument("--out", required=True, help="writes DIR/<runId>/<stream>.<format> and DIR/<runId>/manifest.json")
     ex.add_argument("--stream", action="append", metavar="NAME", help="only this stream (repeatable; default: every stream)")
     ex.add_argument("--force", action="store_true", help="overwrite files already there")

@@ -163,7 +163,7 @@ def test_a_bucket_run_exports_as_its_files_do_and_a_damaged_part_names_run_strea
     for stream in local.streams:
         assert pl.read_parquet(tmp_path / "export-a" / f"{stream}.parquet").equals(local.frame(stream))
 
-    # part 5 of 10 garbled: the sink has written row groups from parts 1-4 when part 5 fails
+    # part 5 of 10 garbled
     key = "runs/export-a/telemetry/part-000005.bin"
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     s3.put_object(Bucket=bucket, Key=key, Body=body[:40] + bytes(len(body) - 40))
@@ -173,3 +173,8 @@ def test_a_bucket_run_exports_as_its_files_do_and_a_damaged_part_names_run_strea
             in out.stderr)
     assert sorted(p.name for p in (tmp_path / "again" / "export-a").iterdir()) == [
         "events.parquet", "fleet.parquet", "local.parquet", "manifest.json"]
+    # with row groups of a part's 1,000 records, the sink has written parts 1-4 when part 5 fails:
+    # still no file (nor a partial one) for that stream
+    done = export(f"s3://{bucket}/runs/export-a", tmp_path / "rows", "parquet", ["telemetry", "fleet"], rows=1000)
+    assert [(f["stream"], key in f["error"]) for f in done["failed"]] == [("telemetry", True)]
+    assert sorted(p.name for p in (tmp_path / "rows" / "export-a").iterdir()) == ["fleet.parquet", "manifest.json"]

@@ -17,7 +17,6 @@ from ._errors import ReadError
 from ._run import Run
 from ._status import missing
 
-FORMATS = {"parquet": "parquet", "arrow": "arrow", "csv": "csv"}  # format -> file extension
 MANIFEST = "manifest.json"
 # DuckDB and Polars read a Parquet file one row group per thread and skip row groups by their
 # min/max statistics (a time_ms range, say); DuckDB advises 100 K-1 M rows per group. 1 M rows of a
@@ -47,7 +46,7 @@ def export(runs, out_dir, format: str = "parquet", streams=None, *, force: bool 
     if not opened:
         raise ReadError("no run can be read: " + "; ".join(s["error"] for s in skipped))
     out_dir = Path(out_dir)
-    plan = _plan(opened, streams, out_dir, FORMATS[format])
+    plan = _plan(opened, [streams] if isinstance(streams, str) else streams, out_dir, FORMATS[format][0])
     # the manifest is not checked: it is the run's own, rewritten as it is (another format may come later)
     if not force and (there := [p for _, _, p in plan if p.exists()]):
         raise FileExistsError(f"{len(there)} file(s) already there, e.g. {there[0]} (force / --force overwrites)")
@@ -87,20 +86,30 @@ def _write_manifest(run: Run, out_dir: Path) -> Path:
     return path
 
 
+def _parquet(scan: pl.LazyFrame, path: Path, rows: int) -> None:
+    scan.sink_parquet(path, compression="zstd", row_group_size=rows, statistics=True)
+
+
+def _arrow(scan: pl.LazyFrame, path: Path, rows: int) -> None:
+    # uncompressed, so Polars and pyarrow memory-map it; the oldest compat level writes plain
+    # (large) strings for Enum dictionaries, which every Arrow reader knows (string views are recent)
+    scan.sink_ipc(path, compression="uncompressed", compat_level=pl.CompatLevel.oldest(), record_batch_size=rows)
+
+
+def _csv(scan: pl.LazyFrame, path: Path, rows: int) -> None:
+    scan.sink_csv(path)  # an Enum as its label
+
+
+# The one place an output format is added: name -> (file extension, streaming writer).
+FORMATS = {"parquet": ("parquet", _parquet), "arrow": ("arrow", _arrow), "csv": ("csv", _csv)}
+
+
 def _sink(scan: pl.LazyFrame, path: Path, format: str, rows: int) -> None:
     """Stream ``scan`` into ``path`` through a partial file, so a stream that fails midway leaves no
     file that looks whole (nor the one it would have replaced)."""
     partial = path.with_name(f".{path.name}.partial")
     try:
-        if format == "parquet":
-            scan.sink_parquet(partial, compression="zstd", row_group_size=rows, statistics=True)
-        elif format == "arrow":
-            # uncompressed, so Polars and pyarrow memory-map it; the oldest compat level writes plain
-            # (large) strings for Enum dictionaries, which every Arrow reader knows (string views are recent)
-            scan.sink_ipc(partial, compression="uncompressed", compat_level=pl.CompatLevel.oldest(),
-                          record_batch_size=rows)
-        else:
-            scan.sink_csv(partial)  # an Enum as its label
+        FORMATS[format][1](scan, partial, rows)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
