@@ -370,6 +370,10 @@ def main(argv=None) -> int:
         print(f"vpslog {args.command}: {missing} is not installed; this command needs "
               f"pip install 'vpslog[{','.join(extras)}]'", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        # Ctrl-C is the user's choice, not a bug: no traceback (simulate leaves no partial run behind)
+        print(f"vpslog {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -136,3 +136,26 @@ def test_a_version_1_manifest_is_still_valid_and_reads_as_events_only():
     assert (events.name, events.file, events.records, events.producers) == ("events", "run-x.bin", 3, {"0": 3})
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**v1, "manifest_version": 2}, schema())  # version 2 lists its streams
+
+
+def test_ctrl_c_ends_simulate_with_one_line_and_leaves_no_partial_files(tmp_path):
+    """Ctrl-C in a terminal signals the whole job (the CLI and its worker processes): no traceback,
+    exit 130, and none of the hidden per-worker part files left in the output folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cli = subprocess.Popen([sys.executable, "-m", "vpslog.cli", "simulate", "--out", tmp_path, "--workers", "2",
+                            "-p", "vehicles=200000", "-p", "duration_s=3600"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not any(p.stat().st_size for p in tmp_path.glob(".*.part*")):  # the workers are logging
+        assert cli.poll() is None and time.monotonic() < deadline, cli.communicate()
+        time.sleep(0.05)
+    os.killpg(cli.pid, signal.SIGINT)
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "vpslog simulate: interrupted" and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
