@@ -15,9 +15,14 @@ from vpslog.manifest import closed_manifest, manifest_streams, schema
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 
+def readme_python(containing: str) -> str:
+    """The README's Python block that holds ``containing``, as written."""
+    (code,) = [c for c in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S) if containing in c]
+    return code
+
+
 def readme_example(tmp_path):
-    text = (ROOT / "README.md").read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    code = readme_python("vpslog.Source")
     path = tmp_path / "shuttle.py"
     path.write_text(code)
     return path
@@ -38,6 +43,18 @@ def test_the_readme_example_runs_as_written(run_cli, tmp_path):
     assert set(recs["vehicle_id"]) == {0, 1} and manifest["source"]["source"] == "shuttle"
     assert manifest["source"]["code"]["file"] == "shuttle.py" and manifest["source"]["params"] == {"laps": 3}
     assert manifest["status"] == "closed" and "network" not in manifest["source"]
+
+
+def test_the_readme_reading_snippet_runs_as_written_on_a_run(run_cli, tmp_path):
+    code = readme_python("vpslog.read(")
+    model = tmp_path / "stuck.py"  # vehicles that enter every edge but leave only even ones: exits differ from enters
+    model.write_text("import vpslog\nclass Stuck(vpslog.Source):\n    def run(self, log):\n"
+                     "        for e in range(6):\n            for v in range(e + 1):\n                log.enter(e, v, e)\n"
+                     "                if e % 2 == 0:\n                    log.exit(e + 1, v, e)\n            yield\n")
+    *_, bin_path = simulated(run_cli, tmp_path, "--source", model)
+    scope = {}
+    exec(re.sub(r'vpslog\.read\("[^"]+"\)', f"vpslog.read({bin_path!r})", code), scope)
+    assert sorted(scope["exits"].iter_rows()) == [(0, 2), (2, 6), (4, 10)]  # 2 workers x (e + 1) vehicles
 
 
 def test_analyze_says_what_it_cannot_without_an_edge_table(run_cli, tmp_path):
