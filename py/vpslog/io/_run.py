@@ -21,7 +21,8 @@ class Run:
         try:
             self.manifest: dict = ref.manifest()
         except read_errors() as e:
-            raise ReadError(f"run {ref.name}: {e}") from None
+            why = str(e)  # most already begin with the run's file: said once
+            raise ReadError(f"run {why}" if why.startswith(ref.name) else f"run {ref.name}: {why}") from None
         self._ref = ref
         self.location: str = ref.name
         self.run_id: str = self.manifest["run_id"]
