@@ -13,7 +13,7 @@ export const manifestStreams = (manifest) => (manifest.streams ? manifest.stream
 
 // A checkpoint as this version writes it: {streams: [{bytes, parts?}], producers: {id: [records per stream]} | null}
 // (one written before streams existed had {bytes, parts?, producers: {id: records}}).
-function progressStreams(progress) {
+export function progressStreams(progress) {
   if (!progress || progress.streams) return progress;
   const producers = progress.producers && Object.fromEntries(Object.entries(progress.producers).map(([id, n]) => [id, [n]]));
   return { ...progress, streams: [{ bytes: progress.bytes, parts: progress.parts }], producers };

@@ -19,7 +19,7 @@ import { createCrc32c } from '../checksum.js';
 import { checkEncoding, DEFAULT_ENCODING } from '../encoding.js';
 import { EVENTS } from '../layout.js';
 import { manifestPart } from '../manifest.js';
-import { manifestStreams, repairedManifest } from '../repair.js';
+import { manifestStreams, progressStreams, repairedManifest } from '../repair.js';
 import { manifestName, progressName, removeIfAny } from '../storage.js';
 import { Sink } from './base.js';
 import { CloudRun } from './cloud_run.js';
@@ -45,7 +45,8 @@ export class CloudSink extends Sink {
   // of the last checkpoint (without one the DLQ quarantines it, saying so). Nothing
   // of the run stays in runs/.
   static async repair({ dir, manifest, progress, cause, dlq }) {
-    const streams = manifestStreams(manifest).map((_, i) => safePrefix(progress?.streams?.[i]?.parts ?? (i ? [] : progress?.parts ?? [])));
+    const checkpoint = progressStreams(progress); // an old (events-only) checkpoint too
+    const streams = manifestStreams(manifest).map((_, i) => safePrefix(checkpoint?.streams[i]?.parts ?? []));
     const m = repairedManifest(manifest, progress, { streams, cause });
     const body = new TextEncoder().encode(JSON.stringify(m, null, 1));
     const crc = await createCrc32c();
