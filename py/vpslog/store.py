@@ -65,11 +65,6 @@ def manifest_key(run_id: str) -> str:
     return LAYOUT["keys"]["manifest"].format(runId=run_id)
 
 
-def parts_prefix(run_id: str, stream: str = EVENTS_STREAM) -> str:
-    """What every part key of the run's ``stream`` starts with."""
-    return part_key(run_id, 0, stream).rpartition("/")[0] + "/part-"
-
-
 def location(url: str) -> tuple[str, str]:
     """(bucket, key prefix of the run ids) of ``s3://BUCKET[/runs/[<run id prefix>*]]``."""
     usage = f"[/{RUNS_PREFIX}[<run id prefix>*]]"
