@@ -97,13 +97,14 @@ class Api:
         if part != "manifest" and part > self.settings.max_parts_per_run:
             raise Refused(429, f"a run's stream has at most {self.settings.max_parts_per_run} parts", "SlowDown",
                           self.settings.run_token_ttl_s)
-        if part != "manifest" and not self.streams_per_run.take(run_id, stream or EVENTS_STREAM):
-            raise Refused(400, f"run {run_id} already has parts of {MAX_STREAMS} streams, as many as a run holds: "
-                          f"no part of stream {stream} is signed", "InvalidRequest")
         self.throttle(run_id)
         if self.presigner.sealed(run_id):
             raise Refused(409, f"run {run_id} is complete (its manifest is in the bucket): nothing more is signed",
                           "RunSealed")
+        # last: a request refused above takes none of the run's stream slots
+        if part != "manifest" and not self.streams_per_run.take(run_id, stream or EVENTS_STREAM):
+            raise Refused(400, f"run {run_id} already has parts of {MAX_STREAMS} streams, as many as a run holds: "
+                          f"no part of stream {stream} is signed", "InvalidRequest")
         return 200, self.presigner.presign_put(run_id, part, req["bytes"], req["crc32c"], stream)
 
     def throttle(self, run_id: str) -> None:
